@@ -1,0 +1,180 @@
+//! [`ConfigError`] and the [`Problem`]s of an invalid document.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Why a flag config was rejected. The store that was asked to load it keeps
+/// its previous snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read flag config {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The document is larger than [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES).
+    #[error("flag config is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size in bytes (at least; reading stops past the limit).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The document is not JSON.
+    #[error("flag config is not valid JSON: {message} at line {line} column {column}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// The document is JSON but breaks the schema: every problem found.
+    #[error("{}", Problems(problems, *omitted))]
+    Invalid {
+        /// Each problem, with its JSON path, in document order.
+        problems: Vec<Problem>,
+        /// Problems past the first [`MAX_REPORTED_PROBLEMS`](crate::config::MAX_REPORTED_PROBLEMS), counted only.
+        omitted: usize,
+    },
+    /// An error in a named file.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error in it.
+        #[source]
+        source: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    /// The schema problems, if the document was JSON but invalid.
+    #[must_use]
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::File { source, .. } => source.problems(),
+            _ => &[],
+        }
+    }
+
+    /// Line and column (1-based) of a syntax error.
+    #[must_use]
+    pub fn line_column(&self) -> Option<(usize, usize)> {
+        match self {
+            ConfigError::Syntax { line, column, .. } => Some((*line, *column)),
+            ConfigError::File { source, .. } => source.line_column(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn in_file(self, path: PathBuf) -> Self {
+        match self {
+            already @ (ConfigError::Io { .. } | ConfigError::File { .. }) => already,
+            other => ConfigError::File {
+                path,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+struct Problems<'a>(&'a [Problem], usize);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Problems(problems, omitted) = *self;
+        let total = problems.len() + omitted;
+        if let [only] = problems {
+            if omitted == 0 {
+                return write!(f, "invalid flag config: {only}");
+            }
+        }
+        write!(f, "invalid flag config ({total} problems):")?;
+        for p in problems {
+            write!(f, "\n  {p}")?;
+        }
+        if omitted > 0 {
+            write!(f, "\n  ... and {omitted} more")?;
+        }
+        Ok(())
+    }
+}
+
+/// One schema problem: where (`path`, e.g. `flags.new_checkout.percentage`)
+/// and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The JSON path: `$` for the root, then `.key`, `["odd key"]` or `[index]`.
+    pub path: String,
+    /// What is wrong there.
+    pub kind: ProblemKind,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.kind)
+    }
+}
+
+/// What is wrong at a [`Problem`]'s path.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A value of the wrong JSON type.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What the schema wants.
+        expected: &'static str,
+        /// What the document has.
+        found: &'static str,
+    },
+    /// A required field is absent.
+    #[error("missing required field `{0}`")]
+    MissingField(&'static str),
+    /// A field the schema does not know.
+    #[error("unknown field `{field}`, expected one of {expected}")]
+    UnknownField {
+        /// The field.
+        field: String,
+        /// The fields allowed here.
+        expected: &'static str,
+    },
+    /// A key that appears twice in one object.
+    #[error("duplicate key `{0}`")]
+    DuplicateKey(String),
+    /// A flag or rollout name outside `[a-z0-9_.-]{{1,128}}`.
+    #[error("invalid name {0:?}: names are 1 to 128 characters of a-z, 0-9, '_', '.', '-'")]
+    BadName(String),
+    /// `version` is not 1.
+    #[error("unsupported version {0}, expected 1")]
+    UnsupportedVersion(String),
+    /// `class` is not `critical` or `experimental`.
+    #[error("unknown class {0:?}, expected \"critical\" or \"experimental\"")]
+    UnknownClass(String),
+    /// A flag names a rollout that `rollouts` does not define.
+    #[error("unknown rollout {0:?}: it is not defined under `rollouts`")]
+    UnknownRollout(String),
+    /// A flag with both `rollout` and `percentage`.
+    #[error("has both `rollout` and `percentage`; a flag takes at most one")]
+    RolloutAndPercentage,
+    /// A percentage that is not finite, not in `[0, 100]`, or finer than 4 decimals.
+    #[error("{0}")]
+    Percentage(#[from] crate::PercentageError),
+    /// A rollout that binds critical and experimental flags together.
+    #[error("binds critical flags ({critical}) and experimental flags ({experimental}) together; a rollout may not mix classes")]
+    MixedClasses {
+        /// The critical flags bound to it.
+        critical: String,
+        /// The experimental flags bound to it.
+        experimental: String,
+    },
+}

@@ -1,0 +1,118 @@
+//! The flag config format (JSON): parse, validate every rule, report every
+//! problem with its JSON path.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "rollouts": { "phase_4_deployment": { "percentage": 5 } },
+//!   "flags": {
+//!     "htdag_enabled":       { "class": "critical", "rollout": "phase_4_deployment" },
+//!     "aatc_system_enabled": { "class": "experimental", "enabled": false },
+//!     "maintenance_banner":  { "enabled": true },
+//!     "new_checkout":        { "percentage": 12.5, "include": ["qa-1"], "exclude": ["vip-7"] }
+//!   }
+//! }
+//! ```
+//!
+//! Rejected, each with the path where it occurs: unknown fields, duplicate
+//! keys, names outside `[a-z0-9_.-]{1,128}`, unknown rollouts, a flag with both
+//! `rollout` and `percentage`, a rollout that binds critical and experimental
+//! flags together, percentages that are not numbers in `[0, 100]` with at most
+//! four decimals, a `version` other than 1, and documents over
+//! [`MAX_CONFIG_BYTES`].
+
+mod error;
+mod node;
+mod path;
+mod validate;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+pub use error::{ConfigError, Problem, ProblemKind};
+pub(crate) use validate::{Binding, ValidConfig};
+
+/// The largest config document accepted: 16 MiB.
+pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+
+/// At most this many problems are listed in a [`ConfigError::Invalid`]; the
+/// rest are counted.
+pub const MAX_REPORTED_PROBLEMS: usize = 1000;
+
+/// Parses and validates a document.
+pub(crate) fn parse(text: &str) -> Result<ValidConfig, ConfigError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            size: text.len() as u64,
+            limit: MAX_CONFIG_BYTES as u64,
+        });
+    }
+    let root: node::Node = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e),
+    })?;
+    validate::validate(&root)
+        .map_err(|(problems, omitted)| ConfigError::Invalid { problems, omitted })
+}
+
+/// Reads a config file, refusing files over [`MAX_CONFIG_BYTES`] without
+/// reading them whole.
+pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(ConfigError::TooLarge {
+            size,
+            limit: MAX_CONFIG_BYTES as u64,
+        }
+        .in_file(path.to_path_buf()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        ConfigError::Syntax {
+            line,
+            column,
+            message: "invalid UTF-8".to_owned(),
+        }
+        .in_file(path.to_path_buf())
+    })
+}
+
+/// serde_json appends " at line L column C"; the error carries those apart.
+fn strip_position(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_owned(),
+        None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = parse("{\n  \"version\": 1,\n  \"flags\": {,}\n}").unwrap_err();
+        assert_eq!(err.line_column(), Some((3, 13)));
+        assert!(err.to_string().contains("line 3 column 13"), "{err}");
+    }
+
+    #[test]
+    fn oversized_documents_are_refused_before_parsing() {
+        let text = " ".repeat(MAX_CONFIG_BYTES + 1);
+        assert!(matches!(parse(&text), Err(ConfigError::TooLarge { .. })));
+    }
+}

@@ -1,0 +1,443 @@
+//! Walks a parsed [`Node`] tree against the schema, collecting every problem.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::error::{Problem, ProblemKind};
+use super::node::Node;
+use super::path::Path;
+use super::MAX_REPORTED_PROBLEMS;
+use crate::flag::FlagClass;
+use crate::percentage::Percentage;
+
+/// A document that passed validation, ready to compile.
+#[derive(Debug)]
+pub(crate) struct ValidConfig {
+    pub(crate) rollouts: Vec<(Box<str>, Percentage)>,
+    pub(crate) flags: Vec<ValidFlag>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ValidFlag {
+    pub(crate) name: Box<str>,
+    pub(crate) class: FlagClass,
+    pub(crate) enabled: bool,
+    pub(crate) binding: Binding,
+    pub(crate) include: Vec<Box<str>>,
+    pub(crate) exclude: Vec<Box<str>>,
+    pub(crate) description: Option<Box<str>>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Binding {
+    None,
+    Rollout(Box<str>),
+    Own(Percentage),
+}
+
+const TOP_FIELDS: &[&str] = &["version", "rollouts", "flags"];
+const TOP_EXPECTED: &str = "`version`, `rollouts`, `flags`";
+const ROLLOUT_FIELDS: &[&str] = &["percentage", "description"];
+const ROLLOUT_EXPECTED: &str = "`percentage`, `description`";
+const FLAG_FIELDS: &[&str] = &[
+    "class",
+    "enabled",
+    "rollout",
+    "percentage",
+    "include",
+    "exclude",
+    "description",
+];
+const FLAG_EXPECTED: &str =
+    "`class`, `enabled`, `rollout`, `percentage`, `include`, `exclude`, `description`";
+
+/// Whether `name` matches `[a-z0-9_.-]{1,128}`.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'))
+}
+
+pub(crate) fn validate(root: &Node) -> Result<ValidConfig, (Vec<Problem>, usize)> {
+    let mut v = Validator::default();
+    let config = v.document(root);
+    if v.problems.is_empty() && v.omitted == 0 {
+        Ok(config)
+    } else {
+        Err((v.problems, v.omitted))
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+    omitted: usize,
+}
+
+impl Validator {
+    fn report(&mut self, path: &Path<'_>, kind: ProblemKind) {
+        if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.problems.push(Problem {
+                path: path.to_string(),
+                kind,
+            });
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, found: &Node) {
+        self.report(
+            path,
+            ProblemKind::WrongType {
+                expected,
+                found: found.kind(),
+            },
+        );
+    }
+
+    /// The entries of an object, first occurrence of each key; later
+    /// duplicates are reported. `None` (reported) when `node` is not an object.
+    fn object<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<Vec<(&'n str, &'n Node)>> {
+        let Node::Object(entries) = node else {
+            self.wrong_type(path, "an object", node);
+            return None;
+        };
+        let mut seen = FxHashSet::default();
+        let mut unique = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            if seen.insert(key.as_str()) {
+                unique.push((key.as_str(), value));
+            } else {
+                self.report(&path.key(key), ProblemKind::DuplicateKey(key.clone()));
+            }
+        }
+        Some(unique)
+    }
+
+    /// Like [`object`](Self::object), for records with a fixed set of fields.
+    fn record<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &Path<'_>,
+        allowed: &[&str],
+        expected: &'static str,
+    ) -> Option<Vec<(&'n str, &'n Node)>> {
+        let entries = self.object(node, path)?;
+        for (key, _) in &entries {
+            if !allowed.contains(key) {
+                self.report(
+                    &path.key(key),
+                    ProblemKind::UnknownField {
+                        field: (*key).to_owned(),
+                        expected,
+                    },
+                );
+            }
+        }
+        Some(entries)
+    }
+
+    fn percentage(&mut self, node: &Node, path: &Path<'_>) -> Option<Percentage> {
+        let Node::Number(n) = node else {
+            self.wrong_type(path, "a number", node);
+            return None;
+        };
+        let value = n.as_f64().unwrap_or(f64::NAN);
+        match Percentage::from_percent(value) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.report(path, ProblemKind::Percentage(e));
+                None
+            }
+        }
+    }
+
+    fn string<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<&'n str> {
+        match node {
+            Node::String(s) => Some(s),
+            other => {
+                self.wrong_type(path, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: &Path<'_>) -> Option<bool> {
+        match node {
+            Node::Bool(b) => Some(*b),
+            other => {
+                self.wrong_type(path, "a boolean", other);
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, name: &str, path: &Path<'_>) {
+        if !is_valid_name(name) {
+            self.report(path, ProblemKind::BadName(name.to_owned()));
+        }
+    }
+
+    fn users(&mut self, node: &Node, path: &Path<'_>) -> Vec<Box<str>> {
+        let Node::Array(items) = node else {
+            self.wrong_type(path, "an array of user ids", node);
+            return Vec::new();
+        };
+        let mut users = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Some(user) = self.string(item, &path.index(i)) {
+                users.push(user.into());
+            }
+        }
+        users
+    }
+
+    fn document(&mut self, root: &Node) -> ValidConfig {
+        let mut config = ValidConfig {
+            rollouts: Vec::new(),
+            flags: Vec::new(),
+        };
+        let path = Path::Root;
+        let Some(top) = self.record(root, &path, TOP_FIELDS, TOP_EXPECTED) else {
+            return config;
+        };
+        let field = |name: &str| top.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+
+        match field("version") {
+            None => self.report(&path, ProblemKind::MissingField("version")),
+            Some(Node::Number(n)) if n.as_u64() == Some(1) => {}
+            Some(Node::Number(n)) => {
+                self.report(
+                    &path.key("version"),
+                    ProblemKind::UnsupportedVersion(n.to_string()),
+                );
+            }
+            Some(other) => self.wrong_type(&path.key("version"), "the number 1", other),
+        }
+
+        // Rollouts first: flags refer to them wherever they sit in the file.
+        let mut rollout_names = FxHashSet::default();
+        if let Some(node) = field("rollouts") {
+            let rollouts_path = path.key("rollouts");
+            if let Some(entries) = self.object(node, &rollouts_path) {
+                for (id, body) in entries {
+                    rollout_names.insert(id);
+                    let here = rollouts_path.key(id);
+                    self.name(id, &here);
+                    if let Some(p) = self.rollout(body, &here) {
+                        config.rollouts.push((id.into(), p));
+                    }
+                }
+            }
+        }
+
+        if let Some(node) = field("flags") {
+            let flags_path = path.key("flags");
+            if let Some(entries) = self.object(node, &flags_path) {
+                for (name, body) in entries {
+                    let here = flags_path.key(name);
+                    self.name(name, &here);
+                    if let Some(flag) = self.flag(name, body, &here, &rollout_names) {
+                        config.flags.push(flag);
+                    }
+                }
+            }
+        }
+
+        self.check_rollout_classes(&config, &path.key("rollouts"));
+        config
+    }
+
+    fn rollout(&mut self, body: &Node, path: &Path<'_>) -> Option<Percentage> {
+        let entries = self.record(body, path, ROLLOUT_FIELDS, ROLLOUT_EXPECTED)?;
+        let mut percentage = None;
+        let mut found = false;
+        for (key, value) in entries {
+            match key {
+                "percentage" => {
+                    found = true;
+                    percentage = self.percentage(value, &path.key(key));
+                }
+                "description" => {
+                    self.string(value, &path.key(key));
+                }
+                _ => {}
+            }
+        }
+        if !found {
+            self.report(path, ProblemKind::MissingField("percentage"));
+        }
+        percentage
+    }
+
+    fn flag(
+        &mut self,
+        name: &str,
+        body: &Node,
+        path: &Path<'_>,
+        rollouts: &FxHashSet<&str>,
+    ) -> Option<ValidFlag> {
+        let entries = self.record(body, path, FLAG_FIELDS, FLAG_EXPECTED)?;
+        let mut flag = ValidFlag {
+            name: name.into(),
+            class: FlagClass::Critical,
+            enabled: true,
+            binding: Binding::None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            description: None,
+        };
+        let mut rollout = None;
+        let mut own = None;
+        let mut ok = true;
+        for (key, value) in entries {
+            let here = path.key(key);
+            match key {
+                "class" => match self.string(value, &here) {
+                    Some("critical") => flag.class = FlagClass::Critical,
+                    Some("experimental") => flag.class = FlagClass::Experimental,
+                    Some(other) => {
+                        self.report(&here, ProblemKind::UnknownClass(other.to_owned()));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                "enabled" => match self.boolean(value, &here) {
+                    Some(b) => flag.enabled = b,
+                    None => ok = false,
+                },
+                "rollout" => match self.string(value, &here) {
+                    Some(id) if rollouts.contains(id) => rollout = Some(id),
+                    Some(id) => {
+                        self.report(&here, ProblemKind::UnknownRollout(id.to_owned()));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                "percentage" => match self.percentage(value, &here) {
+                    Some(p) => own = Some(p),
+                    None => ok = false,
+                },
+                "include" => flag.include = self.users(value, &here),
+                "exclude" => flag.exclude = self.users(value, &here),
+                "description" => {
+                    flag.description = self.string(value, &here).map(Into::into);
+                }
+                _ => ok = false,
+            }
+        }
+        let has_rollout = entries_has(body, "rollout");
+        let has_percentage = entries_has(body, "percentage");
+        if has_rollout && has_percentage {
+            self.report(path, ProblemKind::RolloutAndPercentage);
+            ok = false;
+        }
+        flag.binding = match (rollout, own) {
+            (Some(id), None) => Binding::Rollout(id.into()),
+            (None, Some(p)) => Binding::Own(p),
+            _ => Binding::None,
+        };
+        ok.then_some(flag)
+    }
+
+    fn check_rollout_classes(&mut self, config: &ValidConfig, rollouts_path: &Path<'_>) {
+        let mut classes: FxHashMap<&str, (Vec<&str>, Vec<&str>)> = FxHashMap::default();
+        for flag in &config.flags {
+            if let Binding::Rollout(id) = &flag.binding {
+                let entry = classes.entry(id).or_default();
+                match flag.class {
+                    FlagClass::Critical => entry.0.push(&flag.name),
+                    FlagClass::Experimental => entry.1.push(&flag.name),
+                }
+            }
+        }
+        for (id, _) in &config.rollouts {
+            if let Some((critical, experimental)) = classes.get(&**id) {
+                if !critical.is_empty() && !experimental.is_empty() {
+                    self.report(
+                        &rollouts_path.key(id),
+                        ProblemKind::MixedClasses {
+                            critical: critical.join(", "),
+                            experimental: experimental.join(", "),
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn entries_has(node: &Node, key: &str) -> bool {
+    matches!(node, Node::Object(entries) if entries.iter().any(|(k, _)| k == key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        let node: Node = serde_json::from_str(text).unwrap();
+        match validate(&node) {
+            Ok(_) => Vec::new(),
+            Err((problems, _)) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn names_follow_the_pattern() {
+        assert!(is_valid_name("htdag_enabled"));
+        assert!(is_valid_name("a.b-c_9"));
+        assert!(is_valid_name(&"a".repeat(128)));
+        assert!(!is_valid_name(&"a".repeat(129)));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("Upper"));
+        assert!(!is_valid_name("with space"));
+        assert!(!is_valid_name("ünï"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let found = problems(
+            r#"{"version":2,"extra":1,"rollouts":{"r":{"percentage":5}},
+                "flags":{"Bad":{},"x":{"percentage":150},"y":{"rollout":"nope"},
+                         "z":{"rollout":"r","percentage":5}}}"#,
+        );
+        assert_eq!(
+            found,
+            [
+                "extra: unknown field `extra`, expected one of `version`, `rollouts`, `flags`",
+                "version: unsupported version 2, expected 1",
+                r#"flags.Bad: invalid name "Bad": names are 1 to 128 characters of a-z, 0-9, '_', '.', '-'"#,
+                "flags.x.percentage: 150 is outside 0..=100",
+                r#"flags.y.rollout: unknown rollout "nope": it is not defined under `rollouts`"#,
+                "flags.z: has both `rollout` and `percentage`; a flag takes at most one",
+            ]
+        );
+    }
+
+    #[test]
+    fn mixed_rollouts_name_their_flags() {
+        let found = problems(
+            r#"{"version":1,"rollouts":{"r":{"percentage":5}},
+                "flags":{"a":{"rollout":"r"},"b":{"rollout":"r","class":"experimental"}}}"#,
+        );
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("rollouts.r: binds critical flags (a) and experimental flags (b)")
+        );
+    }
+
+    #[test]
+    fn a_valid_document_has_no_problems() {
+        let node: Node = serde_json::from_str(
+            r#"{"version":1,"rollouts":{"r":{"percentage":5}},
+                "flags":{"a":{"rollout":"r"},"b":{"percentage":12.5,"include":["u"],"exclude":[]},
+                         "c":{"enabled":false,"class":"experimental"}}}"#,
+        )
+        .unwrap();
+        let config = validate(&node).unwrap();
+        assert_eq!(config.rollouts.len(), 1);
+        assert_eq!(config.flags.len(), 3);
+    }
+}

@@ -1,0 +1,189 @@
+//! [`Flag`]: one compiled flag, and [`FlagClass`].
+
+use std::fmt;
+
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
+
+use crate::bucket::Seed;
+use crate::evaluation::{Evaluation, Reason};
+use crate::percentage::Percentage;
+
+/// How a flag is rolled out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagClass {
+    /// Production features, rolled out together through shared rollouts (the default).
+    #[default]
+    Critical,
+    /// Off in any store that has not opted in with
+    /// [`FlagStoreBuilder::allow_experimental`](crate::FlagStoreBuilder::allow_experimental).
+    Experimental,
+}
+
+impl FlagClass {
+    /// `"critical"` or `"experimental"`, as written in config files.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlagClass::Critical => "critical",
+            FlagClass::Experimental => "experimental",
+        }
+    }
+}
+
+impl fmt::Display for FlagClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a flag is on for, once the kill switch, class and user lists are passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Targeting {
+    /// On for everyone.
+    Everyone,
+    /// Bound to a shared rollout: salted by the rollout id, so every flag of
+    /// the rollout is on for exactly the same users.
+    Rollout {
+        /// The rollout id.
+        id: Box<str>,
+        /// The rollout's current percentage.
+        percentage: Percentage,
+    },
+    /// The flag's own percentage, salted by the flag key.
+    Percentage(Percentage),
+}
+
+/// One compiled flag of a [`Snapshot`](crate::Snapshot).
+///
+/// Salts are hashed when the snapshot is built, so evaluating costs one
+/// seeded hash of the user id at most.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    // Hot fields first.
+    enabled: bool,
+    class: FlagClass,
+    has_lists: bool,
+    bucketed: bool,
+    threshold: Percentage,
+    seed: Seed,
+    include: FxHashSet<Box<str>>,
+    exclude: FxHashSet<Box<str>>,
+    name: Box<str>,
+    targeting: Targeting,
+    description: Option<Box<str>>,
+}
+
+impl Flag {
+    /// Compiles a validated flag. Names and ids are already checked by `config`.
+    pub(crate) fn new(
+        name: Box<str>,
+        class: FlagClass,
+        enabled: bool,
+        targeting: Targeting,
+        include: FxHashSet<Box<str>>,
+        exclude: FxHashSet<Box<str>>,
+        description: Option<Box<str>>,
+    ) -> Self {
+        let (bucketed, threshold, seed) = match &targeting {
+            Targeting::Everyone => (false, Percentage::HUNDRED, Seed::from_salt(&name)),
+            Targeting::Rollout { id, percentage } => (true, *percentage, Seed::from_salt(id)),
+            Targeting::Percentage(p) => (true, *p, Seed::from_salt(&name)),
+        };
+        Flag {
+            enabled,
+            class,
+            has_lists: !include.is_empty() || !exclude.is_empty(),
+            bucketed,
+            threshold,
+            seed,
+            include,
+            exclude,
+            name,
+            targeting,
+            description,
+        }
+    }
+
+    /// The flag key.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Critical or experimental.
+    #[must_use]
+    pub fn class(&self) -> FlagClass {
+        self.class
+    }
+
+    /// `false` when the kill switch is thrown (`enabled: false`).
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Who the flag is on for.
+    #[must_use]
+    pub fn targeting(&self) -> &Targeting {
+        &self.targeting
+    }
+
+    /// The rollout this flag is bound to, if any.
+    #[must_use]
+    pub fn rollout(&self) -> Option<&str> {
+        match &self.targeting {
+            Targeting::Rollout { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The percentage that decides, if any (the rollout's or the flag's own).
+    #[must_use]
+    pub fn percentage(&self) -> Option<Percentage> {
+        self.bucketed.then_some(self.threshold)
+    }
+
+    /// Users for whom the flag is always on (unless excluded or switched off).
+    pub fn include(&self) -> impl Iterator<Item = &str> {
+        self.include.iter().map(|u| &**u)
+    }
+
+    /// Users for whom the flag is always off.
+    pub fn exclude(&self) -> impl Iterator<Item = &str> {
+        self.exclude.iter().map(|u| &**u)
+    }
+
+    /// The free-text description from the config, if any.
+    #[must_use]
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Evaluates this flag for `user`, as in DESIGN.md's order. Allocation-free.
+    #[inline]
+    pub(crate) fn evaluate(&self, user: &str, allow_experimental: bool) -> Evaluation {
+        if !self.enabled {
+            return Evaluation::fixed(Reason::KillSwitch);
+        }
+        if self.class == FlagClass::Experimental && !allow_experimental {
+            return Evaluation::fixed(Reason::ExperimentalDisabled);
+        }
+        if self.has_lists {
+            if self.exclude.contains(user) {
+                return Evaluation::fixed(Reason::Excluded);
+            }
+            if self.include.contains(user) {
+                return Evaluation::fixed(Reason::Included);
+            }
+        }
+        if self.bucketed {
+            let bucket = self.seed.bucket(user);
+            Evaluation::bucketed(self.threshold.contains(bucket), bucket)
+        } else {
+            Evaluation::fixed(Reason::On)
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! [`FlagHandle`]: a flag resolved once, evaluated without hashing its name.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::evaluation::{Evaluation, Reason};
+use crate::snapshot::{Snapshot, SNAPSHOT_ID_BITS};
+use crate::store::Shared;
+
+const POSITION_BITS: u32 = 64 - SNAPSHOT_ID_BITS;
+const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;
+/// Position meaning "not in that snapshot".
+const ABSENT: u64 = POSITION_MASK;
+/// No snapshot has id 0, so a zeroed cache never matches.
+const EMPTY_CACHE: u64 = 0;
+
+/// A pre-resolved flag of a [`FlagStore`](crate::FlagStore).
+///
+/// The handle remembers where its flag sits in the snapshot it last saw (one
+/// atomic word: snapshot id and position). While the snapshot is unchanged an
+/// evaluation skips the name lookup; after a replacement the first evaluation
+/// looks the name up once and remembers the new position. A flag that is not
+/// in the current snapshot evaluates as [`Reason::UnknownFlag`].
+///
+/// ```
+/// use genesis_flags::FlagStore;
+/// let store = FlagStore::from_json(r#"{"version":1,"flags":{"htdag_enabled":{}}}"#)?;
+/// let htdag = store.handle("htdag_enabled");
+/// assert!(htdag.is_enabled("user-42"));
+/// store.replace_from_json(r#"{"version":1,"flags":{"htdag_enabled":{"enabled":false}}}"#)?;
+/// assert!(!htdag.is_enabled("user-42"));
+/// # Ok::<(), genesis_flags::ConfigError>(())
+/// ```
+pub struct FlagHandle {
+    shared: Arc<Shared>,
+    cache: AtomicU64,
+    name: Box<str>,
+}
+
+impl FlagHandle {
+    pub(crate) fn new(shared: Arc<Shared>, name: &str) -> Self {
+        let handle = FlagHandle {
+            shared,
+            cache: AtomicU64::new(EMPTY_CACHE),
+            name: name.into(),
+        };
+        handle.locate(&handle.shared.current.load());
+        handle
+    }
+
+    /// The flag's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the flag is on for `user`.
+    #[inline]
+    #[must_use]
+    pub fn is_enabled(&self, user: &str) -> bool {
+        self.evaluate(user).enabled
+    }
+
+    /// Whether the flag is on for `user`, and why.
+    #[inline]
+    #[must_use]
+    pub fn evaluate(&self, user: &str) -> Evaluation {
+        let snapshot = self.shared.current.load();
+        self.evaluate_in(&snapshot, user, self.shared.allow_experimental)
+    }
+
+    #[inline]
+    pub(crate) fn evaluate_in(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        allow_experimental: bool,
+    ) -> Evaluation {
+        match self.position_in(snapshot).and_then(|p| snapshot.flag_at(p)) {
+            Some(flag) => flag.evaluate(user, allow_experimental),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
+    }
+
+    /// The flag's position in `snapshot`, from the cache when it is for this
+    /// snapshot.
+    #[inline]
+    fn position_in(&self, snapshot: &Snapshot) -> Option<u32> {
+        let cached = self.cache.load(Ordering::Relaxed);
+        if cached >> POSITION_BITS == snapshot.id() {
+            let position = cached & POSITION_MASK;
+            // Positions below ABSENT fit a u32 (POSITION_BITS < 32).
+            return (position != ABSENT).then_some(position as u32);
+        }
+        self.locate(snapshot)
+    }
+
+    /// Looks the name up in `snapshot` and caches the answer.
+    #[cold]
+    #[inline(never)]
+    fn locate(&self, snapshot: &Snapshot) -> Option<u32> {
+        let found = snapshot.position(&self.name);
+        let field = match found {
+            None => Some(ABSENT),
+            Some(p) if u64::from(p) < ABSENT => Some(u64::from(p)),
+            // Beyond the field's range (impossible under the 16 MiB document
+            // limit): correct but uncached, looked up on every evaluation.
+            Some(_) => None,
+        };
+        if let Some(field) = field {
+            let word = (snapshot.id() << POSITION_BITS) | field;
+            self.cache.store(word, Ordering::Relaxed);
+        }
+        found
+    }
+}
+
+impl Clone for FlagHandle {
+    fn clone(&self) -> Self {
+        FlagHandle {
+            shared: Arc::clone(&self.shared),
+            cache: AtomicU64::new(self.cache.load(Ordering::Relaxed)),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FlagHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagHandle")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{FlagStore, Reason, Snapshot};
+
+    #[test]
+    fn follows_the_flag_across_replacements() {
+        let store = FlagStore::from_json(r#"{"version":1,"flags":{"a":{},"b":{"enabled":false}}}"#)
+            .unwrap();
+        let b = store.handle("b");
+        assert_eq!(b.evaluate("u").reason, Reason::KillSwitch);
+        // b moves to another position, then disappears, then comes back.
+        store
+            .replace_from_json(r#"{"version":1,"flags":{"b":{},"z":{}}}"#)
+            .unwrap();
+        assert_eq!(b.evaluate("u").reason, Reason::On);
+        store.replace(Snapshot::empty());
+        assert_eq!(b.evaluate("u").reason, Reason::UnknownFlag);
+        store
+            .replace_from_json(r#"{"version":1,"flags":{"x":{},"b":{"enabled":false}}}"#)
+            .unwrap();
+        assert_eq!(b.evaluate("u").reason, Reason::KillSwitch);
+    }
+
+    #[test]
+    fn a_handle_for_an_unknown_flag_is_off() {
+        let store = FlagStore::from_json(r#"{"version":1,"flags":{}}"#).unwrap();
+        assert_eq!(
+            store.handle("ghost").evaluate("u").reason,
+            Reason::UnknownFlag
+        );
+    }
+}

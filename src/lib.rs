@@ -1,0 +1,68 @@
+//! Lock-free feature flags with deterministic bucketing.
+//!
+//! A [`FlagStore`] holds a compiled [`Snapshot`] of a JSON flag config behind
+//! an `ArcSwap`: evaluating a flag for a user is one atomic load, one map
+//! lookup and at most one seeded xxh3 hash of the user id, with no lock and
+//! no allocation. Replacing the config swaps the whole snapshot atomically,
+//! and a bad config never replaces a good one.
+//!
+//! ```
+//! use genesis_flags::{FlagStore, Reason};
+//!
+//! let store = FlagStore::from_json(r#"{
+//!     "version": 1,
+//!     "rollouts": { "phase_4_deployment": { "percentage": 5 } },
+//!     "flags": {
+//!         "htdag_enabled": { "class": "critical", "rollout": "phase_4_deployment" },
+//!         "halo_enabled":  { "class": "critical", "rollout": "phase_4_deployment" },
+//!         "aatc_system_enabled": { "class": "experimental" }
+//!     }
+//! }"#)?;
+//!
+//! // Flags bound to one rollout are on for exactly the same users.
+//! let user = "user-42";
+//! assert_eq!(store.is_enabled("htdag_enabled", user), store.is_enabled("halo_enabled", user));
+//!
+//! // Experimental flags are off in a production store, whatever the file says.
+//! assert_eq!(store.evaluate("aatc_system_enabled", user).reason, Reason::ExperimentalDisabled);
+//!
+//! // The bucket is the cross-language contract: in iff bucket < percentage in ppm.
+//! let in_rollout = genesis_flags::bucket("phase_4_deployment", user) < 50_000;
+//! assert_eq!(store.is_enabled("htdag_enabled", user), in_rollout);
+//! # Ok::<(), genesis_flags::ConfigError>(())
+//! ```
+//!
+//! Evaluation order (first match wins): unknown flag → off; kill switch
+//! (`enabled: false`) → off; experimental in a store that does not allow them
+//! → off; user in `exclude` → off; user in `include` → on; rollout or own
+//! percentage → on iff the user's bucket is under it; otherwise on.
+//!
+//! See [`config`] for the file format, [`bucket()`] for the bucketing
+//! contract, and [`Reloader`] to follow a config file on disk.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod bucket;
+pub mod config;
+mod evaluation;
+mod flag;
+mod handle;
+mod percentage;
+mod reload;
+mod snapshot;
+mod store;
+
+pub use bucket::{bucket, Seed, BUCKETS};
+pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
+pub use evaluation::{Evaluation, Reason};
+pub use flag::{Flag, FlagClass, Targeting};
+pub use handle::FlagHandle;
+pub use percentage::{Percentage, PercentageError};
+pub use reload::{ReloadStats, Reloader, ReloaderBuilder};
+pub use snapshot::{RolloutStatus, Snapshot};
+pub use store::{FlagStore, FlagStoreBuilder, FlagView};

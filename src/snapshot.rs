@@ -1,0 +1,246 @@
+//! [`Snapshot`]: an immutable, compiled flag set.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::config::{self, Binding, ConfigError, ValidConfig};
+use crate::evaluation::{Evaluation, Reason};
+use crate::flag::{Flag, Targeting};
+use crate::percentage::Percentage;
+
+/// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
+pub(crate) const SNAPSHOT_ID_BITS: u32 = 40;
+static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A validated, compiled flag set: salts hashed, names indexed. Immutable;
+/// a [`FlagStore`](crate::FlagStore) swaps whole snapshots.
+///
+/// ```
+/// use genesis_flags::Snapshot;
+/// let snapshot = Snapshot::from_json(r#"{"version":1,"flags":{"banner":{}}}"#)?;
+/// assert_eq!(snapshot.len(), 1);
+/// assert!(snapshot.flag("banner").is_some());
+/// # Ok::<(), genesis_flags::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct Snapshot {
+    id: u64,
+    flags: Vec<Flag>,
+    index: FxHashMap<Box<str>, u32>,
+    rollouts: Vec<Rollout>,
+}
+
+/// A shared rollout of a snapshot: its percentage and the flags bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RolloutStatus {
+    /// The rollout id.
+    pub id: String,
+    /// Its current percentage.
+    pub percentage: Percentage,
+    /// The flags bound to it, in config order.
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Rollout {
+    id: Box<str>,
+    percentage: Percentage,
+    flags: Vec<u32>,
+}
+
+impl Snapshot {
+    /// Parses, validates and compiles a JSON config.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        config::parse(text).map(Snapshot::compile)
+    }
+
+    /// Reads a JSON config file (at most [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES)),
+    /// then as [`from_json`](Self::from_json). Errors name the file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = config::read_file(path)?;
+        Snapshot::from_json(&text).map_err(|e| e.in_file(path.to_path_buf()))
+    }
+
+    /// A snapshot with no flags: every evaluation is off (`UnknownFlag`).
+    #[must_use]
+    pub fn empty() -> Self {
+        Snapshot::compile(ValidConfig {
+            rollouts: Vec::new(),
+            flags: Vec::new(),
+        })
+    }
+
+    fn compile(config: ValidConfig) -> Self {
+        let mut id =
+            NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed) & ((1 << SNAPSHOT_ID_BITS) - 1);
+        if id == 0 {
+            // After 2^40 snapshots the counter wraps; 0 means "no snapshot" to handles.
+            id = NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed) & ((1 << SNAPSHOT_ID_BITS) - 1);
+        }
+        let mut rollouts: Vec<Rollout> = config
+            .rollouts
+            .into_iter()
+            .map(|(id, percentage)| Rollout {
+                id,
+                percentage,
+                flags: Vec::new(),
+            })
+            .collect();
+        let rollout_index: FxHashMap<&str, usize> = rollouts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (&*r.id, i))
+            .collect();
+        let mut bound = Vec::new();
+        let mut flags = Vec::with_capacity(config.flags.len());
+        for (position, raw) in config.flags.into_iter().enumerate() {
+            let targeting = match raw.binding {
+                Binding::None => Targeting::Everyone,
+                Binding::Own(p) => Targeting::Percentage(p),
+                Binding::Rollout(id) => match rollout_index.get(&*id) {
+                    Some(&r) => {
+                        bound.push((r, position as u32));
+                        Targeting::Rollout {
+                            id,
+                            percentage: rollouts[r].percentage,
+                        }
+                    }
+                    // Validation rejects unknown rollouts; stay total regardless.
+                    None => Targeting::Percentage(Percentage::ZERO),
+                },
+            };
+            let set = |users: Vec<Box<str>>| users.into_iter().collect::<FxHashSet<_>>();
+            flags.push(Flag::new(
+                raw.name,
+                raw.class,
+                raw.enabled,
+                targeting,
+                set(raw.include),
+                set(raw.exclude),
+                raw.description,
+            ));
+        }
+        for (r, position) in bound {
+            rollouts[r].flags.push(position);
+        }
+        let index = flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (Box::<str>::from(f.name()), i as u32))
+            .collect();
+        Snapshot {
+            id,
+            flags,
+            index,
+            rollouts,
+        }
+    }
+
+    /// An id unique to this snapshot within the process (it grows with each
+    /// snapshot built).
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Number of flags.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Whether there are no flags.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// A flag by name.
+    #[must_use]
+    pub fn flag(&self, name: &str) -> Option<&Flag> {
+        self.position(name).and_then(|i| self.flags.get(i as usize))
+    }
+
+    /// All flags, in config order.
+    pub fn flags(&self) -> impl ExactSizeIterator<Item = &Flag> {
+        self.flags.iter()
+    }
+
+    /// A shared rollout by id.
+    #[must_use]
+    pub fn rollout_status(&self, id: &str) -> Option<RolloutStatus> {
+        let rollout = self.rollouts.iter().find(|r| &*r.id == id)?;
+        Some(self.status_of(rollout))
+    }
+
+    /// All shared rollouts, in config order.
+    pub fn rollouts(&self) -> impl Iterator<Item = RolloutStatus> + '_ {
+        self.rollouts.iter().map(|r| self.status_of(r))
+    }
+
+    fn status_of(&self, rollout: &Rollout) -> RolloutStatus {
+        RolloutStatus {
+            id: rollout.id.to_string(),
+            percentage: rollout.percentage,
+            flags: rollout
+                .flags
+                .iter()
+                .filter_map(|&i| self.flags.get(i as usize))
+                .map(|f| f.name().to_owned())
+                .collect(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn position(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    #[inline]
+    pub(crate) fn flag_at(&self, position: u32) -> Option<&Flag> {
+        self.flags.get(position as usize)
+    }
+
+    /// Evaluates `name` for `user` as a store with the given experimental
+    /// setting would.
+    #[inline]
+    #[must_use]
+    pub fn evaluate(&self, name: &str, user: &str, allow_experimental: bool) -> Evaluation {
+        match self.flag(name) {
+            Some(flag) => flag.evaluate(user, allow_experimental),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_rollouts_and_their_flags() {
+        let s = Snapshot::from_json(
+            r#"{"version":1,"rollouts":{"r":{"percentage":5}},
+                "flags":{"a":{"rollout":"r"},"b":{},"c":{"rollout":"r"}}}"#,
+        )
+        .unwrap();
+        let status = s.rollout_status("r").unwrap();
+        assert_eq!(status.percentage.ppm(), 50_000);
+        assert_eq!(status.flags, ["a", "c"]);
+        assert_eq!(s.flag("a").unwrap().percentage(), status.percentage.into());
+        assert_eq!(s.flag("b").unwrap().percentage(), None);
+        assert!(s.rollout_status("nope").is_none());
+    }
+
+    #[test]
+    fn ids_are_unique_and_increasing() {
+        let a = Snapshot::empty();
+        let b = Snapshot::empty();
+        assert!(b.id() > a.id());
+        assert_ne!(a.id(), 0);
+    }
+}
