@@ -27,7 +27,11 @@ fn every_bad_config_names_where_it_is_wrong() {
         .collect();
     files.sort();
     assert!(files.len() >= 25, "only {} bad configs", files.len());
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "corpus and expectations differ");
+    assert_eq!(
+        files,
+        expected.keys().cloned().collect::<Vec<_>>(),
+        "corpus and expectations differ"
+    );
 
     let store = FlagStore::from_json(r#"{"version":1,"flags":{"keep":{}}}"#).unwrap();
     for (file, want) in &expected {
@@ -35,9 +39,14 @@ fn every_bad_config_names_where_it_is_wrong() {
             .replace_from_file(dir.join(file))
             .expect_err(&format!("{file} was accepted"));
         let shown = err.to_string();
-        assert!(shown.contains(file.as_str()), "{file}: the error does not name the file: {shown}");
+        assert!(
+            shown.contains(file.as_str()),
+            "{file}: the error does not name the file: {shown}"
+        );
         if let Some(line) = want.path.strip_prefix("line ") {
-            let (l, _) = err.line_column().unwrap_or_else(|| panic!("{file}: no line/column: {shown}"));
+            let (l, _) = err
+                .line_column()
+                .unwrap_or_else(|| panic!("{file}: no line/column: {shown}"));
             assert_eq!(l.to_string(), line, "{file}: {shown}");
             assert!(shown.contains(&want.contains), "{file}: {shown}");
         } else {
@@ -45,10 +54,18 @@ fn every_bad_config_names_where_it_is_wrong() {
                 .problems()
                 .iter()
                 .find(|p| p.path == want.path && p.to_string().contains(&want.contains));
-            assert!(hit.is_some(), "{file}: wanted `{}: ..{}..`, got: {shown}", want.path, want.contains);
+            assert!(
+                hit.is_some(),
+                "{file}: wanted `{}: ..{}..`, got: {shown}",
+                want.path,
+                want.contains
+            );
         }
         // The good snapshot stays.
-        assert!(store.is_enabled("keep", "u"), "{file} replaced the snapshot");
+        assert!(
+            store.is_enabled("keep", "u"),
+            "{file} replaced the snapshot"
+        );
     }
 }
 
@@ -62,10 +79,20 @@ fn all_problems_of_a_document_are_listed_together() {
     let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["version", "rollouts.r.percentage", "flags.A", "flags.b.rollout", "flags.c.percentage", "flags.d.oops"]
+        [
+            "version",
+            "rollouts.r.percentage",
+            "flags.A",
+            "flags.b.rollout",
+            "flags.c.percentage",
+            "flags.d.oops"
+        ]
     );
     let shown = err.to_string();
-    assert!(shown.starts_with("invalid flag config (6 problems):"), "{shown}");
+    assert!(
+        shown.starts_with("invalid flag config (6 problems):"),
+        "{shown}"
+    );
     assert!(matches!(err, ConfigError::Invalid { omitted: 0, .. }));
 }
 
@@ -86,5 +113,8 @@ fn problems_past_the_cap_are_counted() {
 fn documents_over_16_mib_are_refused() {
     let pad = " ".repeat(genesis_flags::MAX_CONFIG_BYTES);
     let doc = format!(r#"{{"version":1{pad}}}"#);
-    assert!(matches!(Snapshot::from_json(&doc), Err(ConfigError::TooLarge { .. })));
+    assert!(matches!(
+        Snapshot::from_json(&doc),
+        Err(ConfigError::TooLarge { .. })
+    ));
 }

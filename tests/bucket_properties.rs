@@ -63,7 +63,10 @@ fn buckets_are_uniform() {
             .iter()
             .map(|&o| (o as f64 - expected).powi(2) / expected)
             .sum();
-        assert!(chi2 < 148.2, "salt {salt:?}: chi-square {chi2:.1} over 99 df");
+        assert!(
+            chi2 < 148.2,
+            "salt {salt:?}: chi-square {chi2:.1} over 99 df"
+        );
     }
 }
 
@@ -78,5 +81,8 @@ fn salts_are_independent() {
         })
         .count();
     let share = both as f64 / f64::from(n);
-    assert!((share - 0.25).abs() <= 0.005, "overlap {share:.4}, expected 0.25 ± 0.005");
+    assert!(
+        (share - 0.25).abs() <= 0.005,
+        "overlap {share:.4}, expected 0.25 ± 0.005"
+    );
 }

@@ -38,7 +38,11 @@ fn every_golden_vector_matches() {
     let mut mismatches = Vec::new();
     for (i, v) in vectors().iter().enumerate() {
         let seed = Seed::from_salt(&v.salt);
-        assert_eq!(format!("{:016x}", seed.value()), v.seed, "seed of vector {i}");
+        assert_eq!(
+            format!("{:016x}", seed.value()),
+            v.seed,
+            "seed of vector {i}"
+        );
         let hash = xxhash_rust::xxh3::xxh3_64_with_seed(v.user.as_bytes(), seed.value());
         assert_eq!(format!("{hash:016x}"), v.hash, "hash of vector {i}");
         if bucket(&v.salt, &v.user) != v.bucket {

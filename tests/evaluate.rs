@@ -51,9 +51,15 @@ fn the_genesis_set_rolls_out_together_at_five_percent() {
 fn experimental_flags_need_an_opted_in_store() {
     let doc = r#"{"version":1,"flags":{"x":{"class":"experimental"},"k":{"class":"experimental","enabled":false}}}"#;
     let production = FlagStore::from_json(doc).unwrap();
-    assert_eq!(production.evaluate("x", "u").reason, Reason::ExperimentalDisabled);
+    assert_eq!(
+        production.evaluate("x", "u").reason,
+        Reason::ExperimentalDisabled
+    );
     assert!(!production.allows_experimental());
-    let staging = FlagStore::builder().allow_experimental(true).from_json(doc).unwrap();
+    let staging = FlagStore::builder()
+        .allow_experimental(true)
+        .from_json(doc)
+        .unwrap();
     assert_eq!(staging.evaluate("x", "u").reason, Reason::On);
     // The kill switch beats everything, even in an opted-in store.
     assert_eq!(staging.evaluate("k", "u").reason, Reason::KillSwitch);
@@ -123,11 +129,16 @@ fn files_load_and_a_bad_file_keeps_the_last_good_snapshot() {
     let err = store.replace_from_file(&path).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("flags.json"), "{text}");
-    assert!(text.contains("flags.x.percentage: expected a number, found a string"), "{text}");
+    assert!(
+        text.contains("flags.x.percentage: expected a number, found a string"),
+        "{text}"
+    );
     assert_eq!(store.snapshot().id(), before);
     assert_eq!(store.snapshot().len(), 13);
 
-    let missing = store.replace_from_file(dir.path().join("nope.json")).unwrap_err();
+    let missing = store
+        .replace_from_file(dir.path().join("nope.json"))
+        .unwrap_err();
     assert!(matches!(missing, ConfigError::Io { .. }), "{missing:?}");
     assert!(missing.to_string().contains("nope.json"));
 
@@ -143,7 +154,8 @@ fn oversized_files_are_refused_without_reading_them_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.json");
     let file = std::fs::File::create(&path).unwrap();
-    file.set_len(genesis_flags::MAX_CONFIG_BYTES as u64 + 10).unwrap();
+    file.set_len(genesis_flags::MAX_CONFIG_BYTES as u64 + 10)
+        .unwrap();
     let err = Snapshot::from_file(&path).unwrap_err();
     assert!(err.to_string().contains("over the limit"), "{err}");
 }

@@ -59,13 +59,15 @@ fn flag_spec() -> impl Strategy<Value = FlagSpec> {
         prop::collection::vec(0usize..USERS.len(), 0..3),
         prop::collection::vec(0usize..USERS.len(), 0..3),
     )
-        .prop_map(|(experimental, enabled, binding, include, exclude)| FlagSpec {
-            experimental,
-            enabled,
-            binding,
-            include,
-            exclude,
-        })
+        .prop_map(
+            |(experimental, enabled, binding, include, exclude)| FlagSpec {
+                experimental,
+                enabled,
+                binding,
+                include,
+                exclude,
+            },
+        )
 }
 
 fn config_spec() -> impl Strategy<Value = ConfigSpec> {
@@ -113,7 +115,11 @@ impl ConfigSpec {
             let mut body = serde_json::Map::new();
             body.insert(
                 "class".into(),
-                json!(if f.experimental { "experimental" } else { "critical" }),
+                json!(if f.experimental {
+                    "experimental"
+                } else {
+                    "critical"
+                }),
             );
             if let Some(e) = f.enabled {
                 body.insert("enabled".into(), json!(e));
@@ -144,8 +150,14 @@ impl ConfigSpec {
                 flags.insert("Bad Name".into(), json!({}));
             }
             Some(Corruption::MixedClasses) => {
-                flags.insert("mix_a".into(), json!({ "rollout": "r2", "class": "critical" }));
-                flags.insert("mix_b".into(), json!({ "rollout": "r2", "class": "experimental" }));
+                flags.insert(
+                    "mix_a".into(),
+                    json!({ "rollout": "r2", "class": "critical" }),
+                );
+                flags.insert(
+                    "mix_b".into(),
+                    json!({ "rollout": "r2", "class": "experimental" }),
+                );
             }
         }
         json!({ "version": 1, "rollouts": rollouts, "flags": flags }).to_string()
