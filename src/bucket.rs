@@ -28,22 +28,24 @@ pub const BUCKETS: u32 = 1_000_000;
 pub struct Seed(u64);
 
 impl Seed {
+    pub(crate) const ZERO: Seed = Seed(0);
+
     /// Hashes a salt (a rollout id, or a flag key) into the seed for its buckets.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn from_salt(salt: &str) -> Self {
         Seed(xxh3_64(salt.as_bytes()))
     }
 
     /// The raw 64-bit seed, for interoperability checks.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub const fn value(self) -> u64 {
         self.0
     }
 
     /// The bucket of `user` under this seed, in `[0, 1_000_000)`.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn bucket(self, user: &str) -> u32 {
         scale(xxh3_64_with_seed(user.as_bytes(), self.0))
@@ -52,7 +54,7 @@ impl Seed {
 
 /// Maps a 64-bit hash onto `[0, 1_000_000)` without modulo bias
 /// (Lemire's multiply-shift reduction).
-#[inline]
+#[inline(always)]
 fn scale(hash: u64) -> u32 {
     // (2^64 - 1) * 10^6 >> 64 < 10^6, so the result always fits a u32.
     ((u128::from(hash) * u128::from(BUCKETS)) >> 64) as u32
@@ -68,7 +70,7 @@ fn scale(hash: u64) -> u32 {
 /// assert!(b < 1_000_000);
 /// assert_eq!(b, genesis_flags::bucket("phase_4_deployment", "user-42"));
 /// ```
-#[inline]
+#[inline(always)]
 #[must_use]
 pub fn bucket(salt: &str, user: &str) -> u32 {
     Seed::from_salt(salt).bucket(user)

@@ -72,7 +72,7 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    #[inline]
+    #[inline(always)]
     pub(crate) const fn fixed(reason: Reason) -> Self {
         let enabled = matches!(reason, Reason::Included | Reason::InRollout | Reason::On);
         Evaluation {
@@ -82,7 +82,7 @@ impl Evaluation {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) const fn bucketed(enabled: bool, bucket: u32) -> Self {
         Evaluation {
             enabled,

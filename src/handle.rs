@@ -3,14 +3,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::evaluation::{Evaluation, Reason};
+use crate::evaluation::Evaluation;
 use crate::snapshot::{Snapshot, SNAPSHOT_ID_BITS};
 use crate::store::Shared;
 
 const POSITION_BITS: u32 = 64 - SNAPSHOT_ID_BITS;
 const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;
 /// Position meaning "not in that snapshot".
-const ABSENT: u64 = POSITION_MASK;
+const ABSENT: u32 = POSITION_MASK as u32;
 /// No snapshot has id 0, so a zeroed cache never matches.
 const EMPTY_CACHE: u64 = 0;
 
@@ -55,42 +55,40 @@ impl FlagHandle {
     }
 
     /// Whether the flag is on for `user`.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn is_enabled(&self, user: &str) -> bool {
         self.evaluate(user).enabled
     }
 
     /// Whether the flag is on for `user`, and why.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, user: &str) -> Evaluation {
-        let snapshot = self.shared.current.load();
-        self.evaluate_in(&snapshot, user, self.shared.allow_experimental)
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        self.evaluate_in(&snapshot, user, shared.allow_experimental)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn evaluate_in(
         &self,
         snapshot: &Snapshot,
         user: &str,
         allow_experimental: bool,
     ) -> Evaluation {
-        match self.position_in(snapshot).and_then(|p| snapshot.flag_at(p)) {
-            Some(flag) => flag.evaluate(user, allow_experimental),
-            None => Evaluation::fixed(Reason::UnknownFlag),
-        }
+        // An absent flag's position is out of range: `evaluate_at` says unknown.
+        snapshot.evaluate_at(self.position_in(snapshot), user, allow_experimental)
     }
 
-    /// The flag's position in `snapshot`, from the cache when it is for this
-    /// snapshot.
-    #[inline]
-    fn position_in(&self, snapshot: &Snapshot) -> Option<u32> {
+    /// The flag's position in `snapshot` (`ABSENT` when it is not there),
+    /// from the cache when the cache is for this snapshot.
+    #[inline(always)]
+    fn position_in(&self, snapshot: &Snapshot) -> u32 {
         let cached = self.cache.load(Ordering::Relaxed);
         if cached >> POSITION_BITS == snapshot.id() {
-            let position = cached & POSITION_MASK;
-            // Positions below ABSENT fit a u32 (POSITION_BITS < 32).
-            return (position != ABSENT).then_some(position as u32);
+            // POSITION_BITS < 32, so the masked value fits.
+            return (cached & POSITION_MASK) as u32;
         }
         self.locate(snapshot)
     }
@@ -98,20 +96,16 @@ impl FlagHandle {
     /// Looks the name up in `snapshot` and caches the answer.
     #[cold]
     #[inline(never)]
-    fn locate(&self, snapshot: &Snapshot) -> Option<u32> {
-        let found = snapshot.position(&self.name);
-        let field = match found {
-            None => Some(ABSENT),
-            Some(p) if u64::from(p) < ABSENT => Some(u64::from(p)),
-            // Beyond the field's range (impossible under the 16 MiB document
-            // limit): correct but uncached, looked up on every evaluation.
-            Some(_) => None,
-        };
-        if let Some(field) = field {
-            let word = (snapshot.id() << POSITION_BITS) | field;
+    fn locate(&self, snapshot: &Snapshot) -> u32 {
+        let position = snapshot.position(&self.name).unwrap_or(ABSENT);
+        // A snapshot holds fewer than ABSENT flags (the 16 MiB document limit
+        // allows about 2.4 million), so every position fits the field; were
+        // one not to, it would stay uncached and be looked up each time.
+        if position <= ABSENT {
+            let word = (snapshot.id() << POSITION_BITS) | u64::from(position);
             self.cache.store(word, Ordering::Relaxed);
         }
-        found
+        position
     }
 }
 

@@ -52,6 +52,7 @@ pub mod config;
 mod evaluation;
 mod flag;
 mod handle;
+mod index;
 mod percentage;
 mod reload;
 mod snapshot;

@@ -85,7 +85,7 @@ impl Percentage {
     }
 
     /// Parts per million, `0..=1_000_000`.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub const fn ppm(self) -> u32 {
         self.0
@@ -98,7 +98,7 @@ impl Percentage {
     }
 
     /// Whether a bucket (`0..1_000_000`) is inside this share.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub const fn contains(self, bucket: u32) -> bool {
         bucket < self.0

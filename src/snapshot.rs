@@ -7,7 +7,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::evaluation::{Evaluation, Reason};
-use crate::flag::{Flag, Targeting};
+use crate::flag::{Flag, HotFlag, Targeting};
+use crate::index::NameIndex;
 use crate::percentage::Percentage;
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
@@ -27,8 +28,11 @@ static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub struct Snapshot {
     id: u64,
+    /// Name -> the flag's fast-path data (position included).
+    index: NameIndex,
+    /// Position -> fast-path data, for handles.
+    hot: Vec<HotFlag>,
     flags: Vec<Flag>,
-    index: FxHashMap<Box<str>, u32>,
     rollouts: Vec<Rollout>,
 }
 
@@ -127,15 +131,17 @@ impl Snapshot {
         for (r, position) in bound {
             rollouts[r].flags.push(position);
         }
-        let index = flags
+        let hot: Vec<HotFlag> = flags
             .iter()
             .enumerate()
-            .map(|(i, f)| (Box::<str>::from(f.name()), i as u32))
+            .map(|(i, f)| f.hot(i as u32))
             .collect();
+        let index = NameIndex::new(flags.iter().zip(&hot).map(|(f, h)| (f.name(), *h)));
         Snapshot {
             id,
-            flags,
             index,
+            hot,
+            flags,
             rollouts,
         }
     }
@@ -195,23 +201,32 @@ impl Snapshot {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn position(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
+        self.index.get(name).map(|h| h.position)
     }
 
-    #[inline]
-    pub(crate) fn flag_at(&self, position: u32) -> Option<&Flag> {
-        self.flags.get(position as usize)
+    /// Evaluates the flag at `position` (as cached by a handle).
+    #[inline(always)]
+    pub(crate) fn evaluate_at(
+        &self,
+        position: u32,
+        user: &str,
+        allow_experimental: bool,
+    ) -> Evaluation {
+        match self.hot.get(position as usize) {
+            Some(hot) => hot.evaluate(user, allow_experimental, &self.flags),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
     }
 
     /// Evaluates `name` for `user` as a store with the given experimental
     /// setting would.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, name: &str, user: &str, allow_experimental: bool) -> Evaluation {
-        match self.flag(name) {
-            Some(flag) => flag.evaluate(user, allow_experimental),
+        match self.index.get(name) {
+            Some(hot) => hot.evaluate(user, allow_experimental, &self.flags),
             None => Evaluation::fixed(Reason::UnknownFlag),
         }
     }

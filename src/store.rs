@@ -114,14 +114,14 @@ impl FlagStore {
     }
 
     /// Whether `flag` is on for `user`. Lock-free, allocation-free, total.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn is_enabled(&self, flag: &str, user: &str) -> bool {
         self.evaluate(flag, user).enabled
     }
 
     /// Whether `flag` is on for `user`, and why.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
         self.shared
@@ -141,7 +141,7 @@ impl FlagStore {
     /// A consistent view of the current snapshot: every evaluation through it
     /// sees the same config, even if the store is replaced meanwhile. Use one
     /// per request; do not keep it for long (it pins the old snapshot).
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn view(&self) -> FlagView {
         FlagView {
@@ -162,9 +162,10 @@ impl FlagStore {
         self.shared.current.load().rollout_status(id)
     }
 
-    /// Installs a compiled snapshot for every clone of this store.
-    pub fn replace(&self, snapshot: Snapshot) {
-        self.shared.current.store(Arc::new(snapshot));
+    /// Installs a compiled snapshot (or a shared one, `Arc<Snapshot>`) for
+    /// every clone of this store.
+    pub fn replace(&self, snapshot: impl Into<Arc<Snapshot>>) {
+        self.shared.current.store(snapshot.into());
     }
 
     /// Parses, validates and installs a JSON config; on error the current
@@ -197,21 +198,21 @@ pub struct FlagView {
 
 impl FlagView {
     /// Whether `flag` is on for `user` in this view's snapshot.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn is_enabled(&self, flag: &str, user: &str) -> bool {
         self.evaluate(flag, user).enabled
     }
 
     /// Whether `flag` is on for `user`, and why.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
         self.snapshot.evaluate(flag, user, self.allow_experimental)
     }
 
     /// Evaluates a pre-resolved handle in this view's snapshot.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle, user: &str) -> Evaluation {
         handle.evaluate_in(&self.snapshot, user, self.allow_experimental)
