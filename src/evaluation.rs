@@ -3,8 +3,8 @@
 use std::fmt;
 
 /// Why a flag is on or off for a user. The first matching rule wins, in the
-/// order of the variants below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// order of the variants below (which is also their `Ord` order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Reason {
     /// The flag is not in the current snapshot: off.
