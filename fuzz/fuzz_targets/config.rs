@@ -1,0 +1,7 @@
+//! Parse + validate + compile never panics; a valid config evaluates consistently.
+#![no_main]
+
+#[path = "../../tests/support/fuzz_checks.rs"]
+mod fuzz_checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_checks::check_config(data));

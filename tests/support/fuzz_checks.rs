@@ -1,0 +1,103 @@
+//! Invariants checked on arbitrary input, shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/*.rs` include this file) and by `tests/fuzz_corpus.rs`,
+//! which replays the committed corpus as an ordinary test.
+
+#![allow(dead_code)]
+
+use genesis_flags::{bucket, ConfigError, FlagStore, Percentage, Reason, Seed, Snapshot};
+
+/// Parses arbitrary bytes as a flag config. Never panics; on success every
+/// flag evaluates consistently, on failure the error says where.
+pub fn check_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Snapshot::from_json(text) {
+        Ok(snapshot) => check_snapshot(&snapshot, text),
+        Err(e) => check_error(&e),
+    }
+}
+
+fn check_snapshot(snapshot: &Snapshot, text: &str) {
+    let production = FlagStore::from_json(text).expect("parsed once, parses again");
+    let staging = FlagStore::builder()
+        .allow_experimental(true)
+        .from_json(text)
+        .expect("parsed once, parses again");
+    assert_eq!(production.snapshot().len(), snapshot.len());
+    for flag in snapshot.flags() {
+        let handle = production.handle(flag.name());
+        for user in ["", "user-42", "qa-1", "ü"] {
+            let e = production.evaluate(flag.name(), user);
+            assert_eq!(
+                e,
+                production.evaluate(flag.name(), user),
+                "not deterministic"
+            );
+            assert_eq!(e, handle.evaluate(user), "handle and name disagree");
+            assert_eq!(e.enabled, production.is_enabled(flag.name(), user));
+            assert_ne!(
+                e.reason,
+                Reason::UnknownFlag,
+                "a flag of the snapshot is unknown"
+            );
+            if !flag.is_enabled() {
+                assert_eq!(e.reason, Reason::KillSwitch);
+                assert!(!staging.is_enabled(flag.name(), user));
+            }
+            if let (Reason::InRollout | Reason::OutOfRollout, Some(p)) =
+                (e.reason, flag.percentage())
+            {
+                let salt = flag.rollout().unwrap_or(flag.name());
+                assert_eq!(e.bucket, Some(bucket(salt, user)));
+                assert_eq!(e.enabled, p.contains(bucket(salt, user)));
+            }
+        }
+    }
+    for rollout in snapshot.rollouts() {
+        for name in &rollout.flags {
+            let flag = snapshot.flag(name).expect("a bound flag exists");
+            assert_eq!(flag.rollout(), Some(rollout.id.as_str()));
+            assert_eq!(flag.percentage(), Some(rollout.percentage));
+        }
+    }
+}
+
+fn check_error(e: &ConfigError) {
+    let shown = e.to_string();
+    assert!(!shown.is_empty());
+    for p in e.problems() {
+        assert!(!p.path.is_empty(), "a problem without a path: {p}");
+        assert!(
+            shown.contains(&p.path) || e.problems().len() > 20,
+            "{shown}"
+        );
+    }
+    if let Some((line, _column)) = e.line_column() {
+        // serde_json reports column 0 for an error before the first byte.
+        assert!(line >= 1, "{shown}");
+        assert!(shown.contains(&format!("line {line}")), "{shown}");
+    }
+}
+
+/// Splits arbitrary bytes into (salt, user, ppm) and checks the bucketing
+/// contract: range, determinism, seed equivalence, monotonicity.
+pub fn check_bucket(data: &[u8]) {
+    let (ppm, rest) = match data {
+        [a, b, c, rest @ ..] => (u32::from_le_bytes([*a, *b, *c, 0]) % 1_000_001, rest),
+        _ => (0, data),
+    };
+    let split = rest.iter().position(|&b| b == 0xff).unwrap_or(rest.len());
+    let salt = String::from_utf8_lossy(&rest[..split]);
+    let user = String::from_utf8_lossy(rest.get(split + 1..).unwrap_or_default());
+    let b = bucket(&salt, &user);
+    assert!(b < 1_000_000);
+    assert_eq!(b, Seed::from_salt(&salt).bucket(&user));
+    let p = Percentage::from_ppm(ppm).expect("ppm in range");
+    if p.contains(b) {
+        let higher = Percentage::from_ppm((ppm + 1).min(1_000_000)).expect("in range");
+        assert!(higher.contains(b), "monotonicity");
+    }
+    assert!(Percentage::HUNDRED.contains(b));
+    assert!(!Percentage::ZERO.contains(b));
+}
