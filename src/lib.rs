@@ -67,3 +67,8 @@ pub use percentage::{Percentage, PercentageError};
 pub use reload::{ReloadStats, Reloader, ReloaderBuilder};
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
