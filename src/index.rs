@@ -1,26 +1,24 @@
 //! [`NameIndex`]: flag name -> fast-path data, built once per snapshot.
 //!
-//! An open-addressing table (linear probing, at most half full) whose slots
-//! hold the full 64-bit hash of the name, the name's place in one contiguous
-//! byte arena, and the flag's [`HotFlag`]. A lookup hashes the name once,
-//! compares hashes, and compares bytes only on a hash match, inline for names
-//! up to 16 bytes. It is a general map keyed by `&str`, tuned for the one
-//! query the evaluation path makes.
-
-use std::hash::Hasher;
-
-use rustc_hash::FxHasher;
+//! An open-addressing table (linear probing, at most half full). Each slot
+//! carries the name's length and its first and last eight bytes (which, for
+//! names of up to 16 bytes, are the whole name), so most lookups decide on
+//! one slot without reading the name arena or calling `memcmp`; longer names
+//! compare their middle bytes in one contiguous arena. It is a general map
+//! keyed by `&str`, tuned for the one query the evaluation path makes.
 
 use crate::flag::HotFlag;
 
-/// A slot's hash when the slot is empty; real hashes are never 0.
-const EMPTY: u64 = 0;
+/// `len` of an empty slot; real names are far shorter.
+const EMPTY: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    hash: u64,
-    start: u32,
+    head: u64,
+    tail: u64,
     len: u32,
+    /// Where the name's bytes start in the arena (read for names over 16 bytes).
+    start: u32,
     hot: HotFlag,
 }
 
@@ -31,38 +29,39 @@ pub(crate) struct NameIndex {
     names: Box<[u8]>,
 }
 
+/// The name's first and last eight bytes (overlapping, or packed for shorter
+/// names): together with the length they determine names of up to 16 bytes.
 #[inline(always)]
-fn hash_name(name: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(name.as_bytes());
-    // 0 marks an empty slot.
-    hasher.finish().max(1)
+fn head_tail(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    if len >= 8 {
+        (word(bytes, 0), word(bytes, len - 8))
+    } else if len >= 4 {
+        (u64::from(half(bytes, 0)), u64::from(half(bytes, len - 4)))
+    } else {
+        let mut packed = 0u64;
+        for &b in bytes {
+            packed = packed << 8 | u64::from(b);
+        }
+        (packed, 0)
+    }
 }
 
-/// Byte equality without a call to `memcmp`: flag names are short (at
-/// most 128 bytes), and a call costs more than comparing them in words.
+/// Multiply-xorshift over the head, tail and length, and for names over 16
+/// bytes every middle word. Flag names come from the operator's config; a
+/// collision only lengthens a probe, never changes an answer.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    if len < 8 {
-        return match len {
-            // Overlapping first and last half-words cover every byte.
-            4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
-            _ => a == b,
-        };
-    }
-    // Whole words from the front, then one (overlapping) last word.
-    let mut at = 0;
+fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let len = bytes.len();
+    let mut h = (head ^ (len as u64).rotate_left(56)).wrapping_mul(K);
+    h = (h.rotate_left(29) ^ tail).wrapping_mul(K);
+    let mut at = 8;
     while at + 8 < len {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
+        h = (h.rotate_left(29) ^ word(bytes, at)).wrapping_mul(K);
         at += 8;
     }
-    word(a, len - 8) == word(b, len - 8)
+    h ^ (h >> 32)
 }
 
 #[inline(always)]
@@ -83,35 +82,53 @@ fn half(s: &[u8], at: usize) -> u32 {
     }
 }
 
+/// Whether the middle bytes (between the head and tail words) agree; only
+/// names over 16 bytes have any.
+#[inline(always)]
+fn same_middle(stored: &[u8], query: &[u8]) -> bool {
+    let len = query.len();
+    let mut at = 8;
+    while at + 8 < len {
+        if word(stored, at) != word(query, at) {
+            return false;
+        }
+        at += 8;
+    }
+    true
+}
+
 impl NameIndex {
-    /// Builds the index; `names` and `hot` are parallel, names unique.
+    /// Builds the index; names must be unique.
     pub(crate) fn new<'a>(entries: impl ExactSizeIterator<Item = (&'a str, HotFlag)>) -> Self {
         // At most half full, and always one empty slot to end every probe.
         let capacity = (entries.len() * 2).max(1).next_power_of_two();
         let mask = capacity - 1;
         let empty = Slot {
-            hash: EMPTY,
+            head: 0,
+            tail: 0,
+            len: EMPTY,
             start: 0,
-            len: 0,
             hot: HotFlag::ABSENT,
         };
         let mut slots = vec![empty; capacity].into_boxed_slice();
         let mut names = Vec::new();
         for (name, hot) in entries {
-            let hash = hash_name(name);
-            let mut i = hash as usize & mask;
-            while slots[i].hash != EMPTY {
+            let bytes = name.as_bytes();
+            let (head, tail) = head_tail(bytes);
+            let mut i = hash_name(bytes, head, tail) as usize & mask;
+            while slots[i].len != EMPTY {
                 i = (i + 1) & mask;
             }
             // Names are at most 128 bytes and documents at most 16 MiB, so
-            // offsets fit in u32.
+            // lengths and offsets fit in u32 (and never equal EMPTY).
             slots[i] = Slot {
-                hash,
+                head,
+                tail,
+                len: bytes.len() as u32,
                 start: names.len() as u32,
-                len: name.len() as u32,
                 hot,
             };
-            names.extend_from_slice(name.as_bytes());
+            names.extend_from_slice(bytes);
         }
         NameIndex {
             slots,
@@ -123,17 +140,24 @@ impl NameIndex {
     /// The fast-path data of `name`, if present.
     #[inline(always)]
     pub(crate) fn get(&self, name: &str) -> Option<&HotFlag> {
-        let hash = hash_name(name);
-        let mut i = hash as usize & self.mask;
+        let bytes = name.as_bytes();
+        let len = bytes.len();
+        if len >= EMPTY as usize {
+            return None;
+        }
+        let (head, tail) = head_tail(bytes);
+        let mut i = hash_name(bytes, head, tail) as usize & self.mask;
         loop {
             let slot = self.slots.get(i)?;
-            if slot.hash == hash {
-                let start = slot.start as usize;
-                let stored = self.names.get(start..start + slot.len as usize)?;
-                if same_bytes(stored, name.as_bytes()) {
+            if slot.len as usize == len && slot.head == head && slot.tail == tail {
+                if len <= 16 {
                     return Some(&slot.hot);
                 }
-            } else if slot.hash == EMPTY {
+                let start = slot.start as usize;
+                if same_middle(self.names.get(start..start + len)?, bytes) {
+                    return Some(&slot.hot);
+                }
+            } else if slot.len == EMPTY {
                 return None;
             }
             i = (i + 1) & self.mask;
@@ -153,22 +177,43 @@ mod tests {
         hot
     }
 
+    fn index_of(names: &[String]) -> NameIndex {
+        NameIndex::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), hot(i as u32))),
+        )
+    }
+
     #[test]
-    fn same_bytes_compares_every_byte() {
-        for len in 0..140 {
-            let a: Vec<u8> = (0..len as u8).collect();
-            assert!(same_bytes(&a, &a.clone()));
+    fn every_byte_of_every_length_matters() {
+        for len in 1..140usize {
+            let name: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let index = index_of(&[name.clone()]);
+            assert_eq!(index.get(&name).map(|h| h.position), Some(0), "len {len}");
             for flip in 0..len {
-                let mut b = a.clone();
-                b[flip] ^= 0x20;
-                assert!(!same_bytes(&a, &b), "len {len}, byte {flip}");
-                let mut b = a.clone();
-                b[flip] = b[flip].wrapping_add(1);
-                b[flip] ^= 0x20;
-                assert!(!same_bytes(&a, &b), "len {len}, byte {flip}");
+                let mut other = name.clone().into_bytes();
+                other[flip] = b'0';
+                let other = String::from_utf8(other).unwrap();
+                assert!(index.get(&other).is_none(), "len {len}, byte {flip}");
             }
+            assert!(index.get(&name[..len - 1]).is_none());
         }
-        assert!(!same_bytes(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn names_sharing_head_tail_and_length_are_told_apart() {
+        let names: Vec<String> = (0..200)
+            .map(|i| format!("feature_{i:03}_rollout_enabled"))
+            .collect();
+        let index = index_of(&names);
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(index.get(n).map(|h| h.position), Some(i as u32));
+        }
+        assert!(index.get("feature_999_rollout_enabled").is_none());
     }
 
     #[test]
@@ -181,13 +226,13 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_a_hash_map(
-            names in prop::collection::hash_set("[a-z0-9_.-]{1,40}", 0..200),
+            names in prop::collection::hash_set("[a-z0-9_.-]{0,40}", 0..200),
             probes in prop::collection::vec("[a-z0-9_.-]{0,40}", 0..50),
         ) {
             let names: Vec<String> = names.into_iter().collect();
             let model: HashMap<&str, u32> =
                 names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
-            let index = NameIndex::new(names.iter().enumerate().map(|(i, n)| (n.as_str(), hot(i as u32))));
+            let index = index_of(&names);
             for n in names.iter().chain(&probes) {
                 prop_assert_eq!(index.get(n).map(|h| h.position), model.get(n.as_str()).copied());
             }
