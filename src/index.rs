@@ -192,7 +192,7 @@ mod tests {
             let name: String = (0..len)
                 .map(|i| char::from(b'a' + (i % 26) as u8))
                 .collect();
-            let index = index_of(&[name.clone()]);
+            let index = index_of(std::slice::from_ref(&name));
             assert_eq!(index.get(&name).map(|h| h.position), Some(0), "len {len}");
             for flip in 0..len {
                 let mut other = name.clone().into_bytes();
