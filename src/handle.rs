@@ -20,7 +20,8 @@ const EMPTY_CACHE: u64 = 0;
 /// atomic word: snapshot id and position). While the snapshot is unchanged an
 /// evaluation skips the name lookup; after a replacement the first evaluation
 /// looks the name up once and remembers the new position. A flag that is not
-/// in the current snapshot evaluates as [`Reason::UnknownFlag`].
+/// in the current snapshot evaluates as
+/// [`Reason::UnknownFlag`](crate::Reason::UnknownFlag).
 ///
 /// ```
 /// use genesis_flags::FlagStore;
