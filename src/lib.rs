@@ -55,6 +55,7 @@ mod handle;
 mod index;
 mod percentage;
 mod reload;
+pub mod rollout;
 mod snapshot;
 mod store;
 

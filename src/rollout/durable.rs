@@ -1,0 +1,360 @@
+//! Durable rollout state: atomic saves (temp file in the same folder, fsync,
+//! rename, fsync of the folder), strict loads, and an append-only audit log
+//! of JSON lines.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::gate::Observation;
+use super::policy::{Decision, Explanation};
+use super::state::{HistoryEntry, Phase, RolloutState, STATE_SCHEMA};
+use super::verdict::Verdicts;
+use crate::Percentage;
+
+/// Why a state file could not be saved or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Reading, writing, syncing or renaming failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not a rollout state (truncated, corrupt, wrong shape).
+    #[error("rollout state {} is corrupt: {message} at line {line} column {column}; it was not changed (restore it from a backup or the audit log)", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A schema this version does not read.
+    #[error("rollout state {} has schema {found}; this version reads schema {expected}", path.display())]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// The schema in the file.
+        found: u64,
+        /// The schema this version reads.
+        expected: u32,
+    },
+    /// Well-formed but inconsistent (e.g. a stage the plan does not have).
+    #[error("rollout state {} is inconsistent: {message}", path.display())]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// What does not add up.
+        message: String,
+    },
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or
+/// the new one, never a mix: temp file in the same folder, fsync, rename over
+/// `path`, fsync of the folder.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let io = |action, source| StateError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let temp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| io("cannot create a temporary file beside", e))?;
+        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
+        file.sync_all().map_err(|e| io("cannot sync", e))?;
+        drop(file);
+        fs::rename(&temp, path).map_err(|e| io("cannot replace", e))?;
+        sync_dir(&dir).map_err(|e| io("cannot sync the folder of", e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+impl RolloutState {
+    /// Saves the state atomically (see the module docs).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
+        let path = path.as_ref();
+        let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Io {
+            action: "cannot serialise the state for",
+            path: path.to_path_buf(),
+            source: io::Error::other(e),
+        })?;
+        text.push(b'\n');
+        write_atomically(path, &text)
+    }
+
+    /// Loads a saved state. A truncated, corrupt or inconsistent file is an
+    /// error; it is never silently reset.
+    pub fn load(path: impl AsRef<Path>) -> Result<RolloutState, StateError> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| StateError::Io {
+            action: "cannot read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        RolloutState::from_json(&text).map_err(|e| e.at(path))
+    }
+
+    /// Parses a saved state (see [`load`](Self::load)).
+    pub fn from_json(text: &str) -> Result<RolloutState, StateError> {
+        let corrupt = |e: serde_json::Error| {
+            let full = e.to_string();
+            StateError::Corrupt {
+                path: PathBuf::new(),
+                line: e.line(),
+                column: e.column(),
+                message: full
+                    .rfind(" at line ")
+                    .map_or(full.clone(), |i| full[..i].to_owned()),
+            }
+        };
+        // The schema first, so a newer file says so instead of "unknown field".
+        let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+        let schema = value.get("schema").and_then(serde_json::Value::as_u64);
+        if schema != Some(u64::from(STATE_SCHEMA)) {
+            return Err(StateError::Schema {
+                path: PathBuf::new(),
+                found: schema.unwrap_or(0),
+                expected: STATE_SCHEMA,
+            });
+        }
+        let state: RolloutState = serde_json::from_str(text).map_err(corrupt)?;
+        state.check().map_err(|message| StateError::Inconsistent {
+            path: PathBuf::new(),
+            message,
+        })?;
+        Ok(state)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.plan.validate().map_err(|e| e.to_string())?;
+        if self.stage > self.plan.stages.len() {
+            return Err(format!(
+                "stage {} but the plan has {} stages",
+                self.stage,
+                self.plan.stages.len()
+            ));
+        }
+        let expected = self
+            .plan
+            .stage(self.stage)
+            .map_or(Percentage::ZERO, |s| s.percentage);
+        if self.percentage != expected {
+            return Err(format!(
+                "stage {} is {expected} in the plan but the state says {}",
+                self.stage, self.percentage
+            ));
+        }
+        let started = !matches!(self.phase, Phase::Ready | Phase::RolledBack);
+        if started != (self.stage > 0) && self.phase != Phase::Paused {
+            return Err(format!("phase {} at stage {}", self.phase, self.stage));
+        }
+        Ok(())
+    }
+}
+
+impl StateError {
+    fn at(self, file: &Path) -> Self {
+        match self {
+            StateError::Corrupt {
+                line,
+                column,
+                message,
+                ..
+            } => StateError::Corrupt {
+                path: file.to_path_buf(),
+                line,
+                column,
+                message,
+            },
+            StateError::Schema {
+                found, expected, ..
+            } => StateError::Schema {
+                path: file.to_path_buf(),
+                found,
+                expected,
+            },
+            StateError::Inconsistent { message, .. } => StateError::Inconsistent {
+                path: file.to_path_buf(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When.
+    pub at: Timestamp,
+    /// The rollout.
+    pub rollout: String,
+    /// `hold`, `advance`, `pause`, `rollback`, `complete`, or a manual
+    /// operation (`start`, `promote`, `resume`, `sign_off`, ...).
+    pub event: String,
+    /// The stage and percentage before the event.
+    pub stage: usize,
+    /// The percentage before the event.
+    pub percentage: Percentage,
+    /// The tier that applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Why, with the figures.
+    pub explanation: Explanation,
+    /// Every check of the tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<Verdicts>,
+    /// What the gate saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<Observation>,
+    /// `policy`, or who acted.
+    pub by: String,
+}
+
+impl AuditRecord {
+    /// The record of a policy decision and the observation behind it.
+    #[must_use]
+    pub fn decision(rollout: &str, decision: &Decision, observation: &Observation) -> Self {
+        AuditRecord {
+            at: decision.at,
+            rollout: rollout.to_owned(),
+            event: decision.action.name().to_owned(),
+            stage: decision.stage,
+            percentage: decision.percentage,
+            tier: Some(decision.tier.clone()),
+            explanation: decision.explanation.clone(),
+            verdicts: Some(decision.verdicts.clone()),
+            observation: Some(observation.clone()),
+            by: "policy".to_owned(),
+        }
+    }
+
+    /// The record of a manual operation.
+    #[must_use]
+    pub fn operation(rollout: &str, entry: &HistoryEntry) -> Self {
+        AuditRecord {
+            at: entry.at,
+            rollout: rollout.to_owned(),
+            event: entry.event.clone(),
+            stage: entry.stage,
+            percentage: entry.percentage,
+            tier: None,
+            explanation: Explanation {
+                message: entry.why.clone(),
+                check: None,
+                value: None,
+                threshold: None,
+                streak: None,
+                samples: None,
+            },
+            verdicts: None,
+            observation: None,
+            by: entry.by.clone(),
+        }
+    }
+}
+
+/// An append-only audit log: one JSON object per line, synced per record.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log for appending.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
+        let path = path.as_ref().to_path_buf();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| StateError::Io {
+                action: "cannot open the audit log",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(AuditLog { path, file })
+    }
+
+    /// Appends one record and syncs it to disk.
+    pub fn append(&mut self, record: &AuditRecord) -> Result<(), StateError> {
+        let io = |source| StateError::Io {
+            action: "cannot append to the audit log",
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(record).map_err(|e| io(io::Error::other(e)))?;
+        line.push(b'\n');
+        // One write of the whole line: with O_APPEND it lands in one piece.
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+
+    /// Reads every record of a log (for reports and tests).
+    pub fn read(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StateError> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| StateError::Io {
+            action: "cannot read the audit log",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    column: e.column(),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,52 @@
+//! Staged percentage rollouts: plans, the pure policy that judges each tick,
+//! and the durable state it moves.
+//!
+//! A [`Plan`] lists stages (5 → 10 → 25 → 50 → 75 → 100% by default), each
+//! with a soak window and a [`Tier`] of auto-rollback thresholds, plus the go
+//! criteria, a final validation window and the required sign-offs. Each tick,
+//! a [`HealthGate`] produces an [`Observation`]; [`decide`] judges it against
+//! the [`RolloutState`] and returns a [`Decision`] (hold, advance, pause,
+//! roll back, complete) with its explanation; [`RolloutState::apply`] moves
+//! the state; [`RolloutState::save`] writes it atomically.
+//!
+//! ```
+//! use genesis_flags::rollout::{decide, Action, ManualClock, Clock, Observation, Plan, RolloutState, Timestamp};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new("2025-10-23T09:00:00Z".parse()?);
+//! let mut state = RolloutState::new("phase_4_deployment", Plan::six_day(), clock.now());
+//! state.start(clock.now(), "deployment lead")?;
+//!
+//! // Five minutes of errors above the canary tier's 0.5% roll back at once.
+//! let spike = Observation::healthy().with_error_rate(0.012);
+//! let decision = loop {
+//!     let d = decide(&state, &spike, clock.now());
+//!     state.apply(&d);
+//!     if d.action != Action::Hold { break d; }
+//!     clock.advance(Duration::from_secs(60));
+//! };
+//! assert!(matches!(decision.action, Action::Rollback { .. }));
+//! assert_eq!(state.percentage.ppm(), 0);
+//! println!("{}", decision.explanation);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod clock;
+mod durable;
+mod duration;
+mod gate;
+mod plan;
+mod policy;
+mod state;
+mod verdict;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
+pub use durable::{AuditLog, AuditRecord, StateError};
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
+pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};
+pub use policy::{decide, Action, Decision, Explanation};
+pub use state::{
+    HistoryEntry, OperationError, Phase, RolloutState, SignOff, Streaks, STATE_SCHEMA,
+};
+pub use verdict::{CheckKind, CheckResult, Verdict, Verdicts};

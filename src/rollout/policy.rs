@@ -1,0 +1,498 @@
+//! The pure decision function: `(state, observation, now) -> Decision`.
+//!
+//! No I/O and no clock: the same inputs always give the same decision, which
+//! is what lets the rules below be property-tested.
+//!
+//! On each tick, in order:
+//! 1. A rolled-back, completed or not-yet-started rollout holds.
+//! 2. **Rollback** when a rollback threshold of the current tier is breached
+//!    for long enough: the error rate or P95 latency breached on consecutive
+//!    ticks spanning at least the tier's `sustained` duration (a Pass ends the
+//!    run; NoData and Error neither extend nor end it), or the tier's number of
+//!    consecutive ticks with a failed health check. Rollback applies even to a
+//!    paused rollout or one awaiting sign-off.
+//! 3. A paused rollout holds for a person.
+//! 4. **Pause** after the plan's `no_data_budget` of continuous ticks with any
+//!    NoData or Error.
+//! 5. **Advance** to the next stage (never skipping one) when the soak is
+//!    complete, every go criterion holds on this tick and no check is
+//!    NoData/Error.
+//! 6. At the last stage, the final window (from reaching 100%) restarts on any
+//!    go-criterion breach; **Complete** once it has held for its whole
+//!    duration, the go criteria hold on this tick, and every sign-off is in.
+//! 7. Otherwise **Hold**, saying what it waits for.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::duration::format_duration;
+use super::gate::Observation;
+use super::state::{Phase, RolloutState, Streaks};
+use super::verdict::{CheckKind, CheckResult, Verdict, Verdicts};
+use crate::Percentage;
+
+/// What to do after a tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Stay where it is.
+    Hold,
+    /// Move to the next stage.
+    Advance {
+        /// The stage, 1-based.
+        stage: usize,
+        /// Its percentage.
+        to: Percentage,
+    },
+    /// Stop for a person; the percentage stays.
+    Pause {
+        /// Why.
+        why: String,
+    },
+    /// Set the percentage to 0 at once.
+    Rollback {
+        /// Why.
+        why: String,
+    },
+    /// The rollout is done.
+    Complete,
+}
+
+impl Action {
+    /// `hold`, `advance`, `pause`, `rollback` or `complete`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Hold => "hold",
+            Action::Advance { .. } => "advance",
+            Action::Pause { .. } => "pause",
+            Action::Rollback { .. } => "rollback",
+            Action::Complete => "complete",
+        }
+    }
+}
+
+/// Why a decision was made: the sentence, and the figures behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// One line for a person.
+    pub message: String,
+    /// The check that decided, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckKind>,
+    /// Its value (error rate in percent, P95 in ms, failed checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The threshold it was held to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// How long the breach ran, or how many ticks in a row failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streak: Option<String>,
+    /// Requests behind the ratios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<f64>,
+}
+
+impl Explanation {
+    fn says(message: String) -> Self {
+        Explanation {
+            message,
+            check: None,
+            value: None,
+            threshold: None,
+            streak: None,
+            samples: None,
+        }
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The policy's answer for one tick, with everything needed to apply and
+/// explain it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The tick.
+    pub at: Timestamp,
+    /// What to do.
+    pub action: Action,
+    /// The stage when deciding.
+    pub stage: usize,
+    /// The percentage when deciding.
+    pub percentage: Percentage,
+    /// The tier whose thresholds applied.
+    pub tier: String,
+    /// Every check of this tick.
+    pub verdicts: Verdicts,
+    /// Why.
+    pub explanation: Explanation,
+    /// The streaks after this tick.
+    pub streaks: Streaks,
+    /// The phase after a Hold (a last stage's soak ending, the final window
+    /// holding before the sign-offs).
+    pub next_phase: Phase,
+    /// Whether this tick restarts the final validation window.
+    pub restart_window: bool,
+}
+
+/// Decides what a rollout in `state` does at `now`, having observed `obs`.
+///
+/// ```
+/// use genesis_flags::rollout::{decide, Action, Observation, Plan, RolloutState, Timestamp};
+/// use std::time::Duration;
+///
+/// let t0 = Timestamp::from_unix_millis(0);
+/// let mut state = RolloutState::new("phase_4_deployment", Plan::six_day(), t0);
+/// state.start(t0, "alice")?;
+/// let healthy = Observation::healthy();
+/// assert_eq!(decide(&state, &healthy, t0 + Duration::from_secs(3600)).action, Action::Hold);
+/// let d = decide(&state, &healthy, t0 + Duration::from_secs(12 * 3600));
+/// assert!(matches!(d.action, Action::Advance { stage: 2, .. }));
+/// # Ok::<(), genesis_flags::rollout::OperationError>(())
+/// ```
+#[must_use]
+pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decision {
+    let tier_name = state.tier_name().to_owned();
+    let Some(tier) = state.plan.tier(&tier_name) else {
+        // A validated plan always has its tiers; a hand-edited state may not.
+        let verdicts = Verdicts::judge(
+            obs,
+            &super::plan::Plan::six_day().tiers["late"],
+            &state.plan.go,
+            state.plan.min_requests,
+        );
+        let why = format!("the plan has no tier {tier_name:?}");
+        return finish(
+            state,
+            now,
+            tier_name,
+            verdicts,
+            state.streaks,
+            Action::Pause { why: why.clone() },
+            Explanation::says(why),
+        );
+    };
+    let verdicts = Verdicts::judge(obs, tier, &state.plan.go, state.plan.min_requests);
+    let hold = |message: String| (Action::Hold, Explanation::says(message));
+
+    // 1. Terminal and not-started phases change only by hand.
+    match state.phase {
+        Phase::Ready => {
+            let (a, e) = hold("not started".to_owned());
+            return finish(state, now, tier_name, verdicts, state.streaks, a, e);
+        }
+        Phase::RolledBack => {
+            let why = state.reason.as_deref().unwrap_or("rolled back");
+            let (a, e) = hold(format!(
+                "rolled back ({why}); waiting for a person to resume"
+            ));
+            return finish(state, now, tier_name, verdicts, state.streaks, a, e);
+        }
+        Phase::Completed => {
+            let (a, e) = hold("completed".to_owned());
+            return finish(state, now, tier_name, verdicts, state.streaks, a, e);
+        }
+        _ => {}
+    }
+    let streaks = state.streaks.after(&verdicts, now);
+
+    // 2. Rollback on a sustained breach.
+    let sustained = |check: &CheckResult, since: Option<Timestamp>| {
+        let since = since?;
+        let span = now.since(since);
+        (check.verdict == Verdict::Breach && span >= tier.sustained).then_some(span)
+    };
+    let mut rollback = None;
+    for (check, since) in [
+        (&verdicts.error_rate, streaks.error_rate_since),
+        (&verdicts.p95, streaks.p95_since),
+    ] {
+        if let Some(span) = sustained(check, since) {
+            let (value, threshold) = (
+                check.value.unwrap_or(f64::NAN),
+                check.threshold.unwrap_or(f64::NAN),
+            );
+            let unit = if check.check == CheckKind::ErrorRate {
+                "%"
+            } else {
+                " ms"
+            };
+            let why = format!(
+                "{} {value:.3}{unit} above the {tier_name} threshold of {threshold}{unit} for {} (sustained limit {}) at stage {} ({})",
+                check.check,
+                format_duration(span),
+                format_duration(tier.sustained),
+                state.stage,
+                state.percentage,
+            );
+            let explanation = Explanation {
+                message: why.clone(),
+                check: Some(check.check),
+                value: check.value,
+                threshold: check.threshold,
+                streak: Some(format_duration(span)),
+                samples: verdicts.requests,
+            };
+            rollback = Some((why, explanation));
+            break;
+        }
+    }
+    if let Some((why, explanation)) = rollback {
+        return finish(
+            state,
+            now,
+            tier_name,
+            verdicts,
+            streaks,
+            Action::Rollback { why },
+            explanation,
+        );
+    }
+    if verdicts.health.verdict == Verdict::Breach
+        && streaks.health_failures >= tier.consecutive_health_failures
+    {
+        let why = format!(
+            "health checks failed on {} consecutive ticks (limit {} in the {tier_name} tier): {} at stage {} ({})",
+            streaks.health_failures,
+            tier.consecutive_health_failures,
+            verdicts.health.detail,
+            state.stage,
+            state.percentage,
+        );
+        let explanation = Explanation {
+            message: why.clone(),
+            check: Some(CheckKind::Health),
+            value: verdicts.health.value,
+            threshold: Some(f64::from(tier.consecutive_health_failures)),
+            streak: Some(format!("{} ticks", streaks.health_failures)),
+            samples: verdicts.requests,
+        };
+        return finish(
+            state,
+            now,
+            tier_name,
+            verdicts,
+            streaks,
+            Action::Rollback { why },
+            explanation,
+        );
+    }
+
+    // 3. Paused: only a person moves it on.
+    if state.phase == Phase::Paused {
+        let why = state.reason.as_deref().unwrap_or("paused");
+        let (a, e) = hold(format!("paused ({why}); waiting for a person to resume"));
+        return finish(state, now, tier_name, verdicts, streaks, a, e);
+    }
+
+    // 4. Too long without data.
+    if let Some(since) = streaks.blind_since {
+        let span = now.since(since);
+        if span >= state.plan.no_data_budget {
+            let blind: Vec<String> = verdicts
+                .all()
+                .iter()
+                .filter(|c| c.verdict.is_blind())
+                .map(|c| format!("{} {} ({})", c.check, c.verdict, c.detail))
+                .collect();
+            let why = format!(
+                "no usable data for {} (budget {}): {}",
+                format_duration(span),
+                format_duration(state.plan.no_data_budget),
+                blind.join("; ")
+            );
+            let explanation = Explanation {
+                streak: Some(format_duration(span)),
+                samples: verdicts.requests,
+                ..Explanation::says(why.clone())
+            };
+            return finish(
+                state,
+                now,
+                tier_name,
+                verdicts,
+                streaks,
+                Action::Pause { why },
+                explanation,
+            );
+        }
+    }
+
+    // 5-7. Progress.
+    let Some(stage) = state.current_stage() else {
+        let (a, e) = hold(format!("stage {} is not in the plan", state.stage));
+        return finish(state, now, tier_name, verdicts, streaks, a, e);
+    };
+    let soak_end = state.since + stage.soak;
+    let go = verdicts.go();
+    let go_failures: Vec<String> = verdicts.go_failures().map(describe_go_failure).collect();
+    let blind = verdicts.any_blind();
+
+    if !state.at_last_stage() {
+        let (action, explanation) = if now < soak_end {
+            hold(format!(
+                "soaking at {}: {} left",
+                stage.percentage,
+                format_duration(soak_end.since(now))
+            ))
+        } else if blind {
+            hold("soak complete; waiting for a tick with every check reporting".to_owned())
+        } else if !go {
+            hold(format!(
+                "soak complete; go criteria not met: {}",
+                go_failures.join("; ")
+            ))
+        } else {
+            let next = state.stage + 1;
+            let to = state
+                .plan
+                .stage(next)
+                .map_or(Percentage::HUNDRED, |s| s.percentage);
+            let message = format!(
+                "soak of {} at {} complete and go criteria hold ({}); advancing to stage {next} ({to})",
+                format_duration(stage.soak),
+                stage.percentage,
+                go_summary(&verdicts)
+            );
+            (
+                Action::Advance { stage: next, to },
+                Explanation {
+                    samples: verdicts.requests,
+                    ..Explanation::says(message)
+                },
+            )
+        };
+        return finish(
+            state,
+            now,
+            tier_name,
+            verdicts,
+            streaks,
+            action,
+            explanation,
+        );
+    }
+
+    // The last stage: the final window runs from reaching 100%.
+    let restart = !go_failures.is_empty();
+    let window_since = if restart {
+        now
+    } else {
+        state.window_since.unwrap_or(state.since)
+    };
+    let window_end = window_since + state.plan.validation.duration;
+    let soak_done = now >= soak_end;
+    let mut next_phase = if soak_done && state.phase == Phase::Soaking {
+        Phase::Validating
+    } else {
+        state.phase
+    };
+    let (action, explanation) = if restart {
+        if next_phase == Phase::AwaitingSignoff {
+            next_phase = Phase::Validating;
+        }
+        hold(format!(
+            "go criteria failed during final validation ({}); the {} window restarts",
+            go_failures.join("; "),
+            format_duration(state.plan.validation.duration)
+        ))
+    } else if now < window_end || !soak_done {
+        let left = window_end.max(soak_end).since(now);
+        hold(format!(
+            "final validation at {}: {} left",
+            stage.percentage,
+            format_duration(left)
+        ))
+    } else if !go {
+        hold("final window complete; waiting for a tick with every check reporting".to_owned())
+    } else {
+        let missing: Vec<&str> = state.missing_signoffs().collect();
+        if missing.is_empty() {
+            let message = format!(
+                "final validation of {} held ({}) and all sign-offs are in",
+                format_duration(state.plan.validation.duration),
+                go_summary(&verdicts)
+            );
+            (
+                Action::Complete,
+                Explanation {
+                    samples: verdicts.requests,
+                    ..Explanation::says(message)
+                },
+            )
+        } else {
+            next_phase = Phase::AwaitingSignoff;
+            hold(format!(
+                "final validation held; awaiting sign-off from {}",
+                missing.join(", ")
+            ))
+        }
+    };
+    let mut decision = finish(
+        state,
+        now,
+        tier_name,
+        verdicts,
+        streaks,
+        action,
+        explanation,
+    );
+    decision.next_phase = next_phase;
+    decision.restart_window = restart;
+    decision
+}
+
+fn finish(
+    state: &RolloutState,
+    now: Timestamp,
+    tier: String,
+    verdicts: Verdicts,
+    streaks: Streaks,
+    action: Action,
+    explanation: Explanation,
+) -> Decision {
+    Decision {
+        at: now,
+        action,
+        stage: state.stage,
+        percentage: state.percentage,
+        tier,
+        verdicts,
+        explanation,
+        streaks,
+        next_phase: state.phase,
+        restart_window: false,
+    }
+}
+
+fn describe_go_failure(c: &CheckResult) -> String {
+    match c.check {
+        CheckKind::ErrorRate => format!(
+            "error rate {:.3}% not below the go limit",
+            c.value.unwrap_or(f64::NAN)
+        ),
+        CheckKind::P95Latency => format!(
+            "P95 {:.1} ms not below the go limit",
+            c.value.unwrap_or(f64::NAN)
+        ),
+        CheckKind::Health => format!("health checks: {}", c.detail),
+        CheckKind::CriticalAlerts => format!("critical alerts {}", c.detail),
+    }
+}
+
+fn go_summary(v: &Verdicts) -> String {
+    format!(
+        "error rate {:.3}%, P95 {:.0} ms, health {}, {} critical alerts",
+        v.error_rate.value.unwrap_or(f64::NAN),
+        v.p95.value.unwrap_or(f64::NAN),
+        v.health.detail,
+        v.alerts.value.unwrap_or(f64::NAN)
+    )
+}

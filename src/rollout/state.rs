@@ -1,0 +1,540 @@
+//! [`RolloutState`]: where a rollout is, and the transitions that move it,
+//! by the policy ([`apply`](RolloutState::apply)) or by a person
+//! ([`promote`](RolloutState::promote), [`pause`](RolloutState::pause),
+//! [`resume`](RolloutState::resume), [`rollback`](RolloutState::rollback),
+//! [`sign_off`](RolloutState::sign_off)).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::plan::{Plan, Stage};
+use super::policy::{Action, Decision};
+use super::verdict::{CheckKind, Verdict, Verdicts};
+use crate::Percentage;
+
+/// The state file's schema version.
+pub const STATE_SCHEMA: u32 = 1;
+
+/// Where a rollout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Initialised at 0%, not started.
+    Ready,
+    /// Holding a stage's percentage through its soak window.
+    Soaking,
+    /// At 100%, the last soak done, inside the final validation window.
+    Validating,
+    /// The final window held; waiting for the sign-offs.
+    AwaitingSignoff,
+    /// Stopped for a person (by hand, or after too long without data).
+    Paused,
+    /// Rolled back to 0%; terminal until a person resumes (from stage 1).
+    RolledBack,
+    /// Done: 100%, validated, signed off.
+    Completed,
+}
+
+impl Phase {
+    /// The snake_case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Ready => "ready",
+            Phase::Soaking => "soaking",
+            Phase::Validating => "validating",
+            Phase::AwaitingSignoff => "awaiting_signoff",
+            Phase::Paused => "paused",
+            Phase::RolledBack => "rolled_back",
+            Phase::Completed => "completed",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Running counts behind the sustained-breach rules.
+///
+/// A breach streak starts at the first Breach tick and grows with each
+/// Breach tick; a Pass ends it; NoData and Error neither extend nor end it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Streaks {
+    /// First tick of the current run of error-rate breaches.
+    pub error_rate_since: Option<Timestamp>,
+    /// First tick of the current run of P95 breaches.
+    pub p95_since: Option<Timestamp>,
+    /// Consecutive ticks with a failed health check.
+    pub health_failures: u32,
+    /// First tick of the current run of ticks with any NoData/Error.
+    pub blind_since: Option<Timestamp>,
+}
+
+impl Streaks {
+    /// The streaks after a tick with `verdicts` at `now`.
+    #[must_use]
+    pub fn after(self, verdicts: &Verdicts, now: Timestamp) -> Streaks {
+        let run = |since: Option<Timestamp>, v: Verdict| match v {
+            Verdict::Breach => Some(since.unwrap_or(now)),
+            Verdict::Pass => None,
+            Verdict::NoData | Verdict::Error => since,
+        };
+        Streaks {
+            error_rate_since: run(self.error_rate_since, verdicts.error_rate.verdict),
+            p95_since: run(self.p95_since, verdicts.p95.verdict),
+            health_failures: match verdicts.health.verdict {
+                Verdict::Breach => self.health_failures.saturating_add(1),
+                Verdict::Pass => 0,
+                Verdict::NoData | Verdict::Error => self.health_failures,
+            },
+            blind_since: if verdicts.any_blind() {
+                Some(self.blind_since.unwrap_or(now))
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// A recorded sign-off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOff {
+    /// The role, one of the plan's.
+    pub role: String,
+    /// Who signed.
+    pub name: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One event of a rollout's history: every decision but Hold, and every
+/// manual operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: Timestamp,
+    /// `start`, `advance`, `pause`, `resume`, `rollback`, `complete`,
+    /// `promote`, `sign_off`.
+    pub event: String,
+    /// The stage after the event.
+    pub stage: usize,
+    /// The percentage after the event.
+    pub percentage: Percentage,
+    /// Why.
+    pub why: String,
+    /// `policy` or the person who acted.
+    pub by: String,
+}
+
+/// A manual operation the state refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperationError {
+    /// The operation does not apply in this phase.
+    #[error("cannot {operation} a rollout that is {phase}")]
+    NotAllowed {
+        /// The operation.
+        operation: &'static str,
+        /// The current phase.
+        phase: Phase,
+    },
+    /// Promotion while a rollback threshold is breached.
+    #[error("promotion refused: {check} is {value} against a rollback threshold of {threshold} ({tier} tier)")]
+    ThresholdBreached {
+        /// The breached check.
+        check: CheckKind,
+        /// Its value on the last tick.
+        value: f64,
+        /// The threshold.
+        threshold: f64,
+        /// The tier.
+        tier: String,
+    },
+    /// Promotion at the last stage.
+    #[error("promotion refused: already at the last stage ({0}); completion needs the final window and the sign-offs")]
+    LastStage(Percentage),
+    /// A role the plan does not ask for.
+    #[error("unknown sign-off role {role:?}; the plan asks for: {expected}")]
+    UnknownRole {
+        /// The role given.
+        role: String,
+        /// The plan's roles.
+        expected: String,
+    },
+    /// A role that already signed.
+    #[error("{role} already signed off (by {by})")]
+    AlreadySigned {
+        /// The role.
+        role: String,
+        /// Who signed it.
+        by: String,
+    },
+    /// An empty reason or name.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+}
+
+/// The durable state of one rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutState {
+    /// [`STATE_SCHEMA`].
+    pub schema: u32,
+    /// The rollout id in the flags file (e.g. `phase_4_deployment`).
+    pub rollout: String,
+    /// The plan being followed.
+    pub plan: Plan,
+    /// Current stage, 1-based; 0 before the start and after a rollback.
+    pub stage: usize,
+    /// Current percentage.
+    pub percentage: Percentage,
+    /// Current phase.
+    pub phase: Phase,
+    /// When the current stage began (or the phase, for ready/rolled back).
+    pub since: Timestamp,
+    /// Start of the final validation window: reaching 100%, moved forward by
+    /// any go-criterion breach inside the window.
+    pub window_since: Option<Timestamp>,
+    /// The phase a pause interrupted.
+    pub paused_from: Option<Phase>,
+    /// Why it is paused or rolled back.
+    pub reason: Option<String>,
+    /// Breach, failure and no-data runs.
+    pub streaks: Streaks,
+    /// Sign-offs given.
+    pub signoffs: Vec<SignOff>,
+    /// The last tick judged, and what it showed.
+    pub last_tick: Option<Timestamp>,
+    /// The verdicts of the last tick.
+    pub last_verdicts: Option<Verdicts>,
+    /// Every event but holds.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl RolloutState {
+    /// A rollout of `rollout` initialised at 0%, not started.
+    #[must_use]
+    pub fn new(rollout: &str, plan: Plan, now: Timestamp) -> Self {
+        RolloutState {
+            schema: STATE_SCHEMA,
+            rollout: rollout.to_owned(),
+            plan,
+            stage: 0,
+            percentage: Percentage::ZERO,
+            phase: Phase::Ready,
+            since: now,
+            window_since: None,
+            paused_from: None,
+            reason: None,
+            streaks: Streaks::default(),
+            signoffs: Vec::new(),
+            last_tick: None,
+            last_verdicts: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// The current stage's definition (none at stage 0).
+    #[must_use]
+    pub fn current_stage(&self) -> Option<&Stage> {
+        self.plan.stage(self.stage)
+    }
+
+    /// Whether the current stage is the plan's last.
+    #[must_use]
+    pub fn at_last_stage(&self) -> bool {
+        self.stage == self.plan.stages.len() && self.stage > 0
+    }
+
+    /// The tier that applies now: the final window's once the last soak is
+    /// done, the current stage's, or the first stage's before the start.
+    #[must_use]
+    pub fn tier_name(&self) -> &str {
+        match (self.phase, self.current_stage()) {
+            (Phase::Validating | Phase::AwaitingSignoff | Phase::Completed, _) => {
+                &self.plan.validation.tier
+            }
+            (_, Some(stage)) => &stage.tier,
+            (_, None) => self
+                .plan
+                .stages
+                .first()
+                .map_or(&self.plan.validation.tier, |s| &s.tier),
+        }
+    }
+
+    /// Roles still to sign off.
+    pub fn missing_signoffs(&self) -> impl Iterator<Item = &str> {
+        self.plan
+            .signoffs
+            .iter()
+            .filter(|role| !self.signoffs.iter().any(|s| &s.role == *role))
+            .map(String::as_str)
+    }
+
+    /// Applies a decision of [`decide`](super::policy::decide) made on this
+    /// state. Returns the history entry it recorded, if any.
+    pub fn apply(&mut self, decision: &Decision) -> Option<HistoryEntry> {
+        let at = decision.at;
+        self.streaks = decision.streaks;
+        self.last_tick = Some(at);
+        self.last_verdicts = Some(decision.verdicts.clone());
+        if decision.restart_window {
+            self.window_since = Some(at);
+        }
+        let why = decision.explanation.message.clone();
+        match &decision.action {
+            Action::Hold => {
+                self.phase = decision.next_phase;
+                None
+            }
+            Action::Advance { stage, to } => {
+                self.enter_stage(*stage, *to, at);
+                Some(self.record(at, "advance", why, "policy"))
+            }
+            Action::Pause { why } => {
+                self.paused_from = Some(self.phase);
+                self.phase = Phase::Paused;
+                self.reason = Some(why.clone());
+                Some(self.record(at, "pause", why.clone(), "policy"))
+            }
+            Action::Rollback { why } => {
+                self.roll_back(at, why);
+                Some(self.record(at, "rollback", why.clone(), "policy"))
+            }
+            Action::Complete => {
+                self.phase = Phase::Completed;
+                self.since = at;
+                Some(self.record(at, "complete", why, "policy"))
+            }
+        }
+    }
+
+    fn enter_stage(&mut self, stage: usize, percentage: Percentage, at: Timestamp) {
+        self.stage = stage;
+        self.percentage = percentage;
+        self.since = at;
+        self.phase = Phase::Soaking;
+        if percentage == Percentage::HUNDRED && self.window_since.is_none() {
+            self.window_since = Some(at);
+        }
+    }
+
+    fn roll_back(&mut self, at: Timestamp, why: &str) {
+        self.stage = 0;
+        self.percentage = Percentage::ZERO;
+        self.phase = Phase::RolledBack;
+        self.since = at;
+        self.window_since = None;
+        self.paused_from = None;
+        self.reason = Some(why.to_owned());
+        self.streaks = Streaks::default();
+        // A rollback overrides any pending approval.
+        self.signoffs.clear();
+    }
+
+    fn record(&mut self, at: Timestamp, event: &str, why: String, by: &str) -> HistoryEntry {
+        let entry = HistoryEntry {
+            at,
+            event: event.to_owned(),
+            stage: self.stage,
+            percentage: self.percentage,
+            why,
+            by: by.to_owned(),
+        };
+        self.history.push(entry.clone());
+        entry
+    }
+
+    fn first_stage(&self) -> (usize, Percentage) {
+        (
+            1,
+            self.plan
+                .stages
+                .first()
+                .map_or(Percentage::HUNDRED, |s| s.percentage),
+        )
+    }
+
+    /// Starts a ready rollout at stage 1.
+    pub fn start(&mut self, now: Timestamp, by: &str) -> Result<HistoryEntry, OperationError> {
+        if self.phase != Phase::Ready {
+            return Err(OperationError::NotAllowed {
+                operation: "start",
+                phase: self.phase,
+            });
+        }
+        let (stage, to) = self.first_stage();
+        self.enter_stage(stage, to, now);
+        Ok(self.record(now, "start", format!("started at stage 1 ({to})"), by))
+    }
+
+    /// Moves to the next stage now, skipping the rest of the soak. Refused
+    /// while a rollback threshold is breached, and at the last stage.
+    pub fn promote(
+        &mut self,
+        now: Timestamp,
+        by: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, OperationError> {
+        if reason.trim().is_empty() {
+            return Err(OperationError::Empty("the reason to promote"));
+        }
+        match self.phase {
+            Phase::Ready => {
+                let (stage, to) = self.first_stage();
+                self.enter_stage(stage, to, now);
+                return Ok(self.record(now, "promote", reason.to_owned(), by));
+            }
+            Phase::Soaking => {}
+            phase => {
+                return Err(OperationError::NotAllowed {
+                    operation: "promote",
+                    phase,
+                })
+            }
+        }
+        if let Some(breach) = self
+            .last_verdicts
+            .as_ref()
+            .and_then(|v| v.all().into_iter().find(|c| c.verdict == Verdict::Breach))
+        {
+            return Err(OperationError::ThresholdBreached {
+                check: breach.check,
+                value: breach.value.unwrap_or(f64::NAN),
+                threshold: breach.threshold.unwrap_or(f64::NAN),
+                tier: self.tier_name().to_owned(),
+            });
+        }
+        let next = self.stage + 1;
+        let Some(to) = self.plan.stage(next).map(|s| s.percentage) else {
+            return Err(OperationError::LastStage(self.percentage));
+        };
+        self.enter_stage(next, to, now);
+        Ok(self.record(now, "promote", reason.to_owned(), by))
+    }
+
+    /// Pauses the rollout for a person; the percentage stays.
+    pub fn pause(
+        &mut self,
+        now: Timestamp,
+        by: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, OperationError> {
+        if reason.trim().is_empty() {
+            return Err(OperationError::Empty("the reason to pause"));
+        }
+        match self.phase {
+            Phase::Soaking | Phase::Validating | Phase::AwaitingSignoff => {
+                self.paused_from = Some(self.phase);
+                self.phase = Phase::Paused;
+                self.reason = Some(reason.to_owned());
+                Ok(self.record(now, "pause", reason.to_owned(), by))
+            }
+            phase => Err(OperationError::NotAllowed {
+                operation: "pause",
+                phase,
+            }),
+        }
+    }
+
+    /// Resumes a paused rollout where it was, or restarts a rolled-back one
+    /// from stage 1.
+    pub fn resume(
+        &mut self,
+        now: Timestamp,
+        by: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, OperationError> {
+        if reason.trim().is_empty() {
+            return Err(OperationError::Empty("the reason to resume"));
+        }
+        match self.phase {
+            Phase::Paused => {
+                self.phase = self.paused_from.take().unwrap_or(Phase::Soaking);
+                self.reason = None;
+                // The no-data budget starts over.
+                self.streaks.blind_since = None;
+            }
+            Phase::RolledBack => {
+                let (stage, to) = self.first_stage();
+                self.reason = None;
+                self.window_since = None;
+                self.streaks = Streaks::default();
+                self.enter_stage(stage, to, now);
+            }
+            phase => {
+                return Err(OperationError::NotAllowed {
+                    operation: "resume",
+                    phase,
+                })
+            }
+        }
+        Ok(self.record(now, "resume", reason.to_owned(), by))
+    }
+
+    /// Rolls back to 0% at once, from any phase but completed; overrides a
+    /// pause or a pending sign-off.
+    pub fn rollback(
+        &mut self,
+        now: Timestamp,
+        by: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, OperationError> {
+        if reason.trim().is_empty() {
+            return Err(OperationError::Empty("the reason to roll back"));
+        }
+        if matches!(
+            self.phase,
+            Phase::Completed | Phase::RolledBack | Phase::Ready
+        ) {
+            return Err(OperationError::NotAllowed {
+                operation: "roll back",
+                phase: self.phase,
+            });
+        }
+        self.roll_back(now, reason);
+        Ok(self.record(now, "rollback", reason.to_owned(), by))
+    }
+
+    /// Records a sign-off for one of the plan's roles.
+    pub fn sign_off(
+        &mut self,
+        now: Timestamp,
+        role: &str,
+        name: &str,
+    ) -> Result<HistoryEntry, OperationError> {
+        if name.trim().is_empty() {
+            return Err(OperationError::Empty("the name signing off"));
+        }
+        if matches!(self.phase, Phase::Completed | Phase::RolledBack) {
+            return Err(OperationError::NotAllowed {
+                operation: "sign off",
+                phase: self.phase,
+            });
+        }
+        if !self.plan.signoffs.iter().any(|r| r == role) {
+            return Err(OperationError::UnknownRole {
+                role: role.to_owned(),
+                expected: self.plan.signoffs.join(", "),
+            });
+        }
+        if let Some(done) = self.signoffs.iter().find(|s| s.role == role) {
+            return Err(OperationError::AlreadySigned {
+                role: role.to_owned(),
+                by: done.name.clone(),
+            });
+        }
+        self.signoffs.push(SignOff {
+            role: role.to_owned(),
+            name: name.to_owned(),
+            at: now,
+        });
+        Ok(self.record(now, "sign_off", format!("{role} signed off"), name))
+    }
+}
