@@ -120,7 +120,7 @@ impl fmt::Display for Percentage {
 
 impl Serialize for Percentage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 10_000 == 0 {
+        if self.0.is_multiple_of(10_000) {
             serializer.serialize_u32(self.0 / 10_000)
         } else {
             serializer.serialize_f64(self.as_percent())

@@ -92,7 +92,7 @@ impl std::ops::Add<Duration> for Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.to_system_time();
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", humantime::format_rfc3339_seconds(t))
         } else {
             write!(f, "{}", humantime::format_rfc3339_millis(t))
