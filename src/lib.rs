@@ -38,7 +38,8 @@
 //! percentage → on iff the user's bucket is under it; otherwise on.
 //!
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
-//! contract, and [`Reloader`] to follow a config file on disk.
+//! contract, [`Reloader`] to follow a config file on disk, and [`rollout`]
+//! for staged percentage rollouts judged on health metrics.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

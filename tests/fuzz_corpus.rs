@@ -41,3 +41,21 @@ fn bucket_corpus_replays_cleanly() {
         fuzz_checks::check_bucket(&std::fs::read(path).unwrap());
     }
 }
+
+#[test]
+fn rollout_corpus_replays_cleanly() {
+    let corpus = files("fuzz/corpus/rollout");
+    assert!(corpus.len() >= 4);
+    let mut loaded = 0;
+    for path in corpus.iter().chain(&files("examples/plans")) {
+        let data = std::fs::read(path).unwrap();
+        fuzz_checks::check_rollout_text(&data);
+        let text = String::from_utf8_lossy(&data);
+        loaded += usize::from(genesis_flags::rollout::RolloutState::from_json(&text).is_ok());
+        loaded += usize::from(genesis_flags::rollout::Plan::from_json(&text).is_ok());
+    }
+    assert!(
+        loaded >= 3,
+        "only {loaded} plans or states in the corpus load"
+    );
+}

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An instant, in whole milliseconds since the Unix epoch (UTC). Serialised
-/// as RFC 3339 (`2025-10-23T09:00:00Z`).
+/// An instant, in whole milliseconds since the Unix epoch (UTC), from 1970
+/// to the end of year 9999 (later instants clamp to [`Timestamp::MAX`]).
+/// Serialised as RFC 3339 (`2025-10-23T09:00:00Z`).
 ///
 /// ```
 /// use genesis_flags::rollout::Timestamp;
@@ -36,11 +37,17 @@ pub struct TimestampError {
 impl Timestamp {
     /// The Unix epoch.
     pub const EPOCH: Timestamp = Timestamp(0);
+    /// The last instant RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
 
-    /// From milliseconds since the Unix epoch.
+    /// From milliseconds since the Unix epoch (clamped to [`MAX`](Self::MAX)).
     #[must_use]
     pub const fn from_unix_millis(millis: u64) -> Self {
-        Timestamp(millis)
+        if millis > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Timestamp(millis)
+        }
     }
 
     /// Milliseconds since the Unix epoch.
@@ -59,7 +66,7 @@ impl Timestamp {
     #[must_use]
     pub fn from_system_time(t: SystemTime) -> Self {
         let millis = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Timestamp(u64::try_from(millis).unwrap_or(u64::MAX))
+        Timestamp::from_unix_millis(u64::try_from(millis).unwrap_or(u64::MAX))
     }
 
     /// As a `SystemTime`.
@@ -74,11 +81,11 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
-    /// `self + d`, saturating.
+    /// `self + d`, saturating at [`MAX`](Self::MAX).
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Timestamp {
         let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_add(millis))
+        Timestamp::from_unix_millis(self.0.saturating_add(millis))
     }
 }
 
@@ -178,7 +185,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -208,6 +215,15 @@ mod tests {
         assert_eq!(b.now().unix_millis(), 1_500);
         b.set(Timestamp::EPOCH);
         assert_eq!(a.now(), Timestamp::EPOCH);
+    }
+
+    #[test]
+    fn far_future_instants_clamp_and_still_print() {
+        let t = Timestamp::from_unix_millis(u64::MAX);
+        assert_eq!(t, Timestamp::MAX);
+        assert_eq!(t.to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!((t + Duration::MAX).to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
     }
 
     #[test]

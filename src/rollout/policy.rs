@@ -162,21 +162,27 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
     let tier_name = state.tier_name().to_owned();
     let Some(tier) = state.plan.tier(&tier_name) else {
         // A validated plan always has its tiers; a hand-edited state may not.
-        let verdicts = Verdicts::judge(
-            obs,
-            &super::plan::Plan::six_day().tiers["late"],
-            &state.plan.go,
-            state.plan.min_requests,
-        );
+        let lenient = super::plan::Tier {
+            error_rate_percent: 100.0,
+            p95_ms: f64::MAX,
+            sustained: std::time::Duration::MAX,
+            consecutive_health_failures: u32::MAX,
+        };
+        let verdicts = Verdicts::judge(obs, &lenient, &state.plan.go, state.plan.min_requests);
         let why = format!("the plan has no tier {tier_name:?}");
+        let explanation = Explanation::says(why.clone());
+        let action = match state.phase {
+            Phase::Soaking | Phase::Validating | Phase::AwaitingSignoff => Action::Pause { why },
+            _ => Action::Hold,
+        };
         return finish(
             state,
             now,
             tier_name,
             verdicts,
             state.streaks,
-            Action::Pause { why: why.clone() },
-            Explanation::says(why),
+            action,
+            explanation,
         );
     };
     let verdicts = Verdicts::judge(obs, tier, &state.plan.go, state.plan.min_requests);
@@ -350,7 +356,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
                 go_failures.join("; ")
             ))
         } else {
-            let next = state.stage + 1;
+            let next = state.stage.saturating_add(1);
             let to = state
                 .plan
                 .stage(next)

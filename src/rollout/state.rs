@@ -411,7 +411,7 @@ impl RolloutState {
                 tier: self.tier_name().to_owned(),
             });
         }
-        let next = self.stage + 1;
+        let next = self.stage.saturating_add(1);
         let Some(to) = self.plan.stage(next).map(|s| s.percentage) else {
             return Err(OperationError::LastStage(self.percentage));
         };

@@ -101,3 +101,42 @@ pub fn check_bucket(data: &[u8]) {
     assert!(Percentage::HUNDRED.contains(b));
     assert!(!Percentage::ZERO.contains(b));
 }
+
+/// Feeds arbitrary text to every rollout parser (plan, state, duration,
+/// timestamp). Never panics; whatever parses survives a round trip, and a
+/// loaded state can be judged.
+pub fn check_rollout_text(data: &[u8]) {
+    use genesis_flags::rollout::{
+        decide, format_duration, parse_duration, Observation, Plan, RolloutState, Timestamp,
+    };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(d) = parse_duration(text) {
+        assert_eq!(parse_duration(&format_duration(d)).ok(), Some(d));
+    }
+    if let Ok(t) = text.parse::<Timestamp>() {
+        assert_eq!(t.to_string().parse::<Timestamp>().ok(), Some(t));
+    }
+    if let Ok(plan) = Plan::from_json(text) {
+        let again = serde_json::to_string(&plan).expect("a plan serialises");
+        assert_eq!(Plan::from_json(&again).expect("a saved plan loads"), plan);
+        let _ = plan.estimated_duration();
+    }
+    if let Ok(state) = RolloutState::from_json(text) {
+        let again = serde_json::to_string(&state).expect("a state serialises");
+        assert_eq!(
+            RolloutState::from_json(&again).expect("a saved state loads"),
+            state
+        );
+        for obs in [
+            Observation::healthy(),
+            Observation::no_data(),
+            Observation::healthy().with_error_rate(0.5),
+        ] {
+            let at = state.since + std::time::Duration::from_secs(3600);
+            let mut next = state.clone();
+            next.apply(&decide(&state, &obs, at));
+        }
+    }
+}
