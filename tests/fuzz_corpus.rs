@@ -59,3 +59,19 @@ fn rollout_corpus_replays_cleanly() {
         "only {loaded} plans or states in the corpus load"
     );
 }
+
+#[test]
+fn prometheus_response_corpus_replays_cleanly() {
+    let corpus = files("fuzz/corpus/prometheus_response");
+    assert!(corpus.len() >= 5);
+    let mut parsed = 0;
+    for path in corpus {
+        let data = std::fs::read(path).unwrap();
+        fuzz_checks::check_prometheus_response(&data);
+        let status = u16::from_le_bytes([data[0], data[1]]) % 600;
+        parsed += usize::from(
+            genesis_flags::rollout::prometheus::parse_response(status, &data[2..]).is_ok(),
+        );
+    }
+    assert!(parsed >= 4, "only {parsed} corpus responses parse");
+}

@@ -37,6 +37,7 @@ mod duration;
 mod gate;
 mod plan;
 mod policy;
+pub mod prometheus;
 mod state;
 mod verdict;
 

@@ -140,3 +140,39 @@ pub fn check_rollout_text(data: &[u8]) {
         }
     }
 }
+
+/// Feeds arbitrary bytes to the Prometheus response parser (the first two
+/// bytes pick the HTTP status) and to the template renderer. Never panics;
+/// a success answers the gate's questions without panicking either.
+pub fn check_prometheus_response(data: &[u8]) {
+    use genesis_flags::rollout::prometheus::{parse_response, render_template, QueryResult};
+    let (status, body) = match data {
+        [a, b, rest @ ..] => (u16::from_le_bytes([*a, *b]) % 600, rest),
+        _ => (200, data),
+    };
+    match parse_response(status, body) {
+        Ok(r) => {
+            let single = r.single_value();
+            match &r.result {
+                QueryResult::Vector(v) if v.len() > 1 => assert!(single.is_err()),
+                QueryResult::Vector(v) => assert_eq!(
+                    single.as_ref().ok().map(Option::is_some),
+                    Some(v.len() == 1)
+                ),
+                QueryResult::Scalar { .. } => assert!(single.is_ok()),
+                _ => assert!(single.is_err()),
+            }
+            let _ = r.vector();
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    if let Ok(text) = std::str::from_utf8(body) {
+        let vars = std::collections::BTreeMap::from([
+            ("window".to_owned(), "5m".to_owned()),
+            ("service".to_owned(), text.to_owned()),
+        ]);
+        if let Ok(q) = render_template("fuzz", text, &vars) {
+            assert!(!q.trim().is_empty());
+        }
+    }
+}

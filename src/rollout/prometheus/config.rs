@@ -1,0 +1,408 @@
+//! The gate's JSON config: where Prometheus is, how to authenticate, and the
+//! PromQL templates, with defaults for the Genesis metrics.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rollout::duration::serde_text;
+
+/// The gate's config file.
+///
+/// ```
+/// use genesis_flags::rollout::prometheus::GateConfig;
+/// let config = GateConfig::from_json(r#"{ "prometheus": { "url": "http://127.0.0.1:9090" },
+///                                          "variables": { "window": "30s" } }"#)?;
+/// let queries = config.rendered_queries()?;
+/// assert_eq!(queries.requests, "sum(increase(genesis_requests_total[30s]))");
+/// # Ok::<(), genesis_flags::rollout::prometheus::GateError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// The server.
+    #[serde(default)]
+    pub prometheus: ServerConfig,
+    /// Values for `{{name}}` in the templates, inserted PromQL-escaped.
+    #[serde(default = "default_variables")]
+    pub variables: BTreeMap<String, String>,
+    /// The queries behind the observation.
+    #[serde(default)]
+    pub queries: Queries,
+    /// Named health checks: each expression passes when it returns at least
+    /// one series and none of them is 0.
+    #[serde(default = "default_health_checks")]
+    pub health_checks: BTreeMap<String, String>,
+}
+
+/// Where the server is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Base URL, e.g. `http://127.0.0.1:9090` or `https://prometheus.internal`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Connect timeout (default 2 s).
+    #[serde(with = "serde_text", default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Read timeout for the whole answer (default 5 s).
+    #[serde(with = "serde_text", default = "default_read_timeout")]
+    pub read_timeout: Duration,
+    /// Largest response body accepted (default 16 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_response_bytes: u64,
+    /// Environment variable holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    /// File holding a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// PEM file of CA certificates to trust for `https` (instead of the
+    /// built-in web roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Basic authentication; the password comes from the environment or a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// The user name.
+    pub username: String,
+    /// Environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// File holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// The PromQL templates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queries {
+    /// Errors / requests (a fraction).
+    #[serde(default = "default_error_rate")]
+    pub error_rate: String,
+    /// Requests in the window.
+    #[serde(default = "default_requests")]
+    pub requests: String,
+    /// P95 latency, in seconds.
+    #[serde(default = "default_p95")]
+    pub latency_p95_seconds: String,
+    /// Firing critical alerts (one series per alert; empty when none).
+    #[serde(default = "default_alerts")]
+    pub critical_alerts: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            url: default_url(),
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_read_timeout(),
+            max_response_bytes: default_max_body(),
+            bearer_token_env: None,
+            bearer_token_file: None,
+            basic_auth: None,
+            ca_file: None,
+        }
+    }
+}
+
+impl Default for Queries {
+    fn default() -> Self {
+        Queries {
+            error_rate: default_error_rate(),
+            requests: default_requests(),
+            latency_p95_seconds: default_p95(),
+            critical_alerts: default_alerts(),
+        }
+    }
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            prometheus: ServerConfig::default(),
+            variables: default_variables(),
+            queries: Queries::default(),
+            health_checks: default_health_checks(),
+        }
+    }
+}
+
+fn default_url() -> String {
+    "http://127.0.0.1:9090".to_owned()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_read_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_body() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_variables() -> BTreeMap<String, String> {
+    BTreeMap::from([("window".to_owned(), "5m".to_owned())])
+}
+fn default_error_rate() -> String {
+    "sum(rate(genesis_errors_total[{{window}}])) / sum(rate(genesis_requests_total[{{window}}]))"
+        .to_owned()
+}
+fn default_requests() -> String {
+    "sum(increase(genesis_requests_total[{{window}}]))".to_owned()
+}
+fn default_p95() -> String {
+    "histogram_quantile(0.95, sum by (le) (rate(genesis_request_duration_seconds_bucket[{{window}}])))".to_owned()
+}
+fn default_alerts() -> String {
+    "ALERTS{alertstate=\"firing\",severity=\"critical\"}".to_owned()
+}
+fn default_health_checks() -> BTreeMap<String, String> {
+    crate::rollout::DEFAULT_HEALTH_JOBS
+        .iter()
+        .map(|job| ((*job).to_owned(), format!("up{{job=\"{job}\"}}")))
+        .collect()
+}
+
+/// Why a gate could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GateError {
+    /// The config file could not be read.
+    #[error("cannot read gate config {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config is not valid JSON for a gate.
+    #[error("gate config is not valid: {message} at line {line} column {column}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A template refers to an unknown variable or is malformed.
+    #[error("query template `{name}`: {message}")]
+    Template {
+        /// `queries.error_rate`, `health_checks.genesis`, ...
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret could not be read.
+    #[error("credentials: {0}")]
+    Credentials(String),
+    /// TLS setup failed (the CA file).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The URL is not http(s).
+    #[error("prometheus.url {url:?}: {message}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The templates with their variables filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedQueries {
+    /// Errors / requests.
+    pub error_rate: String,
+    /// Requests in the window.
+    pub requests: String,
+    /// P95 latency in seconds.
+    pub latency_p95_seconds: String,
+    /// Firing critical alerts.
+    pub critical_alerts: String,
+    /// Named health checks.
+    pub health_checks: Vec<(String, String)>,
+}
+
+/// Escapes a value for a PromQL double-quoted string (label values).
+///
+/// ```
+/// use genesis_flags::rollout::prometheus::escape_label_value;
+/// assert_eq!(escape_label_value(r#"a"b\c"#), r#"a\"b\\c"#);
+/// ```
+#[must_use]
+pub fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaces every `{{name}}` in `template` with the escaped variable.
+pub fn render_template(
+    name: &str,
+    template: &str,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, GateError> {
+    let error = |message: String| GateError::Template {
+        name: name.to_owned(),
+        message,
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after
+            .find("}}")
+            .ok_or_else(|| error("`{{` without a closing `}}`".to_owned()))?;
+        let var = after[..close].trim();
+        let value = variables.get(var).ok_or_else(|| {
+            let known: Vec<&str> = variables.keys().map(String::as_str).collect();
+            error(format!(
+                "unknown variable {var:?} (defined: {})",
+                known.join(", ")
+            ))
+        })?;
+        out.push_str(&escape_label_value(value));
+        rest = &after[close + 2..];
+    }
+    if rest.contains("}}") {
+        return Err(error("`}}` without an opening `{{`".to_owned()));
+    }
+    out.push_str(rest);
+    if out.trim().is_empty() {
+        return Err(error("the query is empty".to_owned()));
+    }
+    Ok(out)
+}
+
+impl GateConfig {
+    /// Parses a gate config; omitted fields take the defaults.
+    pub fn from_json(text: &str) -> Result<GateConfig, GateError> {
+        let config: GateConfig = serde_json::from_str(text).map_err(|e| {
+            let full = e.to_string();
+            GateError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message: full
+                    .rfind(" at line ")
+                    .map_or(full.clone(), |i| full[..i].to_owned()),
+            }
+        })?;
+        config.rendered_queries()?;
+        Ok(config)
+    }
+
+    /// Reads a gate config file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<GateConfig, GateError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| GateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        GateConfig::from_json(&text)
+    }
+
+    /// The templates rendered with the variables.
+    pub fn rendered_queries(&self) -> Result<RenderedQueries, GateError> {
+        let v = &self.variables;
+        let q = &self.queries;
+        Ok(RenderedQueries {
+            error_rate: render_template("queries.error_rate", &q.error_rate, v)?,
+            requests: render_template("queries.requests", &q.requests, v)?,
+            latency_p95_seconds: render_template(
+                "queries.latency_p95_seconds",
+                &q.latency_p95_seconds,
+                v,
+            )?,
+            critical_alerts: render_template("queries.critical_alerts", &q.critical_alerts, v)?,
+            health_checks: self
+                .health_checks
+                .iter()
+                .map(|(name, t)| {
+                    Ok((
+                        name.clone(),
+                        render_template(&format!("health_checks.{name}"), t, v)?,
+                    ))
+                })
+                .collect::<Result<_, GateError>>()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_genesis_queries() {
+        let q = GateConfig::default().rendered_queries().unwrap();
+        assert_eq!(
+            q.error_rate,
+            "sum(rate(genesis_errors_total[5m])) / sum(rate(genesis_requests_total[5m]))"
+        );
+        assert_eq!(q.requests, "sum(increase(genesis_requests_total[5m]))");
+        assert_eq!(
+            q.latency_p95_seconds,
+            "histogram_quantile(0.95, sum by (le) (rate(genesis_request_duration_seconds_bucket[5m])))"
+        );
+        assert_eq!(
+            q.critical_alerts,
+            "ALERTS{alertstate=\"firing\",severity=\"critical\"}"
+        );
+        let names: Vec<&str> = q.health_checks.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "alertmanager",
+                "genesis",
+                "grafana",
+                "node-exporter",
+                "prometheus"
+            ]
+        );
+        assert_eq!(GateConfig::from_json("{}").unwrap(), GateConfig::default());
+    }
+
+    #[test]
+    fn variables_are_escaped_and_checked() {
+        let vars = BTreeMap::from([("service".to_owned(), "a\"} or vector(1) #".to_owned())]);
+        let q = render_template("t", "up{service=\"{{service}}\"}", &vars).unwrap();
+        assert_eq!(q, r#"up{service="a\"} or vector(1) #"}"#);
+        let err = render_template("queries.requests", "x{{nope}}", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("queries.requests") && err.contains("\"nope\""),
+            "{err}"
+        );
+        assert!(render_template("t", "x{{service", &vars).is_err());
+        assert!(render_template("t", "   ", &vars).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_a_position() {
+        let err = GateConfig::from_json("{\n \"prometheus\": {\"ur\": \"x\"}}").unwrap_err();
+        assert!(matches!(err, GateError::Syntax { line: 2, .. }), "{err}");
+        assert!(err.to_string().contains("unknown field `ur`"), "{err}");
+    }
+}

@@ -1,0 +1,24 @@
+//! The Prometheus health gate: the gate's JSON config with PromQL templates
+//! ([`GateConfig`]) and the API response parser ([`parse_response`]) are
+//! always available; the HTTP client ([`PrometheusClient`]) and the gate
+//! ([`PrometheusGate`]) need the cargo feature `prometheus` (which adds
+//! `ureq` with rustls).
+
+#[cfg(feature = "prometheus")]
+mod client;
+mod config;
+#[cfg(feature = "prometheus")]
+mod gate;
+mod response;
+
+#[cfg(feature = "prometheus")]
+pub use client::PrometheusClient;
+pub use config::{
+    escape_label_value, render_template, BasicAuthConfig, GateConfig, GateError, Queries,
+    RenderedQueries, ServerConfig,
+};
+#[cfg(feature = "prometheus")]
+pub use gate::PrometheusGate;
+pub use response::{
+    parse_response, parse_value, ErrorType, QueryError, QueryResponse, QueryResult, Sample, Series,
+};

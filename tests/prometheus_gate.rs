@@ -1,0 +1,388 @@
+//! The Prometheus gate against a real Prometheus server holding a backfilled
+//! scenario, and against a loopback stub that misbehaves in every way.
+
+#![cfg(feature = "prometheus")]
+
+#[path = "support/prometheus.rs"]
+mod prom;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use genesis_flags::rollout::prometheus::{
+    GateConfig, PrometheusClient, PrometheusGate, QueryError, ServerConfig,
+};
+use genesis_flags::rollout::{
+    HealthGate, Observation, Plan, Reading, Timestamp, Verdict, Verdicts,
+};
+use prom::{PrometheusServer, Scenario};
+
+fn gate_for(url: &str, extra: &str) -> PrometheusGate {
+    let config = GateConfig::from_json(&format!(
+        r#"{{ "prometheus": {{ "url": "{url}" }} {extra} }}"#
+    ))
+    .unwrap();
+    PrometheusGate::new(config).unwrap()
+}
+
+fn judge(obs: &Observation, tier: &str) -> Verdicts {
+    let plan = Plan::six_day();
+    Verdicts::judge(obs, plan.tier(tier).unwrap(), &plan.go, plan.min_requests)
+}
+
+fn value(r: &Reading<f64>) -> f64 {
+    match r {
+        Reading::Value(v) => *v,
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+/// Ten hours ago, six hours of per-minute data with one event each hour.
+fn scenario() -> Scenario {
+    Scenario::hours_ago(10, 360)
+        .with(60, 90, |c| c.error_rate = 0.012)
+        .with(120, 180, |c| c.requests_per_second = 0.0)
+        .with(200, 230, |c| c.jobs_down = vec!["genesis".into()])
+        .with(250, 280, |c| {
+            c.critical_alerts = vec!["GenesisHighErrorRate".into()]
+        })
+        .with(300, 330, |c| c.p95_ms = 450.0)
+}
+
+#[test]
+fn the_gate_reads_what_the_scenario_implies() {
+    if !prom::available("the_gate_reads_what_the_scenario_implies") {
+        return;
+    }
+    let s = scenario();
+    let server = PrometheusServer::start(&s.openmetrics(), "[]");
+    let mut gate = gate_for(&server.url, "");
+    let at = |minute: u64| Timestamp::from_unix_millis(s.millis_at(minute));
+
+    // Healthy: 0.05% errors, P95 in the (0.1, 0.2] s bucket, 200 rps.
+    let healthy = gate.observe(at(40));
+    let error = value(&healthy.error_rate);
+    assert!(
+        (error - 0.0005).abs() <= 0.0005 * 0.01,
+        "error ratio {error}"
+    );
+    let p95 = value(&healthy.p95_ms);
+    assert!(
+        p95 > 100.0 && p95 <= 200.0,
+        "P95 {p95} ms outside its bucket (100, 200]"
+    );
+    let requests = value(&healthy.requests);
+    assert!(
+        (requests - 60_000.0).abs() <= 600.0,
+        "requests in 5 min: {requests}"
+    );
+    let Reading::Value(checks) = &healthy.health else {
+        panic!("{:?}", healthy.health)
+    };
+    assert_eq!(checks.len(), 5);
+    assert!(checks.iter().all(|c| c.passed), "{checks:?}");
+    assert_eq!(healthy.critical_alerts, Reading::Value(vec![]));
+    let v = judge(&healthy, "canary");
+    assert!(v.go(), "{v:?}");
+
+    // The error spike: 1.2%, within 1% of the true ratio, a canary breach.
+    let spike = gate.observe(at(80));
+    let error = value(&spike.error_rate);
+    assert!((error - 0.012).abs() <= 0.012 * 0.01, "error ratio {error}");
+    assert_eq!(judge(&spike, "canary").error_rate.verdict, Verdict::Breach);
+
+    // No traffic: NoData, never Pass.
+    let quiet = gate.observe(at(150));
+    let v = judge(&quiet, "canary");
+    assert_eq!(
+        v.error_rate.verdict,
+        Verdict::NoData,
+        "{:?}",
+        quiet.error_rate
+    );
+    assert_eq!(v.p95.verdict, Verdict::NoData, "{:?}", quiet.p95_ms);
+
+    // A job down fails its health check.
+    let down = gate.observe(at(215));
+    let Reading::Value(checks) = &down.health else {
+        panic!("{:?}", down.health)
+    };
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failing, ["genesis"]);
+    assert_eq!(judge(&down, "canary").health.verdict, Verdict::Breach);
+
+    // A firing critical alert shows up and blocks go.
+    let alerting = gate.observe(at(265));
+    assert_eq!(
+        alerting.critical_alerts,
+        Reading::Value(vec!["GenesisHighErrorRate".to_owned()])
+    );
+    assert!(!judge(&alerting, "canary").go());
+
+    // The latency spike: P95 in the (0.4, 0.5] s bucket.
+    let slow = gate.observe(at(320));
+    let p95 = value(&slow.p95_ms);
+    assert!(p95 > 400.0 && p95 <= 500.0, "P95 {p95}");
+    assert_eq!(judge(&slow, "canary").p95.verdict, Verdict::Breach);
+
+    // Past the data (lookback is 5 min): no data at all, not an error.
+    let after = gate.observe(at(s.minutes + 60));
+    assert_eq!(after.error_rate, Reading::Missing);
+    assert_eq!(after.health, Reading::Missing);
+    assert!(judge(&after, "canary")
+        .all()
+        .iter()
+        .any(|c| c.verdict == Verdict::NoData));
+}
+
+#[test]
+fn a_template_prometheus_cannot_parse_is_an_error_naming_it() {
+    if !prom::available("a_template_prometheus_cannot_parse_is_an_error_naming_it") {
+        return;
+    }
+    let s = Scenario::hours_ago(4, 30);
+    let server = PrometheusServer::start(&s.openmetrics(), "[]");
+    let mut gate = gate_for(
+        &server.url,
+        r#", "queries": { "error_rate": "sum(rate(genesis_errors_total[5m]" }"#,
+    );
+    let obs = gate.observe(Timestamp::from_unix_millis(s.millis_at(20)));
+    let Reading::Failed(why) = &obs.error_rate else {
+        panic!("{:?}", obs.error_rate)
+    };
+    assert!(
+        why.contains("error_rate") && why.contains("bad_data"),
+        "{why}"
+    );
+    assert!(why.contains(&server.url), "{why}");
+    assert_eq!(judge(&obs, "canary").error_rate.verdict, Verdict::Error);
+    // The other queries are unaffected.
+    assert!(
+        matches!(obs.requests, Reading::Value(_)),
+        "{:?}",
+        obs.requests
+    );
+}
+
+#[test]
+fn query_range_returns_a_matrix() {
+    if !prom::available("query_range_returns_a_matrix") {
+        return;
+    }
+    let s = Scenario::hours_ago(4, 60);
+    let server = PrometheusServer::start(&s.openmetrics(), "[]");
+    let client = PrometheusClient::new(&ServerConfig {
+        url: server.url.clone(),
+        ..ServerConfig::default()
+    })
+    .unwrap();
+    let r = client
+        .query_range(
+            "up{job=\"genesis\"}",
+            Timestamp::from_unix_millis(s.millis_at(10)),
+            Timestamp::from_unix_millis(s.millis_at(20)),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let genesis_flags::rollout::prometheus::QueryResult::Matrix(series) = &r.result else {
+        panic!("{r:?}")
+    };
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].values.len(), 11);
+}
+
+/// A loopback server answering every request with `response` (raw HTTP).
+fn stub(response: impl Fn() -> Vec<u8> + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let reply = response();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(&reply);
+            });
+        }
+    });
+    url
+}
+
+fn http(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+fn fast_client(url: &str, max: u64) -> PrometheusClient {
+    PrometheusClient::new(&ServerConfig {
+        url: url.to_owned(),
+        connect_timeout: Duration::from_millis(500),
+        read_timeout: Duration::from_millis(700),
+        max_response_bytes: max,
+        ..ServerConfig::default()
+    })
+    .unwrap()
+}
+
+fn query(url: &str) -> Result<Option<f64>, QueryError> {
+    fast_client(url, 16 << 20)
+        .query("x", Timestamp::from_unix_millis(1_700_000_000_000))
+        .and_then(|r| r.single_value())
+}
+
+#[test]
+fn faults_are_errors_or_no_data_never_a_pass() {
+    let json = "application/json";
+    let refused = {
+        let port = prom::free_port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("connection refused", refused, "cannot connect"),
+        (
+            "400 bad_data",
+            stub(move || {
+                http(
+                    "400 Bad Request",
+                    json,
+                    r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unclosed left parenthesis"}"#,
+                )
+            }),
+            "bad_data",
+        ),
+        (
+            "422 execution",
+            stub(move || {
+                http(
+                    "422 Unprocessable Entity",
+                    json,
+                    r#"{"status":"error","errorType":"execution","error":"found duplicate series"}"#,
+                )
+            }),
+            "execution",
+        ),
+        (
+            "503 unavailable",
+            stub(move || {
+                http(
+                    "503 Service Unavailable",
+                    json,
+                    r#"{"status":"error","errorType":"unavailable","error":"TSDB not ready"}"#,
+                )
+            }),
+            "unavailable",
+        ),
+        (
+            "502 HTML",
+            stub(move || {
+                http(
+                    "502 Bad Gateway",
+                    "text/html",
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                )
+            }),
+            "HTTP 502 without a Prometheus error body",
+        ),
+        (
+            "malformed JSON",
+            stub(move || http("200 OK", json, "{\"status\": \"success\", \"data\": ")),
+            "malformed",
+        ),
+        (
+            "truncated body",
+            stub(move || {
+                let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\nConnection: close\r\n\r\n".to_vec();
+                r.extend_from_slice(br#"{"status":"success","data":{"resultType":"vector","res"#);
+                r
+            }),
+            "truncated response",
+        ),
+        (
+            "several series",
+            stub(move || {
+                http(
+                    "200 OK",
+                    json,
+                    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]}}"#,
+                )
+            }),
+            "a vector of 2 series",
+        ),
+    ];
+    for (name, url, needle) in cases {
+        let err = query(&url).expect_err(name);
+        assert!(err.to_string().contains(needle), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s); // accept, never answer
+        }
+    });
+    let started = Instant::now();
+    let err = query(&url).unwrap_err();
+    assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_50_mb_body_is_cut_off_at_the_limit() {
+    let url = stub(|| {
+        let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\nConnection: close\r\n\r\n".to_vec();
+        r.resize(r.len() + 50 * 1024 * 1024, b' ');
+        r
+    });
+    let err = fast_client(&url, 1 << 20)
+        .query("x", Timestamp::from_unix_millis(1_700_000_000_000))
+        .unwrap_err();
+    assert!(
+        matches!(err, QueryError::TooLarge { limit: 1_048_576 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_values_are_no_data_and_failures_name_the_query_and_server() {
+    let nan = stub(|| {
+        http(
+            "200 OK",
+            "application/json",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}}"#,
+        )
+    });
+    let mut gate = gate_for(&nan, "");
+    let obs = gate.observe(Timestamp::from_unix_millis(1_700_000_000_000));
+    assert!(matches!(obs.error_rate, Reading::Value(v) if v.is_nan()));
+    let v = judge(&obs, "canary");
+    assert_eq!(v.error_rate.verdict, Verdict::NoData);
+    assert!(!v.go());
+
+    let html = stub(|| http("502 Bad Gateway", "text/html", "<html>bad gateway</html>"));
+    let mut gate = gate_for(&html, "");
+    let obs = gate.observe(Timestamp::from_unix_millis(1_700_000_000_000));
+    let Reading::Failed(why) = &obs.error_rate else {
+        panic!("{:?}", obs.error_rate)
+    };
+    assert!(
+        why.contains("query error_rate") && why.contains(&html) && why.contains("HTTP 502"),
+        "{why}"
+    );
+    let v = judge(&obs, "canary");
+    assert!(v.all().iter().all(|c| c.verdict == Verdict::Error), "{v:?}");
+}
