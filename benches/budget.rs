@@ -23,18 +23,7 @@ use genesis_flags::{FlagStore, Snapshot};
 use hdrhistogram::Histogram;
 
 const BUDGET_NS: f64 = 200e6;
-const CRITICAL: [&str; 10] = [
-    "htdag_enabled",
-    "halo_enabled",
-    "aop_enabled",
-    "error_handling_enabled",
-    "circuit_breaker_enabled",
-    "otel_tracing_enabled",
-    "otel_metrics_enabled",
-    "performance_monitoring_enabled",
-    "cost_optimization_enabled",
-    "security_hardening_enabled",
-];
+use support::CRITICAL;
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")

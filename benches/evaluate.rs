@@ -24,18 +24,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 const GROUP: &str = "evaluate";
 const FLAGS_IN_CONFIG: usize = 1000;
-const CRITICAL: [&str; 10] = [
-    "htdag_enabled",
-    "halo_enabled",
-    "aop_enabled",
-    "error_handling_enabled",
-    "circuit_breaker_enabled",
-    "otel_tracing_enabled",
-    "otel_metrics_enabled",
-    "performance_monitoring_enabled",
-    "cost_optimization_enabled",
-    "security_hardening_enabled",
-];
+use support::CRITICAL;
 
 /// The floor's "snapshot": name -> (seed, threshold in ppm).
 struct Floor {

@@ -119,6 +119,20 @@ pub fn verdict(value: Option<f64>, bound: f64, at_most: bool) -> String {
     }
 }
 
+/// The 10 critical Genesis flags (DESIGN.md), bound to `phase_4_deployment`.
+pub const CRITICAL: [&str; 10] = [
+    "htdag_enabled",
+    "halo_enabled",
+    "aop_enabled",
+    "error_handling_enabled",
+    "circuit_breaker_enabled",
+    "otel_tracing_enabled",
+    "otel_metrics_enabled",
+    "performance_monitoring_enabled",
+    "cost_optimization_enabled",
+    "security_hardening_enabled",
+];
+
 /// User ids to cycle through, so no single key stays hot in a cache.
 pub fn users(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("user-{i:08}")).collect()

@@ -90,8 +90,8 @@ pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// serde_json appends " at line L column C"; the error carries those apart.
-fn strip_position(e: &serde_json::Error) -> String {
+/// serde_json appends " at line L column C"; our errors carry those apart.
+pub(crate) fn strip_position(e: &serde_json::Error) -> String {
     let full = e.to_string();
     match full.rfind(" at line ") {
         Some(i) => full[..i].to_owned(),

@@ -141,16 +141,11 @@ impl RolloutState {
 
     /// Parses a saved state (see [`load`](Self::load)).
     pub fn from_json(text: &str) -> Result<RolloutState, StateError> {
-        let corrupt = |e: serde_json::Error| {
-            let full = e.to_string();
-            StateError::Corrupt {
-                path: PathBuf::new(),
-                line: e.line(),
-                column: e.column(),
-                message: full
-                    .rfind(" at line ")
-                    .map_or(full.clone(), |i| full[..i].to_owned()),
-            }
+        let corrupt = |e: serde_json::Error| StateError::Corrupt {
+            path: PathBuf::new(),
+            line: e.line(),
+            column: e.column(),
+            message: crate::config::strip_position(&e),
         };
         // The schema first, so a newer file says so instead of "unknown field".
         let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;

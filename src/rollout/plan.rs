@@ -205,16 +205,10 @@ impl Plan {
 
     /// Parses and validates a JSON plan.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
-        let plan: Plan = serde_json::from_str(text).map_err(|e| {
-            let full = e.to_string();
-            let message = full
-                .rfind(" at line ")
-                .map_or(full.clone(), |i| full[..i].to_owned());
-            PlanError::Syntax {
-                line: e.line(),
-                column: e.column(),
-                message,
-            }
+        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: crate::config::strip_position(&e),
         })?;
         plan.validate()?;
         Ok(plan)

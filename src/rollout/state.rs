@@ -216,6 +216,15 @@ pub struct RolloutState {
     pub history: Vec<HistoryEntry>,
 }
 
+/// Refuses an empty reason or name.
+fn not_empty(text: &str, what: &'static str) -> Result<(), OperationError> {
+    if text.trim().is_empty() {
+        Err(OperationError::Empty(what))
+    } else {
+        Ok(())
+    }
+}
+
 impl RolloutState {
     /// A rollout of `rollout` initialised at 0%, not started.
     #[must_use]
@@ -382,9 +391,7 @@ impl RolloutState {
         by: &str,
         reason: &str,
     ) -> Result<HistoryEntry, OperationError> {
-        if reason.trim().is_empty() {
-            return Err(OperationError::Empty("the reason to promote"));
-        }
+        not_empty(reason, "the reason to promote")?;
         match self.phase {
             Phase::Ready => {
                 let (stage, to) = self.first_stage();
@@ -426,9 +433,7 @@ impl RolloutState {
         by: &str,
         reason: &str,
     ) -> Result<HistoryEntry, OperationError> {
-        if reason.trim().is_empty() {
-            return Err(OperationError::Empty("the reason to pause"));
-        }
+        not_empty(reason, "the reason to pause")?;
         match self.phase {
             Phase::Soaking | Phase::Validating | Phase::AwaitingSignoff => {
                 self.paused_from = Some(self.phase);
@@ -451,9 +456,7 @@ impl RolloutState {
         by: &str,
         reason: &str,
     ) -> Result<HistoryEntry, OperationError> {
-        if reason.trim().is_empty() {
-            return Err(OperationError::Empty("the reason to resume"));
-        }
+        not_empty(reason, "the reason to resume")?;
         match self.phase {
             Phase::Paused => {
                 self.phase = self.paused_from.take().unwrap_or(Phase::Soaking);
@@ -486,9 +489,7 @@ impl RolloutState {
         by: &str,
         reason: &str,
     ) -> Result<HistoryEntry, OperationError> {
-        if reason.trim().is_empty() {
-            return Err(OperationError::Empty("the reason to roll back"));
-        }
+        not_empty(reason, "the reason to roll back")?;
         if matches!(
             self.phase,
             Phase::Completed | Phase::RolledBack | Phase::Ready
@@ -509,9 +510,7 @@ impl RolloutState {
         role: &str,
         name: &str,
     ) -> Result<HistoryEntry, OperationError> {
-        if name.trim().is_empty() {
-            return Err(OperationError::Empty("the name signing off"));
-        }
+        not_empty(name, "the name signing off")?;
         if matches!(self.phase, Phase::Completed | Phase::RolledBack) {
             return Err(OperationError::NotAllowed {
                 operation: "sign off",

@@ -298,15 +298,10 @@ pub fn render_template(
 impl GateConfig {
     /// Parses a gate config; omitted fields take the defaults.
     pub fn from_json(text: &str) -> Result<GateConfig, GateError> {
-        let config: GateConfig = serde_json::from_str(text).map_err(|e| {
-            let full = e.to_string();
-            GateError::Syntax {
-                line: e.line(),
-                column: e.column(),
-                message: full
-                    .rfind(" at line ")
-                    .map_or(full.clone(), |i| full[..i].to_owned()),
-            }
+        let config: GateConfig = serde_json::from_str(text).map_err(|e| GateError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: crate::config::strip_position(&e),
         })?;
         config.rendered_queries()?;
         Ok(config)
