@@ -386,3 +386,80 @@ fn nan_values_are_no_data_and_failures_name_the_query_and_server() {
     let v = judge(&obs, "canary");
     assert!(v.all().iter().all(|c| c.verdict == Verdict::Error), "{v:?}");
 }
+
+/// A loopback server that records each request's head and answers `body`.
+fn recording_stub(body: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = stream.write_all(&http("200 OK", "application/json", body));
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn credentials_are_sent_and_warnings_kept() {
+    let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"1"]}]},"warnings":["query touched 3 blocks"],"infos":["histogram bucket le=0.3 is sparse"]}"#;
+
+    let (url, requests) = recording_stub(body);
+    std::env::set_var("GENESIS_FLAGS_TEST_BEARER", "tok-123");
+    let config = GateConfig::from_json(&format!(
+        r#"{{ "prometheus": {{ "url": "{url}", "bearer_token_env": "GENESIS_FLAGS_TEST_BEARER" }} }}"#
+    ))
+    .unwrap();
+    let mut gate = PrometheusGate::new(config).unwrap();
+    let obs = gate.observe(Timestamp::from_unix_millis(1_700_000_000_000));
+    let head = requests.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert!(
+        head.contains("Authorization: Bearer tok-123")
+            || head.contains("authorization: Bearer tok-123"),
+        "{head}"
+    );
+    assert!(head.contains("time=1700000000.000"), "{head}");
+    assert!(
+        !format!("{gate:?}").contains("tok-123"),
+        "the token leaked into Debug output"
+    );
+    assert!(
+        obs.notes
+            .iter()
+            .any(|n| n.contains("warning: query touched 3 blocks")),
+        "{:?}",
+        obs.notes
+    );
+    assert!(
+        obs.notes
+            .iter()
+            .any(|n| n.contains("info: histogram bucket")),
+        "{:?}",
+        obs.notes
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "hunter2\n").unwrap();
+    let (url, requests) = recording_stub(body);
+    let config = GateConfig::from_json(&format!(
+        r#"{{ "prometheus": {{ "url": "{url}", "basic_auth": {{ "username": "ops", "password_file": {:?} }} }} }}"#,
+        secret.display().to_string()
+    ))
+    .unwrap();
+    let client = PrometheusClient::new(&config.prometheus).unwrap();
+    client
+        .query("up", Timestamp::from_unix_millis(1_700_000_000_000))
+        .unwrap();
+    let head = requests.recv_timeout(Duration::from_secs(2)).unwrap();
+    // base64("ops:hunter2")
+    assert!(head.contains("Basic b3BzOmh1bnRlcjI="), "{head}");
+}
