@@ -12,7 +12,7 @@ mod support;
 use std::hint::black_box;
 
 use genesis_flags::rollout::prometheus::{GateConfig, PrometheusGate};
-use genesis_flags::rollout::{HealthGate, Reading, Timestamp};
+use genesis_flags::rollout::{HealthGate, Reading};
 
 const GROUP: &str = "gate";
 
@@ -20,7 +20,7 @@ fn main() {
     if !prom::available("benches/gate.rs") {
         return;
     }
-    let scenario = prom::Scenario::hours_ago(8, 240);
+    let scenario = prom::scenario_hours_ago(8, 240);
     let server = prom::PrometheusServer::start(&scenario.openmetrics(), "[]");
     let config = GateConfig::from_json(&format!(
         r#"{{ "prometheus": {{ "url": "{}" }} }}"#,
@@ -28,7 +28,7 @@ fn main() {
     ))
     .unwrap();
     let mut gate = PrometheusGate::new(config).unwrap();
-    let at = |minute: u64| Timestamp::from_unix_millis(scenario.millis_at(minute));
+    let at = |minute: u64| prom::minute(&scenario, minute);
     // The tick must see real data, or the figure would be for empty answers.
     let probe = gate.observe(at(100));
     assert!(matches!(probe.error_rate, Reading::Value(_)), "{probe:?}");

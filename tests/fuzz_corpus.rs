@@ -47,12 +47,17 @@ fn rollout_corpus_replays_cleanly() {
     let corpus = files("fuzz/corpus/rollout");
     assert!(corpus.len() >= 4);
     let mut loaded = 0;
-    for path in corpus.iter().chain(&files("examples/plans")) {
+    for path in corpus
+        .iter()
+        .chain(&files("examples/plans"))
+        .chain(&files("examples/scenarios"))
+    {
         let data = std::fs::read(path).unwrap();
         fuzz_checks::check_rollout_text(&data);
         let text = String::from_utf8_lossy(&data);
         loaded += usize::from(genesis_flags::rollout::RolloutState::from_json(&text).is_ok());
         loaded += usize::from(genesis_flags::rollout::Plan::from_json(&text).is_ok());
+        loaded += usize::from(genesis_flags::rollout::Scenario::from_json(&text).is_ok());
     }
     assert!(
         loaded >= 3,

@@ -14,9 +14,9 @@ use genesis_flags::rollout::prometheus::{
     GateConfig, PrometheusClient, PrometheusGate, QueryError, ServerConfig,
 };
 use genesis_flags::rollout::{
-    HealthGate, Observation, Plan, Reading, Timestamp, Verdict, Verdicts,
+    Event, HealthGate, Observation, Plan, Reading, Scenario, Timestamp, Verdict, Verdicts,
 };
-use prom::{PrometheusServer, Scenario};
+use prom::{event, minute, PrometheusServer};
 
 fn gate_for(url: &str, extra: &str) -> PrometheusGate {
     let config = GateConfig::from_json(&format!(
@@ -40,14 +40,30 @@ fn value(r: &Reading<f64>) -> f64 {
 
 /// Ten hours ago, six hours of per-minute data with one event each hour.
 fn scenario() -> Scenario {
-    Scenario::hours_ago(10, 360)
-        .with(60, 90, |c| c.error_rate = 0.012)
-        .with(120, 180, |c| c.requests_per_second = 0.0)
-        .with(200, 230, |c| c.jobs_down = vec!["genesis".into()])
-        .with(250, 280, |c| {
-            c.critical_alerts = vec!["GenesisHighErrorRate".into()]
-        })
-        .with(300, 330, |c| c.p95_ms = 450.0)
+    let mut s = prom::scenario_hours_ago(10, 360);
+    s.events = vec![
+        Event {
+            error_rate: Some(0.012),
+            ..event(60, 90)
+        },
+        Event {
+            requests_per_second: Some(0.0),
+            ..event(120, 180)
+        },
+        Event {
+            jobs_down: Some(vec!["genesis".into()]),
+            ..event(200, 230)
+        },
+        Event {
+            critical_alerts: Some(vec!["GenesisHighErrorRate".into()]),
+            ..event(250, 280)
+        },
+        Event {
+            p95_ms: Some(450.0),
+            ..event(300, 330)
+        },
+    ];
+    s
 }
 
 #[test]
@@ -58,7 +74,7 @@ fn the_gate_reads_what_the_scenario_implies() {
     let s = scenario();
     let server = PrometheusServer::start(&s.openmetrics(), "[]");
     let mut gate = gate_for(&server.url, "");
-    let at = |minute: u64| Timestamp::from_unix_millis(s.millis_at(minute));
+    let at = |m: u64| minute(&s, m);
 
     // Healthy: 0.05% errors, P95 in the (0.1, 0.2] s bucket, 200 rps.
     let healthy = gate.observe(at(40));
@@ -131,7 +147,7 @@ fn the_gate_reads_what_the_scenario_implies() {
     assert_eq!(judge(&slow, "canary").p95.verdict, Verdict::Breach);
 
     // Past the data (lookback is 5 min): no data at all, not an error.
-    let after = gate.observe(at(s.minutes + 60));
+    let after = gate.observe(at(s.duration.as_secs() / 60 + 60));
     assert_eq!(after.error_rate, Reading::Missing);
     assert_eq!(after.health, Reading::Missing);
     assert!(judge(&after, "canary")
@@ -145,13 +161,13 @@ fn a_template_prometheus_cannot_parse_is_an_error_naming_it() {
     if !prom::available("a_template_prometheus_cannot_parse_is_an_error_naming_it") {
         return;
     }
-    let s = Scenario::hours_ago(4, 30);
+    let s = prom::scenario_hours_ago(4, 30);
     let server = PrometheusServer::start(&s.openmetrics(), "[]");
     let mut gate = gate_for(
         &server.url,
         r#", "queries": { "error_rate": "sum(rate(genesis_errors_total[5m]" }"#,
     );
-    let obs = gate.observe(Timestamp::from_unix_millis(s.millis_at(20)));
+    let obs = gate.observe(minute(&s, 20));
     let Reading::Failed(why) = &obs.error_rate else {
         panic!("{:?}", obs.error_rate)
     };
@@ -174,7 +190,7 @@ fn query_range_returns_a_matrix() {
     if !prom::available("query_range_returns_a_matrix") {
         return;
     }
-    let s = Scenario::hours_ago(4, 60);
+    let s = prom::scenario_hours_ago(4, 60);
     let server = PrometheusServer::start(&s.openmetrics(), "[]");
     let client = PrometheusClient::new(&ServerConfig {
         url: server.url.clone(),
@@ -184,8 +200,8 @@ fn query_range_returns_a_matrix() {
     let r = client
         .query_range(
             "up{job=\"genesis\"}",
-            Timestamp::from_unix_millis(s.millis_at(10)),
-            Timestamp::from_unix_millis(s.millis_at(20)),
+            minute(&s, 10),
+            minute(&s, 20),
             Duration::from_secs(60),
         )
         .unwrap();
@@ -462,4 +478,56 @@ fn credentials_are_sent_and_warnings_kept() {
     let head = requests.recv_timeout(Duration::from_secs(2)).unwrap();
     // base64("ops:hunter2")
     assert!(head.contains("Basic b3BzOmh1bnRlcjI="), "{head}");
+}
+
+/// The scenario observed directly and through a real Prometheus holding its
+/// samples agree at every minute: same errors, latency, traffic, health and
+/// alerts. This is what lets a simulation use either source.
+#[test]
+fn direct_and_prometheus_observations_agree() {
+    if !prom::available("direct_and_prometheus_observations_agree") {
+        return;
+    }
+    let s = scenario();
+    let server = PrometheusServer::start(&s.openmetrics(), "[]");
+    let mut through_prometheus = gate_for(&server.url, "");
+    let mut direct = s.gate(Duration::from_secs(300));
+    let close = |a: &Reading<f64>, b: &Reading<f64>, tol: f64| match (a, b) {
+        (Reading::Value(x), Reading::Value(y)) => {
+            (x.is_nan() && y.is_nan()) || (x - y).abs() <= tol * x.abs().max(1.0)
+        }
+        (x, y) => x == y,
+    };
+    let sorted = |r: &Reading<Vec<genesis_flags::rollout::HealthCheck>>| match r {
+        Reading::Value(v) => {
+            let mut v: Vec<(String, bool)> = v.iter().map(|c| (c.name.clone(), c.passed)).collect();
+            v.sort();
+            Some(v)
+        }
+        _ => None,
+    };
+    for m in 6..s.duration.as_secs() / 60 {
+        let at = minute(&s, m);
+        let (p, d) = (through_prometheus.observe(at), direct.observe(at));
+        assert!(
+            close(&p.error_rate, &d.error_rate, 1e-9),
+            "minute {m}: error rate {:?} vs {:?}",
+            p.error_rate,
+            d.error_rate
+        );
+        assert!(
+            close(&p.p95_ms, &d.p95_ms, 1e-6),
+            "minute {m}: P95 {:?} vs {:?}",
+            p.p95_ms,
+            d.p95_ms
+        );
+        assert!(
+            close(&p.requests, &d.requests, 1e-9),
+            "minute {m}: requests {:?} vs {:?}",
+            p.requests,
+            d.requests
+        );
+        assert_eq!(sorted(&p.health), sorted(&d.health), "minute {m}: health");
+        assert_eq!(p.critical_alerts, d.critical_alerts, "minute {m}: alerts");
+    }
 }

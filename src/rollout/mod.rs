@@ -38,6 +38,7 @@ mod gate;
 mod plan;
 mod policy;
 pub mod prometheus;
+mod scenario;
 mod state;
 mod verdict;
 
@@ -47,6 +48,7 @@ pub use duration::{format_duration, parse_duration, DurationError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
 pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};
 pub use policy::{decide, Action, Decision, Explanation};
+pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
 pub use state::{
     HistoryEntry, OperationError, Phase, RolloutState, SignOff, Streaks, STATE_SCHEMA,
 };

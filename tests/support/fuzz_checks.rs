@@ -107,7 +107,8 @@ pub fn check_bucket(data: &[u8]) {
 /// loaded state can be judged.
 pub fn check_rollout_text(data: &[u8]) {
     use genesis_flags::rollout::{
-        decide, format_duration, parse_duration, Observation, Plan, RolloutState, Timestamp,
+        decide, format_duration, parse_duration, HealthGate, Observation, Plan, RolloutState,
+        Scenario, Timestamp,
     };
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -122,6 +123,20 @@ pub fn check_rollout_text(data: &[u8]) {
         let again = serde_json::to_string(&plan).expect("a plan serialises");
         assert_eq!(Plan::from_json(&again).expect("a saved plan loads"), plan);
         let _ = plan.estimated_duration();
+    }
+    if let Ok(scenario) = Scenario::from_json(text) {
+        let again = serde_json::to_string(&scenario).expect("a scenario serialises");
+        assert_eq!(
+            Scenario::from_json(&again).expect("a saved scenario loads"),
+            scenario
+        );
+        let _ = scenario.conditions_at(std::time::Duration::from_secs(3600));
+        // Rendering is linear in the steps; keep fuzz iterations fast.
+        if scenario.duration.as_secs() / scenario.step.as_secs().max(1) <= 2_000 {
+            assert!(scenario.openmetrics().ends_with("# EOF\n"));
+            let mut gate = scenario.gate(std::time::Duration::from_secs(300));
+            let _ = gate.observe(scenario.start + std::time::Duration::from_secs(600));
+        }
     }
     if let Ok(state) = RolloutState::from_json(text) {
         let again = serde_json::to_string(&state).expect("a state serialises");

@@ -1,0 +1,672 @@
+//! [`Scenario`]: a synthetic service history for simulations and tests — a
+//! baseline of request rate, error rate, P95 latency, jobs down and firing
+//! alerts, with events overriding it on `[from, to)` offsets from `start`.
+//!
+//! A scenario yields the same numbers two ways: rendered as OpenMetrics
+//! samples for `promtool tsdb create-blocks-from openmetrics` (then read back
+//! through a real Prometheus), or observed directly with the same window
+//! arithmetic Prometheus applies (`rate`/`increase` over the window,
+//! `histogram_quantile` over the buckets, 5-minute lookback for gauges), so a
+//! simulation on either source reaches the same decisions.
+//!
+//! ```json
+//! { "start": "2025-10-23T09:00:00Z", "duration": "7d", "step": "1m",
+//!   "baseline": { "requests_per_second": 200, "error_rate": 0.0005, "p95_ms": 120,
+//!                 "jobs_down": [], "critical_alerts": [] },
+//!   "events": [ { "from": "30h", "to": "30h6m", "error_rate": 0.012 } ] }
+//! ```
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::duration::serde_text;
+use super::gate::{HealthCheck, HealthGate, Observation, Reading, DEFAULT_HEALTH_JOBS};
+
+/// Upper bounds (seconds) of the `genesis_request_duration_seconds` buckets.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5];
+
+/// The service during one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// Requests per second.
+    pub requests_per_second: f64,
+    /// Errors / requests, a fraction (0.0005 = 0.05%).
+    pub error_rate: f64,
+    /// 95th percentile latency, in milliseconds.
+    pub p95_ms: f64,
+    /// Jobs whose `up` is 0.
+    #[serde(default)]
+    pub jobs_down: Vec<String>,
+    /// Names of firing critical alerts.
+    #[serde(default)]
+    pub critical_alerts: Vec<String>,
+}
+
+/// Overrides of the baseline on `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// Offset from the start where it begins.
+    #[serde(with = "serde_text")]
+    pub from: Duration,
+    /// Offset from the start where it ends (excluded).
+    #[serde(with = "serde_text")]
+    pub to: Duration,
+    /// Overrides the request rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    /// Overrides the error rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Overrides the P95 latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    /// Overrides the jobs down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_down: Option<Vec<String>>,
+    /// Overrides the firing alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_alerts: Option<Vec<String>>,
+}
+
+impl Event {
+    /// An event on `[from, to)` that overrides nothing yet; set the fields
+    /// to override.
+    #[must_use]
+    pub fn between(from: Duration, to: Duration) -> Event {
+        Event {
+            from,
+            to,
+            requests_per_second: None,
+            error_rate: None,
+            p95_ms: None,
+            jobs_down: None,
+            critical_alerts: None,
+        }
+    }
+}
+
+/// A synthetic service history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The first sample's instant.
+    pub start: Timestamp,
+    /// How long it lasts.
+    #[serde(with = "serde_text")]
+    pub duration: Duration,
+    /// Time between samples (default 1 minute).
+    #[serde(with = "serde_text", default = "one_minute")]
+    pub step: Duration,
+    /// The conditions outside events.
+    pub baseline: Conditions,
+    /// Overrides, later ones winning.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+fn one_minute() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A scenario that does not hold together.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// Not JSON, or not the scenario's shape.
+    #[error("scenario is not valid: {message} at line {line} column {column}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value out of range, with its field.
+    #[error("scenario field {field}: {message}")]
+    Invalid {
+        /// e.g. `events[2].error_rate`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Cumulative counters at one sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Counters {
+    requests: u64,
+    errors: u64,
+    /// Cumulative count per bucket of [`LATENCY_BUCKETS`], then `+Inf`.
+    buckets: [u64; LATENCY_BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: crate::config::strip_position(&e),
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// A healthy week: 200 rps, 0.05% errors, 120 ms P95, everything up.
+    #[must_use]
+    pub fn healthy(start: Timestamp) -> Scenario {
+        Scenario {
+            start,
+            duration: Duration::from_secs(7 * 24 * 3600),
+            step: one_minute(),
+            baseline: Conditions {
+                requests_per_second: 200.0,
+                error_rate: 0.0005,
+                p95_ms: 120.0,
+                jobs_down: Vec::new(),
+                critical_alerts: Vec::new(),
+            },
+            events: Vec::new(),
+        }
+    }
+
+    /// Checks ranges: positive step and duration, at most 1,000,000 steps,
+    /// events with `from < to`, rates and latencies in range.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let bad = |field: String, message: &str| {
+            Err(ScenarioError::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.step.is_zero() {
+            return bad("step".into(), "must be positive");
+        }
+        if self.duration.is_zero() {
+            return bad("duration".into(), "must be positive");
+        }
+        if self.steps() > 1_000_000 {
+            return bad(
+                "duration".into(),
+                "holds more than 1,000,000 steps; use a longer step",
+            );
+        }
+        check_values(
+            "baseline",
+            Some(self.baseline.requests_per_second),
+            Some(self.baseline.error_rate),
+            Some(self.baseline.p95_ms),
+        )?;
+        for (i, e) in self.events.iter().enumerate() {
+            if e.from >= e.to {
+                return bad(format!("events[{i}]"), "`from` must be before `to`");
+            }
+            check_values(
+                &format!("events[{i}]"),
+                e.requests_per_second,
+                e.error_rate,
+                e.p95_ms,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The conditions at `offset` from the start.
+    #[must_use]
+    pub fn conditions_at(&self, offset: Duration) -> Conditions {
+        let mut c = self.baseline.clone();
+        for e in self
+            .events
+            .iter()
+            .filter(|e| e.from <= offset && offset < e.to)
+        {
+            if let Some(v) = e.requests_per_second {
+                c.requests_per_second = v;
+            }
+            if let Some(v) = e.error_rate {
+                c.error_rate = v;
+            }
+            if let Some(v) = e.p95_ms {
+                c.p95_ms = v;
+            }
+            if let Some(v) = &e.jobs_down {
+                c.jobs_down.clone_from(v);
+            }
+            if let Some(v) = &e.critical_alerts {
+                c.critical_alerts.clone_from(v);
+            }
+        }
+        c
+    }
+
+    fn steps(&self) -> u64 {
+        (self.duration.as_millis() / self.step.as_millis().max(1)) as u64
+    }
+
+    /// Cumulative counters at every sample, sample 0 at the start.
+    fn counters(&self) -> Vec<Counters> {
+        let mut out = Vec::with_capacity(self.steps() as usize + 1);
+        let mut acc = Counters::default();
+        out.push(acc.clone());
+        for i in 1..=self.steps() {
+            // The step ending at sample i carries the conditions of its start.
+            let c = self.conditions_at(self.step * (i - 1) as u32);
+            let n = (c.requests_per_second * self.step.as_secs_f64()).round() as u64;
+            acc.requests += n;
+            acc.errors += (n as f64 * c.error_rate).round() as u64;
+            for (value, count) in latency_mix(c.p95_ms / 1000.0, n) {
+                for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+                    if value <= *le {
+                        acc.buckets[b] += count;
+                    }
+                }
+                acc.buckets[LATENCY_BUCKETS.len()] += count;
+                acc.sum += value * count as f64;
+            }
+            out.push(acc.clone());
+        }
+        out
+    }
+
+    /// OpenMetrics samples with timestamps in seconds, ending in `# EOF`, for
+    /// `promtool tsdb create-blocks-from openmetrics`.
+    #[must_use]
+    pub fn openmetrics(&self) -> String {
+        let counters = self.counters();
+        let ts = |i: usize| (self.start + self.step * i as u32).unix_millis() as f64 / 1000.0;
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE genesis_requests counter");
+        for (i, c) in counters.iter().enumerate() {
+            let _ = writeln!(out, "genesis_requests_total {} {}", c.requests, ts(i));
+        }
+        let _ = writeln!(out, "# TYPE genesis_errors counter");
+        for (i, c) in counters.iter().enumerate() {
+            let _ = writeln!(out, "genesis_errors_total {} {}", c.errors, ts(i));
+        }
+        let _ = writeln!(out, "# TYPE genesis_request_duration_seconds histogram");
+        for (i, c) in counters.iter().enumerate() {
+            for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "genesis_request_duration_seconds_bucket{{le=\"{le}\"}} {} {}",
+                    c.buckets[b],
+                    ts(i)
+                );
+            }
+            let total = c.buckets[LATENCY_BUCKETS.len()];
+            let _ = writeln!(
+                out,
+                "genesis_request_duration_seconds_bucket{{le=\"+Inf\"}} {total} {}",
+                ts(i)
+            );
+            let _ = writeln!(
+                out,
+                "genesis_request_duration_seconds_count {total} {}",
+                ts(i)
+            );
+            let _ = writeln!(
+                out,
+                "genesis_request_duration_seconds_sum {} {}",
+                c.sum,
+                ts(i)
+            );
+        }
+        let _ = writeln!(out, "# TYPE up gauge");
+        for job in DEFAULT_HEALTH_JOBS {
+            for i in 0..counters.len() {
+                let c = self.conditions_at(self.step * i as u32);
+                let up = u8::from(!c.jobs_down.iter().any(|j| j == job));
+                let _ = writeln!(out, "up{{job=\"{job}\"}} {up} {}", ts(i));
+            }
+        }
+        let mut alerts: Vec<&String> = self
+            .events
+            .iter()
+            .filter_map(|e| e.critical_alerts.as_ref())
+            .flatten()
+            .chain(&self.baseline.critical_alerts)
+            .collect();
+        alerts.sort();
+        alerts.dedup();
+        if !alerts.is_empty() {
+            let _ = writeln!(out, "# TYPE ALERTS gauge");
+            for alert in alerts {
+                for i in 0..counters.len() {
+                    if self
+                        .conditions_at(self.step * i as u32)
+                        .critical_alerts
+                        .contains(alert)
+                    {
+                        let _ = writeln!(
+                            out,
+                            "ALERTS{{alertname=\"{}\",alertstate=\"firing\",severity=\"critical\"}} 1 {}",
+                            crate::rollout::prometheus::escape_label_value(alert),
+                            ts(i)
+                        );
+                    }
+                }
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+
+    /// A gate that observes this scenario directly, over `window` (the `5m`
+    /// of the default queries), as Prometheus would over the rendered samples.
+    #[must_use]
+    pub fn gate(&self, window: Duration) -> ScenarioGate {
+        ScenarioGate {
+            counters: self.counters(),
+            scenario: self.clone(),
+            window,
+        }
+    }
+}
+
+fn check_values(
+    at: &str,
+    rps: Option<f64>,
+    error_rate: Option<f64>,
+    p95: Option<f64>,
+) -> Result<(), ScenarioError> {
+    let bad = |field: &str, message: String| {
+        Err(ScenarioError::Invalid {
+            field: format!("{at}.{field}"),
+            message,
+        })
+    };
+    if let Some(v) = rps {
+        if !(v.is_finite() && (0.0..=1e7).contains(&v)) {
+            return bad(
+                "requests_per_second",
+                format!("{v} is not in [0, 10000000]"),
+            );
+        }
+    }
+    if let Some(v) = error_rate {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return bad("error_rate", format!("{v} is not a fraction in [0, 1]"));
+        }
+    }
+    if let Some(v) = p95 {
+        if !(v.is_finite() && v > 0.0 && v <= 600_000.0) {
+            return bad("p95_ms", format!("{v} is not in (0, 600000] ms"));
+        }
+    }
+    Ok(())
+}
+
+/// `n` requests split over three latencies so that `histogram_quantile(0.95)`
+/// over [`LATENCY_BUCKETS`] interpolates to `p95` (seconds): a share at the
+/// lower bound of the bucket holding `p95`, a share just under its upper
+/// bound, the rest above it.
+fn latency_mix(p95: f64, n: u64) -> [(f64, u64); 3] {
+    let hi_index = LATENCY_BUCKETS.iter().position(|le| p95 <= *le);
+    let Some(k) = hi_index else {
+        // Beyond the last finite bucket: Prometheus answers that bucket's bound.
+        let top = LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1];
+        return [(top, 0), (top, 0), (p95, n)];
+    };
+    let hi = LATENCY_BUCKETS[k];
+    let lo = if k == 0 { 0.0 } else { LATENCY_BUCKETS[k - 1] };
+    let f = (p95 - lo) / (hi - lo);
+    // Cumulative shares at `lo` and `hi`; linear interpolation of rank 0.95
+    // between them lands on `p95`. In the first bucket interpolation starts
+    // at 0 with nothing below, so P95s under 95% of its bound (47.5 ms) are
+    // not representable and come out as 47.5 ms.
+    let (at_lo, at_hi) = if k == 0 {
+        (0.0, (0.95 * hi / p95).clamp(0.95, 1.0))
+    } else if f >= 1.0 {
+        (0.90, 0.95)
+    } else if f <= 0.9 {
+        ((0.95 - 0.99 * f) / (1.0 - f), 0.99)
+    } else {
+        let at_hi = 0.9501;
+        ((0.95 - at_hi * f) / (1.0 - f), at_hi)
+    };
+    let low = (n as f64 * at_lo).round() as u64;
+    let mid = ((n as f64 * at_hi).round() as u64).saturating_sub(low);
+    let high = n.saturating_sub(low + mid);
+    // Just under `hi` still counts in `hi`'s bucket; above `hi`, the next.
+    [(lo, low), (hi - (hi - lo) * 1e-6, mid), (hi * 1.5, high)]
+}
+
+/// Prometheus's `histogram_quantile` over cumulative bucket counts (the last
+/// one `+Inf`).
+fn histogram_quantile(q: f64, buckets: &[u64]) -> f64 {
+    let Some(&total) = buckets.last() else {
+        return f64::NAN;
+    };
+    if total == 0 {
+        return f64::NAN;
+    }
+    let rank = q * total as f64;
+    let Some(b) = buckets.iter().position(|&c| c as f64 >= rank) else {
+        return f64::NAN;
+    };
+    if b == LATENCY_BUCKETS.len() {
+        return LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1];
+    }
+    let (lo, prev) = if b == 0 {
+        (0.0, 0)
+    } else {
+        (LATENCY_BUCKETS[b - 1], buckets[b - 1])
+    };
+    let hi = LATENCY_BUCKETS[b];
+    let in_bucket = (buckets[b] - prev) as f64;
+    if in_bucket == 0.0 {
+        return hi;
+    }
+    lo + (hi - lo) * (rank - prev as f64) / in_bucket
+}
+
+/// A [`HealthGate`] reading a [`Scenario`] directly (see [`Scenario::gate`]).
+#[derive(Debug, Clone)]
+pub struct ScenarioGate {
+    scenario: Scenario,
+    counters: Vec<Counters>,
+    window: Duration,
+}
+
+impl ScenarioGate {
+    /// The last sample at or before `at`, if within the data.
+    fn sample_at(&self, at: Timestamp) -> Option<usize> {
+        if at < self.scenario.start {
+            return None;
+        }
+        let i = (at.since(self.scenario.start).as_millis() / self.scenario.step.as_millis().max(1))
+            as usize;
+        Some(i.min(self.counters.len() - 1))
+    }
+}
+
+impl HealthGate for ScenarioGate {
+    fn observe(&mut self, at: Timestamp) -> Observation {
+        let lookback = Duration::from_secs(300);
+        let end = self.sample_at(at);
+        // Like Prometheus: nothing within the lookback of `at` means no data.
+        let fresh = end.is_some_and(|i| {
+            at.since(self.scenario.start + self.scenario.step * i as u32) <= lookback
+        });
+        let (Some(end), true) = (end, fresh) else {
+            return Observation {
+                critical_alerts: Reading::Value(Vec::new()),
+                ..Observation::no_data()
+            };
+        };
+        let window_steps =
+            (self.window.as_millis() / self.scenario.step.as_millis().max(1)) as usize;
+        if end < 1 {
+            return Observation {
+                critical_alerts: Reading::Value(Vec::new()),
+                ..Observation::no_data()
+            };
+        }
+        let begin = end.saturating_sub(window_steps);
+        let (a, b) = (&self.counters[begin], &self.counters[end]);
+        let requests = (b.requests - a.requests) as f64;
+        let errors = (b.errors - a.errors) as f64;
+        // increase() extrapolates a partial window to its full length.
+        let covered = (end - begin) as f64 / window_steps.max(1) as f64;
+        let buckets: Vec<u64> = b
+            .buckets
+            .iter()
+            .zip(&a.buckets)
+            .map(|(x, y)| x - y)
+            .collect();
+        let c = self.scenario.conditions_at(self.scenario.step * end as u32);
+        // ALERTS series exist only while firing, and an instant query still
+        // sees a series whose last sample is within the lookback.
+        let lookback_steps =
+            (lookback.as_millis() / self.scenario.step.as_millis().max(1)) as usize;
+        let mut alerts: Vec<String> = Vec::new();
+        for j in end.saturating_sub(lookback_steps)..=end {
+            for alert in self
+                .scenario
+                .conditions_at(self.scenario.step * j as u32)
+                .critical_alerts
+            {
+                if !alerts.contains(&alert) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        alerts.sort();
+        Observation {
+            error_rate: Reading::Value(errors / requests),
+            p95_ms: Reading::Value(histogram_quantile(0.95, &buckets) * 1000.0),
+            requests: Reading::Value(requests / covered),
+            health: Reading::Value(
+                DEFAULT_HEALTH_JOBS
+                    .iter()
+                    .map(|job| HealthCheck {
+                        name: (*job).to_owned(),
+                        passed: !c.jobs_down.iter().any(|j| j == job),
+                    })
+                    .collect(),
+            ),
+            critical_alerts: Reading::Value(alerts),
+            notes: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> Timestamp {
+        "2025-10-23T09:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn the_latency_mix_interpolates_to_the_p95() {
+        for p95_ms in [
+            48.0, 50.0, 75.0, 120.0, 199.0, 200.0, 260.0, 301.0, 399.0, 450.0, 499.0, 501.0, 900.0,
+            2400.0,
+        ] {
+            let mix = latency_mix(p95_ms / 1000.0, 1_000_000);
+            let mut buckets = vec![0u64; LATENCY_BUCKETS.len() + 1];
+            for (value, count) in mix {
+                for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+                    if value <= *le {
+                        buckets[b] += count;
+                    }
+                }
+                buckets[LATENCY_BUCKETS.len()] += count;
+            }
+            let q = histogram_quantile(0.95, &buckets) * 1000.0;
+            assert!(
+                (q - p95_ms).abs() < 0.05,
+                "p95 {p95_ms} ms interpolates to {q}"
+            );
+        }
+        let floor = latency_mix(0.030, 1000);
+        assert_eq!(floor[0].1, 0, "nothing below the first bucket");
+    }
+
+    #[test]
+    fn events_override_only_what_they_name() {
+        let s = Scenario::from_json(
+            r#"{ "start": "2025-10-23T09:00:00Z", "duration": "2h", "step": "1m",
+                 "baseline": { "requests_per_second": 200, "error_rate": 0.0005, "p95_ms": 120 },
+                 "events": [ { "from": "30m", "to": "36m", "error_rate": 0.012 },
+                             { "from": "50m", "to": "1h", "jobs_down": ["genesis"] } ] }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.conditions_at(Duration::from_secs(30 * 60)).error_rate,
+            0.012
+        );
+        assert_eq!(
+            s.conditions_at(Duration::from_secs(36 * 60)).error_rate,
+            0.0005
+        );
+        assert_eq!(
+            s.conditions_at(Duration::from_secs(55 * 60)).jobs_down,
+            ["genesis"]
+        );
+        assert_eq!(s.conditions_at(Duration::from_secs(55 * 60)).p95_ms, 120.0);
+    }
+
+    #[test]
+    fn direct_observation_follows_the_window() {
+        let mut s = Scenario::healthy(t0());
+        s.duration = Duration::from_secs(3 * 3600);
+        s.events.push(Event {
+            error_rate: Some(0.012),
+            ..Event::between(Duration::from_secs(3600), Duration::from_secs(3600 + 360))
+        });
+        let mut gate = s.gate(Duration::from_secs(300));
+        let at = |m: u64| t0() + Duration::from_secs(m * 60);
+        let healthy = gate.observe(at(30));
+        assert!((healthy.error_rate.value().unwrap() - 0.0005).abs() < 1e-4);
+        assert!((healthy.p95_ms.value().unwrap() - 120.0).abs() < 0.5);
+        assert_eq!(healthy.requests.value(), Some(&60_000.0));
+        // One minute into the spike, the 5-minute window holds one bad minute.
+        let one = gate.observe(at(61)).error_rate.value().copied().unwrap();
+        assert!((one - (0.012 + 4.0 * 0.0005) / 5.0).abs() < 1e-4, "{one}");
+        let full = gate.observe(at(65)).error_rate.value().copied().unwrap();
+        assert!((full - 0.012).abs() < 1e-4, "{full}");
+        // Past the data: no data.
+        assert_eq!(gate.observe(at(4 * 60)).error_rate, Reading::Missing);
+    }
+
+    #[test]
+    fn bad_scenarios_name_the_field() {
+        let err = Scenario::from_json(
+            r#"{ "start": "2025-10-23T09:00:00Z", "duration": "1h",
+                 "baseline": { "requests_per_second": 200, "error_rate": 1.5, "p95_ms": 120 } }"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("baseline.error_rate"), "{err}");
+        let err = Scenario::from_json(
+            r#"{ "start": "2025-10-23T09:00:00Z", "duration": "1h",
+                 "baseline": { "requests_per_second": 200, "error_rate": 0.001, "p95_ms": 120 },
+                 "events": [ { "from": "30m", "to": "10m", "p95_ms": 400 } ] }"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("events[0]"), "{err}");
+    }
+
+    #[test]
+    fn openmetrics_ends_with_eof_and_uses_seconds() {
+        let mut s = Scenario::healthy(t0());
+        s.duration = Duration::from_secs(600);
+        let text = s.openmetrics();
+        assert!(text.ends_with("# EOF\n"));
+        assert!(
+            text.contains(&format!("genesis_requests_total 0 {}", t0().unix_seconds())),
+            "{}",
+            &text[..200]
+        );
+        assert!(text.contains("up{job=\"genesis\"} 1"));
+    }
+}
