@@ -160,7 +160,9 @@ pub fn check_rollout_text(data: &[u8]) {
 /// bytes pick the HTTP status) and to the template renderer. Never panics;
 /// a success answers the gate's questions without panicking either.
 pub fn check_prometheus_response(data: &[u8]) {
-    use genesis_flags::rollout::prometheus::{parse_response, render_template, QueryResult};
+    use genesis_flags::rollout::prometheus::{
+        parse_response, render_template, GateConfig, QueryResult,
+    };
     let (status, body) = match data {
         [a, b, rest @ ..] => (u16::from_le_bytes([*a, *b]) % 600, rest),
         _ => (200, data),
@@ -182,6 +184,10 @@ pub fn check_prometheus_response(data: &[u8]) {
         Err(e) => assert!(!e.to_string().is_empty()),
     }
     if let Ok(text) = std::str::from_utf8(body) {
+        // The gate's config file is a parser too.
+        if let Ok(config) = GateConfig::from_json(text) {
+            assert!(config.rendered_queries().is_ok());
+        }
         let vars = std::collections::BTreeMap::from([
             ("window".to_owned(), "5m".to_owned()),
             ("service".to_owned(), text.to_owned()),
