@@ -531,3 +531,80 @@ fn direct_and_prometheus_observations_agree() {
         assert_eq!(p.critical_alerts, d.critical_alerts, "minute {m}: alerts");
     }
 }
+
+/// A whole (short) plan simulated on a real Prometheus holding a scenario's
+/// samples reaches the same decisions, at the same ticks, as the simulation
+/// that reads the scenario directly.
+#[test]
+fn simulations_agree_on_either_source() {
+    use genesis_flags::rollout::{simulate, Outcome, SimulationOptions};
+    if !prom::available("simulations_agree_on_either_source") {
+        return;
+    }
+    let plan = Plan::from_json(
+        r#"{ "name": "short", "signoffs": ["deployment_lead"],
+             "stages": [ { "percentage": 5, "soak": "20m", "report_every": "5m", "tier": "canary" },
+                         { "percentage": 25, "soak": "20m", "report_every": "5m", "tier": "mid" },
+                         { "percentage": 100, "soak": "20m", "report_every": "5m", "tier": "late" } ],
+             "final": { "duration": "40m", "report_every": "10m", "tier": "late" },
+             "tiers": { "canary": { "error_rate_percent": 0.5, "p95_ms": 300, "sustained": "5m", "consecutive_health_failures": 3 },
+                        "mid": { "error_rate_percent": 0.8, "p95_ms": 400, "sustained": "5m", "consecutive_health_failures": 4 },
+                        "late": { "error_rate_percent": 1.0, "p95_ms": 500, "sustained": "5m", "consecutive_health_failures": 5 } },
+             "go": { "error_rate_percent_below": 0.1, "p95_ms_below": 200 } }"#,
+    )
+    .unwrap();
+    let cases = [
+        // An alert holds stage 1 past its soak; then it completes.
+        (
+            vec![Event {
+                critical_alerts: Some(vec!["GenesisDown".into()]),
+                ..event(15, 30)
+            }],
+            Outcome::Completed,
+        ),
+        // Errors in stage 2 (mid) roll back.
+        (
+            vec![Event {
+                error_rate: Some(0.02),
+                ..event(45, 70)
+            }],
+            Outcome::RolledBack,
+        ),
+        // A job down in stage 1 (canary) rolls back on the third failed tick.
+        (
+            vec![Event {
+                jobs_down: Some(vec!["grafana".into()]),
+                ..event(10, 20)
+            }],
+            Outcome::RolledBack,
+        ),
+    ];
+    for (events, expected) in cases {
+        let mut s = prom::scenario_hours_ago(8, 240);
+        s.events = events;
+        let server = PrometheusServer::start(&s.openmetrics(), "[]");
+        let options = SimulationOptions {
+            rollout: "phase_4_deployment".into(),
+            start: s.start,
+            until: s.start + Duration::from_secs(230 * 60),
+            tick: Duration::from_secs(60),
+            auto_signoff: true,
+            keep_samples: false,
+        };
+        let direct = simulate(
+            plan.clone(),
+            &mut s.gate(Duration::from_secs(300)),
+            &options,
+        );
+        let via_prometheus = simulate(plan.clone(), &mut gate_for(&server.url, ""), &options);
+        let brief = |sim: &genesis_flags::rollout::Simulation| {
+            sim.events
+                .iter()
+                .map(|e| (e.offset.clone(), e.decision.clone(), e.stage))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(brief(&via_prometheus), brief(&direct), "{:?}", s.events);
+        assert_eq!(via_prometheus.outcome, direct.outcome);
+        assert_eq!(direct.outcome, expected, "{:?}", direct.events);
+    }
+}

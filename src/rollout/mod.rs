@@ -39,6 +39,7 @@ mod plan;
 mod policy;
 pub mod prometheus;
 mod scenario;
+mod simulate;
 mod state;
 mod verdict;
 
@@ -49,6 +50,9 @@ pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFA
 pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};
 pub use policy::{decide, Action, Decision, Explanation};
 pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
+pub use simulate::{
+    simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
+};
 pub use state::{
     HistoryEntry, OperationError, Phase, RolloutState, SignOff, Streaks, STATE_SCHEMA,
 };
