@@ -68,7 +68,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes `bytes` to `path` so that a crash leaves either the old file or
 /// the new one, never a mix: temp file in the same folder, fsync, rename over
 /// `path`, fsync of the folder.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let io = |action, source| StateError::Io {
         action,
         path: path.to_path_buf(),

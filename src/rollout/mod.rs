@@ -44,7 +44,7 @@ mod state;
 mod verdict;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
-pub use durable::{AuditLog, AuditRecord, StateError};
+pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
 pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};

@@ -187,6 +187,9 @@ pub struct RolloutState {
     pub schema: u32,
     /// The rollout id in the flags file (e.g. `phase_4_deployment`).
     pub rollout: String,
+    /// The flags file a controller writes the percentage to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags_file: Option<std::path::PathBuf>,
     /// The plan being followed.
     pub plan: Plan,
     /// Current stage, 1-based; 0 before the start and after a rollback.
@@ -232,6 +235,7 @@ impl RolloutState {
         RolloutState {
             schema: STATE_SCHEMA,
             rollout: rollout.to_owned(),
+            flags_file: None,
             plan,
             stage: 0,
             percentage: Percentage::ZERO,

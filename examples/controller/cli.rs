@@ -1,0 +1,132 @@
+//! Command-line interface (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Drives a genesis-flags staged rollout: deploy, watch, roll back, simulate.
+#[derive(Debug, Parser)]
+#[command(name = "controller", version, about)]
+pub struct Cli {
+    /// The rollout state file.
+    #[arg(long, global = true, default_value = "rollout-state.json")]
+    pub state: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a rollout at 0% for a rollout of a flags file, or write the Genesis flag set.
+    Init {
+        /// The flags file (a valid genesis-flags config).
+        #[arg(long, required_unless_present = "example_flags")]
+        flags: Option<PathBuf>,
+        /// The rollout id in the flags file.
+        #[arg(long, required_unless_present = "example_flags")]
+        rollout: Option<String>,
+        /// A plan file (default: the six-day plan).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Write the Genesis flag set of DESIGN.md to this file and stop.
+        #[arg(long, conflicts_with_all = ["flags", "rollout", "plan"])]
+        example_flags: Option<PathBuf>,
+        /// Replace an existing state file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Where the rollout stands.
+    Status,
+    /// Move to the next stage now, skipping the rest of the soak.
+    Promote {
+        /// Why.
+        #[arg(long, default_value = "promoted by hand")]
+        reason: String,
+    },
+    /// Pause for a person; the percentage stays.
+    Pause {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a paused rollout, or restart a rolled-back one from stage 1.
+    Resume {
+        /// Why.
+        #[arg(long, default_value = "resumed by hand")]
+        reason: String,
+    },
+    /// Roll back to 0% now.
+    Rollback {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record a sign-off.
+    Signoff {
+        /// The role (deployment_lead, on_call_engineer, security_lead).
+        #[arg(long)]
+        role: String,
+        /// Who signs.
+        #[arg(long)]
+        name: String,
+    },
+    /// The daily stakeholder update.
+    Report,
+    /// Run a whole plan on a simulated clock against a scenario.
+    Simulate {
+        /// The scenario file (default: a healthy week).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// A plan file (default: the six-day plan).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Read metrics from this Prometheus (holding the scenario's samples)
+        /// instead of the scenario itself.
+        #[arg(long)]
+        prometheus: Option<String>,
+        /// Write an SVG chart of the run.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+        /// Do not give the sign-offs automatically at the end.
+        #[arg(long)]
+        no_signoff: bool,
+        /// Time between ticks.
+        #[arg(long, default_value = "1m")]
+        tick: String,
+    },
+    /// Scenario tools.
+    Scenario {
+        /// What to do with the scenario.
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
+}
+
+/// Scenario tools.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// Render a scenario as OpenMetrics with timestamps, for `promtool tsdb
+    /// create-blocks-from openmetrics`.
+    Openmetrics {
+        /// The scenario file.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Override the scenario's start (RFC 3339).
+        #[arg(long)]
+        start: Option<String>,
+    },
+}

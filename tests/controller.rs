@@ -1,0 +1,258 @@
+//! The controller example, run as a binary: simulate, scenario rendering,
+//! init/status and the manual operations on a real state and flags file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn controller() -> PathBuf {
+    // target/<profile>/deps/controller-<hash> -> target/<profile>/examples/controller
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join(if cfg!(windows) {
+        "controller.exe"
+    } else {
+        "controller"
+    });
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(controller())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn simulate_runs_the_healthy_default_to_completion_at_144h() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["simulate", "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["outcome"], "completed");
+    assert_eq!(v["final_percentage"], 100.0);
+    let events = v["events"].as_array().unwrap();
+    let offsets: Vec<&str> = events
+        .iter()
+        .map(|e| e["offset"].as_str().unwrap())
+        .collect();
+    assert_eq!(offsets, ["12h", "24h", "48h", "72h", "96h", "144h"]);
+    for key in ["offset", "decision", "stage", "percentage", "why"] {
+        assert!(events[0].get(key).is_some(), "event without {key}");
+    }
+}
+
+#[test]
+fn simulate_a_scenario_file_with_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("run.svg");
+    let out = run(
+        dir.path(),
+        &[
+            "simulate",
+            "--scenario",
+            &repo("examples/scenarios/mixed.json"),
+            "--output",
+            "json",
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+    );
+    // Paused for a person: a non-zero exit.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["outcome"], "paused");
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["offset"].as_str(), last["decision"].as_str()),
+        (Some("50h35m"), Some("pause"))
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("pause 50h35m"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+}
+
+#[test]
+fn scenario_openmetrics_is_ready_for_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "scenario",
+            "openmetrics",
+            "--scenario",
+            &repo("examples/scenarios/mixed.json"),
+            "--start",
+            "2025-01-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("genesis_requests_total 0 1735689600"),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.ends_with("# EOF\n"));
+}
+
+#[test]
+fn init_status_and_operations_keep_state_and_flags_file_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(run(d, &["init", "--example-flags", "flags.json"])
+        .status
+        .success());
+    let before: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
+    genesis_flags::FlagStore::from_file(d.join("flags.json")).unwrap();
+
+    let out = run(
+        d,
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            "phase_4_deployment",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = run(
+        d,
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            "phase_4_deployment",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    let status = json(&run(d, &["status", "--output", "json"]));
+    for key in ["rollout", "stage", "current_percentage", "phase"] {
+        assert!(status.get(key).is_some(), "status without {key}");
+    }
+    assert_eq!(
+        (status["stage"].as_u64(), status["phase"].as_str()),
+        (Some(0), Some("ready"))
+    );
+
+    let flags_percentage = || -> f64 {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
+        v["rollouts"]["phase_4_deployment"]["percentage"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(flags_percentage(), 0.0);
+
+    let promoted = run(
+        d,
+        &["promote", "--reason", "go for stage 1", "--output", "json"],
+    );
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    assert_eq!(json(&promoted)["current_percentage"], 5.0);
+    assert_eq!(flags_percentage(), 5.0);
+    // Only rollouts.<id>.percentage changed in the flags file.
+    let mut after: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
+    after["rollouts"]["phase_4_deployment"]["percentage"] =
+        before["rollouts"]["phase_4_deployment"]["percentage"].clone();
+    assert_eq!(after, before);
+
+    assert!(run(d, &["pause", "--reason", "looking at a ticket"])
+        .status
+        .success());
+    assert_eq!(
+        json(&run(d, &["status", "--output", "json"]))["phase"],
+        "paused"
+    );
+    assert!(run(d, &["resume"]).status.success());
+    let bad = run(d, &["signoff", "--role", "intern", "--name", "x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown sign-off role"), "{err}");
+
+    assert!(run(d, &["rollback", "--reason", "error budget burn"])
+        .status
+        .success());
+    assert_eq!(flags_percentage(), 0.0);
+    let status = json(&run(d, &["status", "--output", "json"]));
+    assert_eq!(
+        (
+            status["phase"].as_str(),
+            status["current_percentage"].as_f64()
+        ),
+        (Some("rolled_back"), Some(0.0))
+    );
+
+    let report = run(d, &["report", "--output", "json"]);
+    assert_eq!(json(&report)["status"], "ROLLED BACK");
+    let audit = std::fs::read_to_string(d.join("rollout-state.json.audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 4, "{audit}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["simulate", "--scenario", "nope.json"][..],
+        &["status"],
+        &["simulate", "--tick", "soon"],
+        &["init", "--flags", "missing.json", "--rollout", "x"],
+    ] {
+        let out = run(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+}
