@@ -256,3 +256,161 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(err.starts_with("error: "), "{err}");
     }
 }
+
+const SHORT_PLAN: &str = r#"{ "name": "drill", "signoffs": [],
+  "stages": [ { "percentage": 5, "soak": "1h", "report_every": "15m", "tier": "canary" },
+              { "percentage": 25, "soak": "1h", "report_every": "15m", "tier": "mid" },
+              { "percentage": 100, "soak": "1h", "report_every": "15m", "tier": "late" } ],
+  "final": { "duration": "2h", "report_every": "1h", "tier": "late" },
+  "tiers": { "canary": { "error_rate_percent": 0.5, "p95_ms": 300, "sustained": "5m", "consecutive_health_failures": 3 },
+             "mid": { "error_rate_percent": 0.8, "p95_ms": 400, "sustained": "5m", "consecutive_health_failures": 4 },
+             "late": { "error_rate_percent": 1.0, "p95_ms": 500, "sustained": "5m", "consecutive_health_failures": 5 } },
+  "go": { "error_rate_percent_below": 0.1, "p95_ms_below": 200 } }"#;
+
+const DRILL: &str = r#"{ "start": "2025-10-23T09:00:00Z", "duration": "8h", "step": "1m",
+  "baseline": { "requests_per_second": 200, "error_rate": 0.0005, "p95_ms": 120 },
+  "events": [ { "from": "50m", "to": "1h20m", "critical_alerts": ["GenesisDown"] } ] }"#;
+
+fn drill_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("plan.json"), SHORT_PLAN).unwrap();
+    std::fs::write(d.join("drill.json"), DRILL).unwrap();
+    assert!(run(d, &["init", "--example-flags", "flags.json"])
+        .status
+        .success());
+    let out = run(
+        d,
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            "phase_4_deployment",
+            "--plan",
+            "plan.json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn history(d: &Path) -> Vec<(String, String, usize)> {
+    let state = genesis_flags::rollout::RolloutState::load(d.join("rollout-state.json")).unwrap();
+    state
+        .history
+        .iter()
+        .map(|h| (h.at.to_string(), h.event.clone(), h.stage))
+        .collect()
+}
+
+#[test]
+fn run_killed_at_random_ticks_finishes_with_the_same_decisions() {
+    let args = ["run", "--scenario", "drill.json", "--tick", "1m"];
+    let whole = drill_dir();
+    let out = run(whole.path(), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = history(whole.path());
+    let events: Vec<&str> = expected.iter().map(|(_, e, _)| e.as_str()).collect();
+    assert_eq!(
+        events,
+        ["start", "advance", "advance", "complete"],
+        "{expected:?}"
+    );
+
+    let broken = drill_dir();
+    let mut kills = 0;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    loop {
+        let mut child = Command::new(controller())
+            .current_dir(broken.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_millis(20 + seed % 120));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success());
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+        assert!(kills < 200, "never finished");
+    }
+    assert!(
+        kills >= 1,
+        "the run finished before any kill; the drill is too short to test anything"
+    );
+    assert_eq!(history(broken.path()), expected, "after {kills} kills");
+    let flags: Value =
+        serde_json::from_str(&std::fs::read_to_string(broken.path().join("flags.json")).unwrap())
+            .unwrap();
+    assert_eq!(flags["rollouts"]["phase_4_deployment"]["percentage"], 100);
+}
+
+#[test]
+fn one_controller_per_state_file() {
+    let dir = drill_dir();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("rollout-state.json.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let out = run(dir.path(), &["promote"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another controller is running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(lock);
+    assert!(run(dir.path(), &["promote"]).status.success());
+}
+
+#[test]
+fn a_flags_file_out_of_step_with_the_state_is_repaired() {
+    let dir = drill_dir();
+    let d = dir.path();
+    // A crash after the state was saved but before the flags file was written.
+    let text = std::fs::read_to_string(d.join("flags.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["rollouts"]["phase_4_deployment"]["percentage"] = 42.into();
+    std::fs::write(
+        d.join("flags.json"),
+        serde_json::to_string_pretty(&v).unwrap(),
+    )
+    .unwrap();
+    let out = run(d, &["promote"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reconciled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
+    assert_eq!(v["rollouts"]["phase_4_deployment"]["percentage"], 5);
+}

@@ -108,12 +108,56 @@ pub enum Command {
         #[arg(long, default_value = "1m")]
         tick: String,
     },
+    /// Move to the next stage, write the flags file, then watch the gate.
+    Deploy {
+        /// Only `safe`: the next stage of the plan, nothing else.
+        #[arg(long, value_enum, default_value_t = Strategy::Safe)]
+        strategy: Strategy,
+        /// Seconds to watch the gate after the move.
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+        /// The percentage to move to (must be the next stage's with `safe`).
+        #[arg(long)]
+        target_percentage: f64,
+        /// The gate config (default: the Genesis queries on 127.0.0.1:9090).
+        #[arg(long)]
+        gate: Option<PathBuf>,
+        /// Time between gate checks while waiting.
+        #[arg(long, default_value = "15s")]
+        tick: String,
+    },
+    /// Evaluate the gate once now and print every check.
+    HealthCheck {
+        /// The gate config.
+        #[arg(long)]
+        gate: Option<PathBuf>,
+    },
+    /// Autopilot: tick, decide, apply, log, until completed, rolled back or paused.
+    Run {
+        /// The gate config.
+        #[arg(long)]
+        gate: Option<PathBuf>,
+        /// Time between ticks.
+        #[arg(long, default_value = "60s")]
+        tick: String,
+        /// Read a scenario instead of Prometheus, on a simulated clock that
+        /// moves one tick per tick (for drills and tests).
+        #[arg(long, hide = true)]
+        scenario: Option<PathBuf>,
+    },
     /// Scenario tools.
     Scenario {
         /// What to do with the scenario.
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+}
+
+/// Deployment strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Only to the next stage of the plan.
+    Safe,
 }
 
 /// Scenario tools.

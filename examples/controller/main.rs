@@ -28,7 +28,7 @@ use genesis_flags::rollout::{
 use genesis_flags::{Percentage, Snapshot};
 use serde_json::json;
 
-use cli::{Cli, Command, Output, ScenarioCommand};
+use cli::{Cli, Command, Output, ScenarioCommand, Strategy};
 
 /// A failure: a one-line message and the exit code.
 struct Failure {
@@ -122,6 +122,26 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             *no_signoff,
             tick,
         ),
+        Command::Deploy {
+            strategy,
+            wait,
+            target_percentage,
+            gate,
+            tick,
+        } => deploy(
+            cli,
+            *strategy,
+            *wait,
+            *target_percentage,
+            gate.as_deref(),
+            tick,
+        ),
+        Command::HealthCheck { gate } => health_check(cli, gate.as_deref()),
+        Command::Run {
+            gate,
+            tick,
+            scenario,
+        } => run_autopilot(cli, gate.as_deref(), tick, scenario.as_deref()),
         Command::Scenario {
             command: ScenarioCommand::Openmetrics { scenario, start },
         } => {
@@ -256,7 +276,9 @@ fn operate(
         &mut RolloutState,
     ) -> std::result::Result<HistoryEntry, genesis_flags::rollout::OperationError>,
 ) -> Result<u8> {
+    let _lock = lock_state(&cli.state)?;
     let mut state = load_state(cli)?;
+    reconcile(&state)?;
     let entry = op(&mut state)?;
     state.save(&cli.state)?;
     if let Some(flags) = &state.flags_file {
@@ -483,6 +505,391 @@ fn run_simulation(
     })
 }
 
+/// Holds `<state>.lock` exclusively for the life of the returned file: one
+/// controller per state file.
+fn lock_state(state: &Path) -> Result<std::fs::File> {
+    let mut name = state
+        .file_name()
+        .map_or_else(|| "rollout-state".into(), |n| n.to_os_string());
+    name.push(".lock");
+    let path = state.with_file_name(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Failure::input(format!("cannot open the lock {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::input(format!(
+            "another controller is running on {} (it holds {})",
+            state.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Failure::input(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The percentage a flags file gives a rollout.
+fn flags_percentage(flags: &Path, rollout: &str) -> Result<Percentage> {
+    let snapshot = Snapshot::from_file(flags)?;
+    snapshot
+        .rollout_status(rollout)
+        .map(|s| s.percentage)
+        .ok_or_else(|| Failure::input(format!("{} has no rollout {rollout:?}", flags.display())))
+}
+
+/// The state is saved before the flags file is written; after a crash
+/// between the two, the flags file is brought back in line with the state.
+fn reconcile(state: &RolloutState) -> Result<()> {
+    if let Some(flags) = &state.flags_file {
+        let on_disk = flags_percentage(flags, &state.rollout)?;
+        if on_disk != state.percentage {
+            write_percentage(flags, &state.rollout, state.percentage)?;
+            eprintln!(
+                "reconciled: {} said {} for {}, the state says {}; rewrote it",
+                flags.display(),
+                on_disk,
+                state.rollout,
+                state.percentage
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One tick: observe, decide, apply, log, save the state, then write the
+/// flags file if the percentage moved.
+fn tick(
+    cli: &Cli,
+    state: &mut RolloutState,
+    gate: &mut dyn FnMut(Timestamp) -> genesis_flags::rollout::Observation,
+    audit: &mut AuditLog,
+    now: Timestamp,
+) -> Result<genesis_flags::rollout::Decision> {
+    let observation = gate(now);
+    let decision = genesis_flags::rollout::decide(state, &observation, now);
+    let before = state.percentage;
+    state.apply(&decision);
+    // Audit, then the state (the commit point), then the flags file: a crash
+    // in between repeats the tick (the audit log may hold it twice) or is
+    // repaired by `reconcile` on the next start; nothing is lost.
+    audit.append(&AuditRecord::decision(
+        &state.rollout,
+        &decision,
+        &observation,
+    ))?;
+    state.save(&cli.state)?;
+    if state.percentage != before {
+        if let Some(flags) = &state.flags_file {
+            write_percentage(flags, &state.rollout, state.percentage)?;
+        }
+    }
+    if decision.action != genesis_flags::rollout::Action::Hold {
+        let line = json!({ "at": now.to_string(), "decision": decision.action.name(), "stage": state.stage,
+            "percentage": state.percentage.as_percent(), "why": decision.explanation.message });
+        match cli.output {
+            Output::Json => println!("{line}"),
+            Output::Text => println!(
+                "{now}  {:<9} stage {} ({})  {}",
+                decision.action.name(),
+                state.stage,
+                state.percentage,
+                decision.explanation
+            ),
+        }
+    }
+    Ok(decision)
+}
+
+fn exit_code(phase: Phase) -> u8 {
+    match phase {
+        Phase::RolledBack | Phase::Paused => 1,
+        _ => 0,
+    }
+}
+
+fn run_autopilot(
+    cli: &Cli,
+    gate_path: Option<&Path>,
+    tick_text: &str,
+    scenario: Option<&Path>,
+) -> Result<u8> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let tick_every = parse_duration(tick_text)?;
+    if tick_every.is_zero() {
+        return Err(Failure::input("--tick must be positive"));
+    }
+    let _lock = lock_state(&cli.state)?;
+    let mut state = load_state(cli)?;
+    reconcile(&state)?;
+    let mut audit = AuditLog::open(audit_path(&cli.state))?;
+    let simulated = scenario.map(load_scenario).transpose()?;
+    let mut gate: Box<dyn FnMut(Timestamp) -> genesis_flags::rollout::Observation> =
+        match &simulated {
+            Some(s) => {
+                let mut g = s.gate(Duration::from_secs(300));
+                Box::new(move |at| g.observe(at))
+            }
+            None => {
+                let mut g = make_gate(gate_path)?;
+                Box::new(move |at| g.observe(at))
+            }
+        };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // Between ticks, SIGINT/SIGTERM end the loop; the state is always saved.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let clock = |state: &RolloutState| match &simulated {
+        Some(s) => state.last_tick.map_or(s.start, |t| t + tick_every),
+        None => SystemClock.now(),
+    };
+    if state.phase == Phase::Ready {
+        let now = clock(&state);
+        let entry = state.start(now, &operator())?;
+        state.save(&cli.state)?;
+        if let Some(flags) = &state.flags_file {
+            write_percentage(flags, &state.rollout, state.percentage)?;
+        }
+        audit.append(&AuditRecord::operation(&state.rollout, &entry))?;
+    }
+    loop {
+        if matches!(
+            state.phase,
+            Phase::Completed | Phase::RolledBack | Phase::Paused
+        ) {
+            eprintln!(
+                "run: {} at stage {} ({})",
+                state.phase, state.stage, state.percentage
+            );
+            return Ok(exit_code(state.phase));
+        }
+        if stop.load(Ordering::SeqCst) {
+            eprintln!(
+                "run: stopped between ticks at stage {} ({}); the state is saved",
+                state.stage, state.percentage
+            );
+            return Ok(0);
+        }
+        let now = clock(&state);
+        if let Some(s) = &simulated {
+            if now > s.start + s.duration {
+                eprintln!(
+                    "run: the scenario ended at stage {} ({})",
+                    state.stage, state.percentage
+                );
+                return Ok(0);
+            }
+        }
+        tick(cli, &mut state, &mut *gate, &mut audit, now)?;
+        if simulated.is_none() {
+            let until = std::time::Instant::now() + tick_every;
+            while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100).min(tick_every));
+            }
+        }
+    }
+}
+
+fn deploy(
+    cli: &Cli,
+    _strategy: Strategy,
+    wait: u64,
+    target: f64,
+    gate_path: Option<&Path>,
+    tick_text: &str,
+) -> Result<u8> {
+    let tick_every = parse_duration(tick_text)?;
+    if tick_every.is_zero() {
+        return Err(Failure::input("--tick must be positive"));
+    }
+    let target = Percentage::from_percent(target)
+        .map_err(|e| Failure::input(format!("--target-percentage: {e}")))?;
+    let _lock = lock_state(&cli.state)?;
+    let mut state = load_state(cli)?;
+    reconcile(&state)?;
+    let next = state.stage + 1;
+    let Some(stage) = state.plan.stage(next) else {
+        return Err(Failure::input(format!(
+            "stage {} ({}) is the plan's last; nothing to deploy",
+            state.stage, state.percentage
+        )));
+    };
+    if stage.percentage != target {
+        return Err(Failure::input(format!(
+            "--strategy safe moves only to the next stage of the plan: stage {next} is {}, not {target}",
+            stage.percentage
+        )));
+    }
+    let mut gate = make_gate(gate_path)?;
+    let now = SystemClock.now();
+    let entry = if state.phase == Phase::Ready {
+        state.start(now, &operator())?
+    } else {
+        state.promote(
+            now,
+            &operator(),
+            &format!("deploy --strategy safe --target-percentage {target}"),
+        )?
+    };
+    state.save(&cli.state)?;
+    if let Some(flags) = &state.flags_file {
+        write_percentage(flags, &state.rollout, state.percentage)?;
+    }
+    let mut audit = AuditLog::open(audit_path(&cli.state))?;
+    audit.append(&AuditRecord::operation(&state.rollout, &entry))?;
+    eprintln!(
+        "deploy: stage {} at {}; watching the gate for {wait}s",
+        state.stage, state.percentage
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let now = SystemClock.now();
+        tick(cli, &mut state, &mut |at| gate.observe(at), &mut audit, now)?;
+        match state.phase {
+            Phase::RolledBack => {
+                eprintln!(
+                    "deploy: rolled back to 0%: {}",
+                    state.reason.as_deref().unwrap_or("")
+                );
+                return Ok(1);
+            }
+            Phase::Paused => {
+                eprintln!("deploy: paused: {}", state.reason.as_deref().unwrap_or(""));
+                return Ok(1);
+            }
+            _ => {}
+        }
+        if std::time::Instant::now() + tick_every > deadline {
+            break;
+        }
+        std::thread::sleep(tick_every);
+    }
+    emit(
+        cli.output,
+        &format!("deploy: healthy at {} for {wait}s", state.percentage),
+        &status_json(&state, SystemClock.now()),
+    );
+    Ok(0)
+}
+
+fn health_check(cli: &Cli, gate_path: Option<&Path>) -> Result<u8> {
+    let plan_and_tier = RolloutState::load(&cli.state)
+        .ok()
+        .map(|s| (s.plan.clone(), s.tier_name().to_owned()));
+    let (plan, tier_name) = plan_and_tier.unwrap_or_else(|| {
+        let plan = Plan::six_day();
+        let tier = plan
+            .stages
+            .first()
+            .map_or_else(|| plan.validation.tier.clone(), |s| s.tier.clone());
+        (plan, tier)
+    });
+    let tier = plan
+        .tier(&tier_name)
+        .ok_or_else(|| Failure::input(format!("the plan has no tier {tier_name:?}")))?;
+    let queries = gate_queries(gate_path)?;
+    let mut gate = make_gate(gate_path)?;
+    let now = SystemClock.now();
+    let obs = gate.observe(now);
+    let verdicts = genesis_flags::rollout::Verdicts::judge(&obs, tier, &plan.go, plan.min_requests);
+    let mut all_pass = true;
+    let mut rows = Vec::new();
+    for c in verdicts.all() {
+        let pass = c.verdict == genesis_flags::rollout::Verdict::Pass
+            && (c.check != genesis_flags::rollout::CheckKind::CriticalAlerts || c.go);
+        all_pass &= pass;
+        let query = match c.check {
+            genesis_flags::rollout::CheckKind::ErrorRate => queries.0.clone(),
+            genesis_flags::rollout::CheckKind::P95Latency => queries.1.clone(),
+            genesis_flags::rollout::CheckKind::Health => queries.2.clone(),
+            genesis_flags::rollout::CheckKind::CriticalAlerts => queries.3.clone(),
+        };
+        rows.push(
+            json!({ "check": c.check, "verdict": c.verdict, "pass": pass, "value": c.value,
+            "threshold": c.threshold, "detail": c.detail, "query": query }),
+        );
+    }
+    let text = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{:<5} {:<16} {:<8} value {} threshold {}  {}  [{}]",
+                if r["pass"] == true { "PASS" } else { "FAIL" },
+                r["check"].as_str().unwrap_or(""),
+                r["verdict"].as_str().unwrap_or(""),
+                r["value"],
+                r["threshold"],
+                r["detail"].as_str().unwrap_or(""),
+                r["query"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    emit(
+        cli.output,
+        &format!("health check at {now} ({tier_name} tier)\n{text}"),
+        &json!({ "at": now.to_string(), "tier": tier_name, "pass": all_pass, "checks": rows }),
+    );
+    Ok(u8::from(!all_pass))
+}
+
+#[cfg(feature = "prometheus")]
+fn gate_config(path: Option<&Path>) -> Result<genesis_flags::rollout::prometheus::GateConfig> {
+    use genesis_flags::rollout::prometheus::GateConfig;
+    match path {
+        Some(p) => {
+            GateConfig::from_file(p).map_err(|e| Failure::input(format!("{}: {e}", p.display())))
+        }
+        None => Ok(GateConfig::default()),
+    }
+}
+
+#[cfg(feature = "prometheus")]
+fn gate_queries(path: Option<&Path>) -> Result<(String, String, String, String)> {
+    let q = gate_config(path)?.rendered_queries()?;
+    let health = q
+        .health_checks
+        .iter()
+        .map(|(n, e)| format!("{n}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok((
+        q.error_rate,
+        q.latency_p95_seconds,
+        health,
+        q.critical_alerts,
+    ))
+}
+
+#[cfg(not(feature = "prometheus"))]
+fn gate_queries(_path: Option<&Path>) -> Result<(String, String, String, String)> {
+    Err(no_prometheus())
+}
+
+#[cfg(feature = "prometheus")]
+fn make_gate(path: Option<&Path>) -> Result<Box<dyn HealthGate>> {
+    Ok(Box::new(
+        genesis_flags::rollout::prometheus::PrometheusGate::new(gate_config(path)?)?,
+    ))
+}
+
+#[cfg(not(feature = "prometheus"))]
+fn make_gate(_path: Option<&Path>) -> Result<Box<dyn HealthGate>> {
+    Err(no_prometheus())
+}
+
+#[cfg(not(feature = "prometheus"))]
+fn no_prometheus() -> Failure {
+    Failure::input("the Prometheus gate needs the `prometheus` feature: cargo run --release --features prometheus --example controller -- ...")
+}
+
 #[cfg(feature = "prometheus")]
 fn prometheus_gate(url: &str) -> Result<Box<dyn HealthGate>> {
     use genesis_flags::rollout::prometheus::{GateConfig, PrometheusGate, ServerConfig};
@@ -498,5 +905,5 @@ fn prometheus_gate(url: &str) -> Result<Box<dyn HealthGate>> {
 
 #[cfg(not(feature = "prometheus"))]
 fn prometheus_gate(_url: &str) -> Result<Box<dyn HealthGate>> {
-    Err(Failure::input("--prometheus needs the `prometheus` feature: cargo run --features prometheus --example controller -- ..."))
+    Err(no_prometheus())
 }
