@@ -1,27 +1,14 @@
 //! The controller example, run as a binary: simulate, scenario rendering,
 //! init/status and the manual operations on a real state and flags file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn controller() -> PathBuf {
-    // target/<profile>/deps/controller-<hash> -> target/<profile>/examples/controller
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(if cfg!(windows) {
-        "controller.exe"
-    } else {
-        "controller"
-    });
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo test` builds the examples",
-        bin.display()
-    );
-    bin
-}
+#[path = "support/controller.rs"]
+mod bin;
+use bin::controller;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(controller())

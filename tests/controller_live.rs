@@ -4,31 +4,21 @@
 
 #![cfg(feature = "prometheus")]
 
+#[path = "support/controller.rs"]
+mod bin;
 #[path = "support/prometheus.rs"]
 mod prom;
+use bin::controller;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn controller() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("controller");
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(controller())

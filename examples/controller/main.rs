@@ -58,6 +58,13 @@ const GENESIS_FLAGS: &str = include_str!("../config/genesis.json");
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match cli.log_format {
+        cli::LogFormat::Human => logs.with_ansi(false).init(),
+        cli::LogFormat::Json => logs.json().init(),
+    }
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -549,12 +556,11 @@ fn reconcile(state: &RolloutState) -> Result<()> {
         let on_disk = flags_percentage(flags, &state.rollout)?;
         if on_disk != state.percentage {
             write_percentage(flags, &state.rollout, state.percentage)?;
-            eprintln!(
-                "reconciled: {} said {} for {}, the state says {}; rewrote it",
-                flags.display(),
-                on_disk,
-                state.rollout,
-                state.percentage
+            tracing::warn!(
+                flags = %flags.display(),
+                was = %on_disk,
+                now = %state.percentage,
+                "reconciled: the flags file was out of step with the state; rewrote it"
             );
         }
     }
@@ -588,7 +594,9 @@ fn tick(
             write_percentage(flags, &state.rollout, state.percentage)?;
         }
     }
+    tracing::debug!(at = %now, decision = decision.action.name(), why = %decision.explanation, "tick");
     if decision.action != genesis_flags::rollout::Action::Hold {
+        tracing::info!(at = %now, decision = decision.action.name(), stage = state.stage, percentage = %state.percentage, why = %decision.explanation, "decision");
         let line = json!({ "at": now.to_string(), "decision": decision.action.name(), "stage": state.stage,
             "percentage": state.percentage.as_percent(), "why": decision.explanation.message });
         match cli.output {
@@ -664,25 +672,29 @@ fn run_autopilot(
             state.phase,
             Phase::Completed | Phase::RolledBack | Phase::Paused
         ) {
-            eprintln!(
+            tracing::info!(
                 "run: {} at stage {} ({})",
-                state.phase, state.stage, state.percentage
+                state.phase,
+                state.stage,
+                state.percentage
             );
             return Ok(exit_code(state.phase));
         }
         if stop.load(Ordering::SeqCst) {
-            eprintln!(
+            tracing::info!(
                 "run: stopped between ticks at stage {} ({}); the state is saved",
-                state.stage, state.percentage
+                state.stage,
+                state.percentage
             );
             return Ok(0);
         }
         let now = clock(&state);
         if let Some(s) = &simulated {
             if now > s.start + s.duration {
-                eprintln!(
+                tracing::info!(
                     "run: the scenario ended at stage {} ({})",
-                    state.stage, state.percentage
+                    state.stage,
+                    state.percentage
                 );
                 return Ok(0);
             }
@@ -744,9 +756,10 @@ fn deploy(
     }
     let mut audit = AuditLog::open(audit_path(&cli.state))?;
     audit.append(&AuditRecord::operation(&state.rollout, &entry))?;
-    eprintln!(
+    tracing::info!(
         "deploy: stage {} at {}; watching the gate for {wait}s",
-        state.stage, state.percentage
+        state.stage,
+        state.percentage
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(wait);
     loop {
@@ -754,14 +767,17 @@ fn deploy(
         tick(cli, &mut state, &mut |at| gate.observe(at), &mut audit, now)?;
         match state.phase {
             Phase::RolledBack => {
-                eprintln!(
+                tracing::error!(
                     "deploy: rolled back to 0%: {}",
                     state.reason.as_deref().unwrap_or("")
                 );
                 return Ok(1);
             }
             Phase::Paused => {
-                eprintln!("deploy: paused: {}", state.reason.as_deref().unwrap_or(""));
+                tracing::warn!(
+                    why = state.reason.as_deref().unwrap_or(""),
+                    "deploy: paused"
+                );
                 return Ok(1);
             }
             _ => {}
