@@ -168,6 +168,34 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
     );
     assert_eq!(flags_percentage(healthy.path()), 5);
 
+    // An unreachable Prometheus: a one-line error, nothing written.
+    let unreachable = setup(&format!("http://127.0.0.1:{}", prom::free_port()));
+    let out = run(
+        unreachable.path(),
+        &[
+            "deploy",
+            "--wait",
+            "1",
+            "--target-percentage",
+            "5",
+            "--gate",
+            "gate.json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot deploy") && err.contains("cannot connect"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(flags_percentage(unreachable.path()), 0);
+
     // Not the next stage: refused, nothing written.
     let out = run(
         healthy.path(),

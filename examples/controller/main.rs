@@ -512,6 +512,14 @@ fn run_simulation(
     })
 }
 
+/// The failure message of a reading, if the source failed.
+fn failure<T>(r: &genesis_flags::rollout::Reading<T>) -> Option<&str> {
+    match r {
+        genesis_flags::rollout::Reading::Failed(why) => Some(why),
+        _ => None,
+    }
+}
+
 /// Holds `<state>.lock` exclusively for the life of the returned file: one
 /// controller per state file.
 fn lock_state(state: &Path) -> Result<std::fs::File> {
@@ -741,6 +749,19 @@ fn deploy(
     }
     let mut gate = make_gate(gate_path)?;
     let now = SystemClock.now();
+    // Pre-flight: a gate that cannot answer is bad input; nothing is written.
+    let probe = gate.observe(now);
+    for (what, reading) in [
+        ("error rate", failure(&probe.error_rate)),
+        ("P95", failure(&probe.p95_ms)),
+        ("requests", failure(&probe.requests)),
+    ] {
+        if let Some(why) = reading {
+            return Err(Failure::input(format!(
+                "cannot deploy: the health gate failed ({what}): {why}"
+            )));
+        }
+    }
     let entry = if state.phase == Phase::Ready {
         state.start(now, &operator())?
     } else {
@@ -786,6 +807,19 @@ fn deploy(
             break;
         }
         std::thread::sleep(tick_every);
+    }
+    // Healthy means the last tick judged every check, with no breach.
+    if let Some(v) = &state.last_verdicts {
+        if v.any_breach() || v.any_blind() {
+            let bad: Vec<String> = v
+                .all()
+                .iter()
+                .filter(|c| c.verdict != genesis_flags::rollout::Verdict::Pass)
+                .map(|c| format!("{} {} {}", c.check, c.verdict, c.detail))
+                .collect();
+            tracing::warn!(checks = %bad.join("; "), "deploy: not healthy at the end of the wait");
+            return Ok(1);
+        }
     }
     emit(
         cli.output,
