@@ -401,3 +401,67 @@ fn a_flags_file_out_of_step_with_the_state_is_repaired() {
         serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
     assert_eq!(v["rollouts"]["phase_4_deployment"]["percentage"], 5);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_run_between_ticks_with_the_state_saved() {
+    let dir = drill_dir();
+    let d = dir.path();
+    // A week of one-minute ticks: far longer than the signal takes to arrive.
+    std::fs::write(d.join("week.json"), DRILL.replace("\"8h\"", "\"7d\"")).unwrap();
+    std::fs::write(
+        d.join("plan.json"),
+        SHORT_PLAN.replace("\"1h\"", "\"100h\""),
+    )
+    .unwrap();
+    let out = run(
+        d,
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            "phase_4_deployment",
+            "--plan",
+            "plan.json",
+            "--force",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let child = Command::new(controller())
+        .current_dir(d)
+        .args(["run", "--scenario", "week.json", "--tick", "1m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped between ticks"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = genesis_flags::rollout::RolloutState::load(d.join("rollout-state.json")).unwrap();
+    assert_eq!(
+        state.phase,
+        genesis_flags::rollout::Phase::Soaking,
+        "it stopped mid-rollout"
+    );
+    assert!(state.last_tick.is_some());
+}
