@@ -8,15 +8,7 @@ use serde_json::Value;
 
 #[path = "support/controller.rs"]
 mod bin;
-use bin::controller;
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(controller())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use bin::{controller, run};
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)

@@ -8,25 +8,17 @@
 mod bin;
 #[path = "support/prometheus.rs"]
 mod prom;
-use bin::controller;
+use bin::run;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(controller())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// Serves `/metrics` for a service doing 200 requests/s at the error rate
 /// (in ppm) held by the returned atomic; counters grow with wall time.

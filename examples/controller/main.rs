@@ -386,13 +386,11 @@ fn report(cli: &Cli, now: Timestamp) -> Result<u8> {
     let error = v.and_then(|v| v.error_rate.value);
     let p95 = v.and_then(|v| v.p95.value);
     let health = v.map(|v| v.health.detail.clone()).unwrap_or_default();
-    let since_yesterday = now.since(Timestamp::from_unix_millis(
-        now.unix_millis().saturating_sub(86_400_000),
-    ));
+    let day = Duration::from_secs(86_400);
     let updates: Vec<String> = state
         .history
         .iter()
-        .filter(|h| now.since(h.at) <= since_yesterday)
+        .filter(|h| now.since(h.at) <= day)
         .map(|h| {
             format!(
                 "{} {} → stage {} ({}): {}",

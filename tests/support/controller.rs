@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Once;
 
 pub fn controller() -> PathBuf {
@@ -35,4 +35,13 @@ pub fn controller() -> PathBuf {
     });
     assert!(bin.exists(), "{} is missing", bin.display());
     bin
+}
+
+/// Runs the controller in `dir` with `args` and collects its output.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(controller())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
 }
