@@ -47,7 +47,10 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
-pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};
+pub use plan::{
+    GoCriteria, Plan, PlanError, Stage, Tier, Validation, MAX_HEALTH_FAILURES, MAX_MIN_REQUESTS,
+    MAX_PLAN_DURATION,
+};
 pub use policy::{decide, Action, Decision, Explanation};
 pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
 pub use simulate::{

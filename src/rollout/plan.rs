@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration::serde_text;
+use super::duration::{format_duration, serde_text};
 use crate::Percentage;
 
 /// A staged rollout plan.
@@ -150,6 +150,32 @@ pub enum PlanError {
 
 const H: u64 = 3600;
 
+/// The longest duration a plan may hold anywhere (a soak, a report interval,
+/// the final window, a tier's `sustained`, the no-data budget): 365 days.
+pub const MAX_PLAN_DURATION: Duration = Duration::from_secs(365 * 24 * H);
+
+/// The most consecutive failed health checks a tier may wait for.
+pub const MAX_HEALTH_FAILURES: u32 = 10_000;
+
+/// The largest `min_requests` a plan may ask for.
+pub const MAX_MIN_REQUESTS: f64 = 1e12;
+
+/// Checks a duration of the plan: positive and at most [`MAX_PLAN_DURATION`].
+fn check_duration(problem: &mut impl FnMut(String, String), field: String, d: Duration) {
+    if d.is_zero() {
+        problem(field, "must be positive".into());
+    } else if d > MAX_PLAN_DURATION {
+        problem(
+            field,
+            format!(
+                "{} exceeds the limit of 365 days ({})",
+                format_duration(d),
+                format_duration(MAX_PLAN_DURATION)
+            ),
+        );
+    }
+}
+
 impl Plan {
     /// The six-day plan of the deployment decisions of 2025-10-20: 5, 10, 25,
     /// 50, 75, 100% with soaks of 12, 12, 24, 24, 24, 24 h, then 48 h at 100%
@@ -242,15 +268,12 @@ impl Plan {
                 }
             }
             previous = Some(s.percentage);
-            if s.soak.is_zero() {
-                problem(format!("stages[{i}].soak"), "must be positive".into());
-            }
-            if s.report_every.is_zero() {
-                problem(
-                    format!("stages[{i}].report_every"),
-                    "must be positive".into(),
-                );
-            }
+            check_duration(&mut problem, format!("stages[{i}].soak"), s.soak);
+            check_duration(
+                &mut problem,
+                format!("stages[{i}].report_every"),
+                s.report_every,
+            );
             if !self.tiers.contains_key(&s.tier) {
                 problem(format!("stages[{i}].tier"), self.unknown_tier(&s.tier));
             }
@@ -263,12 +286,16 @@ impl Plan {
                 );
             }
         }
-        if self.validation.duration.is_zero() {
-            problem("final.duration".into(), "must be positive".into());
-        }
-        if self.validation.report_every.is_zero() {
-            problem("final.report_every".into(), "must be positive".into());
-        }
+        check_duration(
+            &mut problem,
+            "final.duration".into(),
+            self.validation.duration,
+        );
+        check_duration(
+            &mut problem,
+            "final.report_every".into(),
+            self.validation.report_every,
+        );
         if !self.tiers.contains_key(&self.validation.tier) {
             problem(
                 "final.tier".into(),
@@ -289,13 +316,49 @@ impl Plan {
                     format!("{} is not a positive number", t.p95_ms),
                 );
             }
-            if t.sustained.is_zero() {
-                problem(format!("tiers.{name}.sustained"), "must be positive".into());
+            check_duration(&mut problem, format!("tiers.{name}.sustained"), t.sustained);
+            // A breach must be able to run for `sustained` inside every
+            // window the tier governs, or auto-rollback could never fire.
+            for (i, s) in self.stages.iter().enumerate() {
+                if s.tier == *name && !t.sustained.is_zero() && t.sustained > s.soak {
+                    problem(
+                        format!("tiers.{name}.sustained"),
+                        format!(
+                            "{} exceeds the soak of stages[{i}] ({}, {}), which uses this tier: \
+                             a breach could never be sustained long enough to roll back",
+                            format_duration(t.sustained),
+                            format_duration(s.soak),
+                            s.percentage
+                        ),
+                    );
+                }
+            }
+            if self.validation.tier == *name
+                && !t.sustained.is_zero()
+                && t.sustained > self.validation.duration
+            {
+                problem(
+                    format!("tiers.{name}.sustained"),
+                    format!(
+                        "{} exceeds final.duration ({}), whose tier this is: \
+                         a breach could never be sustained long enough to roll back",
+                        format_duration(t.sustained),
+                        format_duration(self.validation.duration)
+                    ),
+                );
             }
             if t.consecutive_health_failures == 0 {
                 problem(
                     format!("tiers.{name}.consecutive_health_failures"),
                     "must be at least 1".into(),
+                );
+            } else if t.consecutive_health_failures > MAX_HEALTH_FAILURES {
+                problem(
+                    format!("tiers.{name}.consecutive_health_failures"),
+                    format!(
+                        "{} exceeds the limit of {MAX_HEALTH_FAILURES}",
+                        t.consecutive_health_failures
+                    ),
                 );
             }
         }
@@ -309,11 +372,14 @@ impl Plan {
         if !(go.p95_ms_below.is_finite() && go.p95_ms_below > 0.0) {
             problem("go.p95_ms_below".into(), "must be a positive number".into());
         }
-        if self.no_data_budget.is_zero() {
-            problem("no_data_budget".into(), "must be positive".into());
-        }
+        check_duration(&mut problem, "no_data_budget".into(), self.no_data_budget);
         if !(self.min_requests.is_finite() && self.min_requests >= 0.0) {
             problem("min_requests".into(), "must be a number >= 0".into());
+        } else if self.min_requests > MAX_MIN_REQUESTS {
+            problem(
+                "min_requests".into(),
+                format!("{} exceeds the limit of 1e12", self.min_requests),
+            );
         }
         for (i, role) in self.signoffs.iter().enumerate() {
             if role.trim().is_empty() {
@@ -375,6 +441,7 @@ impl Default for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::parse_duration;
 
     #[test]
     fn the_default_plan_is_valid_and_matches_the_design() {
@@ -449,5 +516,92 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("invalid duration \"12\""), "{text}");
         assert!(matches!(err, PlanError::Syntax { line: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn durations_and_counts_are_bounded() {
+        let mut plan = Plan::six_day();
+        plan.stages[0].soak = parse_duration("213503982334d").unwrap();
+        plan.stages[1].report_every = MAX_PLAN_DURATION + Duration::from_millis(1);
+        plan.validation.duration = Duration::from_secs(366 * 24 * H);
+        plan.validation.report_every = Duration::from_secs(400 * 24 * H);
+        plan.no_data_budget = Duration::from_secs(1000 * 24 * H);
+        plan.tiers
+            .get_mut("mid")
+            .unwrap()
+            .consecutive_health_failures = 10_001;
+        plan.min_requests = 2e12;
+        let err = plan.validate().unwrap_err().to_string();
+        for needle in [
+            "stages[0].soak: 5124095576016h exceeds the limit of 365 days (8760h)",
+            "stages[1].report_every: 8760h1ms exceeds the limit of 365 days",
+            "final.duration: 8784h exceeds the limit of 365 days",
+            "final.report_every: 9600h exceeds the limit of 365 days",
+            "no_data_budget: 24000h exceeds the limit of 365 days",
+            "tiers.mid.consecutive_health_failures: 10001 exceeds the limit of 10000",
+            "min_requests: 2000000000000 exceeds the limit of 1e12",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn the_limits_themselves_are_accepted() {
+        let mut plan = Plan::six_day();
+        for s in &mut plan.stages {
+            s.soak = MAX_PLAN_DURATION;
+            s.report_every = MAX_PLAN_DURATION;
+        }
+        plan.validation.duration = MAX_PLAN_DURATION;
+        plan.validation.report_every = MAX_PLAN_DURATION;
+        plan.no_data_budget = MAX_PLAN_DURATION;
+        for t in plan.tiers.values_mut() {
+            t.sustained = MAX_PLAN_DURATION;
+            t.consecutive_health_failures = MAX_HEALTH_FAILURES;
+        }
+        plan.min_requests = MAX_MIN_REQUESTS;
+        plan.validate().unwrap();
+    }
+
+    #[test]
+    fn sustained_must_fit_in_every_window_of_its_tier() {
+        let mut plan = Plan::six_day();
+        plan.tiers.get_mut("canary").unwrap().sustained = Duration::from_secs(30 * 24 * H);
+        plan.tiers.get_mut("late").unwrap().sustained = Duration::from_secs(36 * H);
+        let err = plan.validate().unwrap_err().to_string();
+        for needle in [
+            "tiers.canary.sustained: 720h exceeds the soak of stages[0] (12h, 5%)",
+            "tiers.canary.sustained: 720h exceeds the soak of stages[1] (12h, 10%)",
+            "tiers.late.sustained: 36h exceeds the soak of stages[4] (24h, 75%)",
+            "tiers.late.sustained: 36h exceeds the soak of stages[5] (24h, 100%)",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in {err}");
+        }
+        assert!(!err.contains("tiers.mid"), "{err}");
+        assert!(!err.contains("final.duration"), "{err}");
+
+        // Equal to the soak is enough; the final window counts too.
+        let mut plan = Plan::six_day();
+        plan.tiers.get_mut("canary").unwrap().sustained = Duration::from_secs(12 * H);
+        plan.validate().unwrap();
+        plan.stages[5].tier = "canary".into();
+        plan.validation.tier = "mid".into();
+        plan.validation.duration = Duration::from_secs(24 * H);
+        plan.tiers.get_mut("mid").unwrap().sustained = Duration::from_secs(25 * H);
+        let err = plan.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("tiers.mid.sustained: 25h exceeds final.duration (24h)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shipped_plans_are_valid() {
+        for name in ["six-day.json", "seven-day.json"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/plans")
+                .join(name);
+            Plan::from_file(&path).unwrap();
+        }
     }
 }
