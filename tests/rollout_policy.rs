@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use genesis_flags::rollout::{
     decide, Action, CheckKind, Observation, OperationError, Phase, Plan, Reading, RolloutState,
-    ScriptedGate,
+    ScriptedGate, Timestamp,
 };
 use support::{at_stage, run, t0, tick, HOUR, MINUTE};
 
@@ -177,27 +177,40 @@ fn consecutive_health_failures_per_tier() {
     }
 }
 
+/// Signs every role of the six-day plan; sign-offs open at 100%.
 fn signed(mut state: RolloutState) -> RolloutState {
-    for role in ["deployment_lead", "on_call_engineer", "security_lead"] {
-        state.sign_off(t0(), role, "someone").unwrap();
-    }
+    sign_all(&mut state, t0());
     state
+}
+
+fn sign_all(state: &mut RolloutState, at: Timestamp) {
+    for role in ["deployment_lead", "on_call_engineer", "security_lead"] {
+        state.sign_off(at, role, "someone").unwrap();
+    }
+}
+
+/// Like `run` from `t0()`, signing every role as soon as the rollout reaches 100%.
+fn run_signing_at_full(
+    state: &mut RolloutState,
+    gate: &mut ScriptedGate,
+    until: Timestamp,
+    step: Duration,
+) -> Vec<genesis_flags::rollout::Decision> {
+    let full = |d: &genesis_flags::rollout::Decision| matches!(d.action, Action::Advance { to, .. } if to.ppm() == 1_000_000);
+    let mut events = run(state, gate, t0(), until, step, full);
+    let reached = events.last().filter(|d| full(d)).expect("reached 100%").at;
+    sign_all(state, reached);
+    events.extend(run(state, gate, reached + step, until, step, |_| false));
+    events
 }
 
 #[test]
 fn a_healthy_six_day_run_completes_at_144_hours() {
     let plan = Plan::six_day();
-    let mut state = signed(RolloutState::new("phase_4_deployment", plan, t0()));
+    let mut state = RolloutState::new("phase_4_deployment", plan, t0());
     state.start(t0(), "lead").unwrap();
     let mut gate = ScriptedGate::new(Observation::healthy());
-    let events = run(
-        &mut state,
-        &mut gate,
-        t0(),
-        t0() + 200 * HOUR,
-        MINUTE,
-        |_| false,
-    );
+    let events = run_signing_at_full(&mut state, &mut gate, t0() + 200 * HOUR, MINUTE);
     let visited: Vec<(u64, String)> = events
         .iter()
         .map(|d| {
@@ -425,10 +438,10 @@ fn promote_skips_the_soak_unless_a_threshold_is_breached() {
 
 #[test]
 fn rollback_overrides_a_pause_and_pending_sign_offs_and_resume_restarts() {
-    let mut state = signed(at_stage(4));
+    let mut state = signed(at_stage(6));
     state.pause(t0(), "bob", "investigating a ticket").unwrap();
-    // A sustained breach rolls back even a paused rollout.
-    let mut gate = ScriptedGate::new(Observation::healthy().with_p95_ms(450.0));
+    // A sustained breach (over the late tier's 500 ms) rolls back even a paused rollout.
+    let mut gate = ScriptedGate::new(Observation::healthy().with_p95_ms(550.0));
     let events = run(&mut state, &mut gate, t0(), t0() + HOUR, MINUTE, |_| true);
     assert!(matches!(events[0].action, Action::Rollback { .. }));
     assert_eq!(state.phase, Phase::RolledBack);
@@ -481,6 +494,51 @@ fn sign_offs_are_checked() {
 }
 
 #[test]
+fn sign_offs_open_at_100_percent() {
+    let mut ready = RolloutState::new("phase_4_deployment", Plan::six_day(), t0());
+    let err = ready.sign_off(t0(), "security_lead", "erin").unwrap_err();
+    assert!(
+        matches!(err, OperationError::SignoffTooEarly { stage: 0, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("sign-offs open at 100%"), "{err}");
+    for stage in 1..=5 {
+        let mut state = at_stage(stage);
+        let err = state.sign_off(t0(), "security_lead", "erin").unwrap_err();
+        assert!(
+            matches!(err, OperationError::SignoffTooEarly { stage: s, .. } if s == stage),
+            "{err:?}"
+        );
+        state.pause(t0(), "bob", "looking").unwrap();
+        assert!(state.sign_off(t0(), "security_lead", "erin").is_err());
+        assert!(state.signoffs.is_empty());
+        assert!(!state.history.iter().any(|h| h.event == "sign_off"));
+    }
+    assert_eq!(
+        at_stage(2)
+            .sign_off(t0(), "security_lead", "erin")
+            .unwrap_err()
+            .to_string(),
+        "sign-off refused: the rollout is at stage 2 (10%); sign-offs open at 100%"
+    );
+    // At 100%: soaking, validating, awaiting sign-off, or paused there.
+    for phase in [Phase::Soaking, Phase::Validating, Phase::AwaitingSignoff] {
+        let mut state = at_stage(6);
+        state.phase = phase;
+        state.sign_off(t0(), "security_lead", "erin").unwrap();
+        state.pause(t0(), "bob", "looking").unwrap();
+        state.sign_off(t0(), "on_call_engineer", "frank").unwrap();
+        assert_eq!(state.signoffs.len(), 2);
+    }
+    let mut rolled_back = signed(at_stage(6));
+    rolled_back.rollback(t0(), "carol", "finding").unwrap();
+    assert!(matches!(
+        rolled_back.sign_off(t0(), "security_lead", "erin"),
+        Err(OperationError::NotAllowed { .. })
+    ));
+}
+
+#[test]
 fn the_shipped_plans_load() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plans");
     let six = Plan::from_file(dir.join("six-day.json")).unwrap();
@@ -503,15 +561,13 @@ fn the_shipped_plans_load() {
     assert_eq!(seven.estimated_duration(), 168 * HOUR);
 
     // A healthy run of the seven-day plan takes seven days.
-    let mut state = signed(RolloutState::new("phase_4_deployment", seven, t0()));
+    let mut state = RolloutState::new("phase_4_deployment", seven, t0());
     state.start(t0(), "lead").unwrap();
-    let events = run(
+    let events = run_signing_at_full(
         &mut state,
         &mut ScriptedGate::new(Observation::healthy()),
-        t0(),
         t0() + 200 * HOUR,
         5 * MINUTE,
-        |_| false,
     );
     assert_eq!(events.last().unwrap().action, Action::Complete);
     assert_eq!(events.last().unwrap().at.since(t0()), 168 * HOUR);

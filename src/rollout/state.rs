@@ -177,6 +177,16 @@ pub enum OperationError {
     /// An empty reason or name.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// A sign-off before the rollout reached its last stage (100%).
+    #[error(
+        "sign-off refused: the rollout is at stage {stage} ({percentage}); sign-offs open at 100%"
+    )]
+    SignoffTooEarly {
+        /// The current stage (0 before the start).
+        stage: usize,
+        /// The current percentage.
+        percentage: Percentage,
+    },
 }
 
 /// The durable state of one rollout.
@@ -507,7 +517,10 @@ impl RolloutState {
         Ok(self.record(now, "rollback", reason.to_owned(), by))
     }
 
-    /// Records a sign-off for one of the plan's roles.
+    /// Records a sign-off for one of the plan's roles. Sign-offs open once
+    /// the rollout is at its last stage (100%): soaking there, validating,
+    /// awaiting sign-off, or paused there; earlier they are refused with
+    /// [`OperationError::SignoffTooEarly`].
     pub fn sign_off(
         &mut self,
         now: Timestamp,
@@ -525,6 +538,16 @@ impl RolloutState {
             return Err(OperationError::UnknownRole {
                 role: role.to_owned(),
                 expected: self.plan.signoffs.join(", "),
+            });
+        }
+        let at_full = matches!(
+            self.phase,
+            Phase::Soaking | Phase::Validating | Phase::AwaitingSignoff | Phase::Paused
+        ) && self.at_last_stage();
+        if !at_full {
+            return Err(OperationError::SignoffTooEarly {
+                stage: self.stage,
+                percentage: self.percentage,
             });
         }
         if let Some(done) = self.signoffs.iter().find(|s| s.role == role) {
