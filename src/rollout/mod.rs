@@ -9,6 +9,10 @@
 //! roll back, complete) with its explanation; [`RolloutState::apply`] moves
 //! the state; [`RolloutState::save`] writes it atomically.
 //!
+//! The modules import one another without cycles: `phase` (where a rollout
+//! stands) ← `decision` (what a tick decided) ← `state` (applies decisions)
+//! ← `policy` (makes them).
+//!
 //! ```
 //! use genesis_flags::rollout::{decide, Action, ManualClock, Clock, Observation, Plan, RolloutState, Timestamp};
 //! use std::time::Duration;
@@ -32,9 +36,11 @@
 //! ```
 
 mod clock;
+mod decision;
 mod durable;
 mod duration;
 mod gate;
+mod phase;
 mod plan;
 mod policy;
 pub mod prometheus;
@@ -44,19 +50,19 @@ mod state;
 mod verdict;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
+pub use decision::{Action, Decision, Explanation};
 pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
+pub use phase::{Phase, Streaks};
 pub use plan::{
     GoCriteria, Plan, PlanError, Stage, Tier, Validation, MAX_HEALTH_FAILURES, MAX_MIN_REQUESTS,
     MAX_PLAN_DURATION,
 };
-pub use policy::{decide, Action, Decision, Explanation};
+pub use policy::decide;
 pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
 pub use simulate::{
     simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
 };
-pub use state::{
-    HistoryEntry, OperationError, Phase, RolloutState, SignOff, Streaks, STATE_SCHEMA,
-};
+pub use state::{HistoryEntry, OperationError, RolloutState, SignOff, STATE_SCHEMA};
 pub use verdict::{CheckKind, CheckResult, Verdict, Verdicts};

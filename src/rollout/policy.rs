@@ -21,126 +21,21 @@
 //!    go-criterion breach; **Complete** once it has held for its whole
 //!    duration, the go criteria hold on this tick, and every sign-off is in.
 //! 7. Otherwise **Hold**, saying what it waits for.
-
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+//!
+//! The top of the rollout's module graph, which is acyclic:
+//! `phase` ← `decision` ← `state` ← `policy`. The types of a decision live in
+//! `decision`, so the state can apply one without importing this module.
 
 use super::clock::Timestamp;
+// `Decision` and `Explanation` are re-exported for the modules that import
+// them from here (durable.rs).
+pub(super) use super::decision::{Action, Decision, Explanation};
 use super::duration::format_duration;
 use super::gate::Observation;
-use super::state::{Phase, RolloutState, Streaks};
+use super::phase::{Phase, Streaks};
+use super::state::RolloutState;
 use super::verdict::{CheckKind, CheckResult, Verdict, Verdicts};
 use crate::Percentage;
-
-/// What to do after a tick.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    /// Stay where it is.
-    Hold,
-    /// Move to the next stage.
-    Advance {
-        /// The stage, 1-based.
-        stage: usize,
-        /// Its percentage.
-        to: Percentage,
-    },
-    /// Stop for a person; the percentage stays.
-    Pause {
-        /// Why.
-        why: String,
-    },
-    /// Set the percentage to 0 at once.
-    Rollback {
-        /// Why.
-        why: String,
-    },
-    /// The rollout is done.
-    Complete,
-}
-
-impl Action {
-    /// `hold`, `advance`, `pause`, `rollback` or `complete`.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Hold => "hold",
-            Action::Advance { .. } => "advance",
-            Action::Pause { .. } => "pause",
-            Action::Rollback { .. } => "rollback",
-            Action::Complete => "complete",
-        }
-    }
-}
-
-/// Why a decision was made: the sentence, and the figures behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Explanation {
-    /// One line for a person.
-    pub message: String,
-    /// The check that decided, if one did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckKind>,
-    /// Its value (error rate in percent, P95 in ms, failed checks).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// The threshold it was held to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub threshold: Option<f64>,
-    /// How long the breach ran, or how many ticks in a row failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub streak: Option<String>,
-    /// Requests behind the ratios.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples: Option<f64>,
-}
-
-impl Explanation {
-    fn says(message: String) -> Self {
-        Explanation {
-            message,
-            check: None,
-            value: None,
-            threshold: None,
-            streak: None,
-            samples: None,
-        }
-    }
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// The policy's answer for one tick, with everything needed to apply and
-/// explain it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    /// The tick.
-    pub at: Timestamp,
-    /// What to do.
-    pub action: Action,
-    /// The stage when deciding.
-    pub stage: usize,
-    /// The percentage when deciding.
-    pub percentage: Percentage,
-    /// The tier whose thresholds applied.
-    pub tier: String,
-    /// Every check of this tick.
-    pub verdicts: Verdicts,
-    /// Why.
-    pub explanation: Explanation,
-    /// The streaks after this tick.
-    pub streaks: Streaks,
-    /// The phase after a Hold (a last stage's soak ending, the final window
-    /// holding before the sign-offs).
-    pub next_phase: Phase,
-    /// Whether this tick restarts the final validation window.
-    pub restart_window: bool,
-}
 
 /// Decides what a rollout in `state` does at `now`, having observed `obs`.
 ///

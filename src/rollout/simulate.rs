@@ -7,11 +7,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::decision::Action;
 use super::duration::format_duration;
 use super::gate::HealthGate;
+use super::phase::Phase;
 use super::plan::Plan;
-use super::policy::{decide, Action};
-use super::state::{Phase, RolloutState};
+use super::policy::decide;
+use super::state::RolloutState;
 use crate::Percentage;
 
 /// How a simulation ended.

@@ -3,103 +3,23 @@
 //! ([`promote`](RolloutState::promote), [`pause`](RolloutState::pause),
 //! [`resume`](RolloutState::resume), [`rollback`](RolloutState::rollback),
 //! [`sign_off`](RolloutState::sign_off)).
-
-use std::fmt;
+//!
+//! Module graph (acyclic): `phase` ← `decision` ← `state` ← `policy`; this
+//! module imports [`Phase`], [`Streaks`] and the [`Decision`] it applies, and
+//! never the policy that makes decisions.
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::decision::{Action, Decision};
+// Re-exported for the modules that import them from here (durable.rs).
+pub(super) use super::phase::{Phase, Streaks};
 use super::plan::{Plan, Stage};
-use super::policy::{Action, Decision};
 use super::verdict::{CheckKind, Verdict, Verdicts};
 use crate::Percentage;
 
 /// The state file's schema version.
 pub const STATE_SCHEMA: u32 = 1;
-
-/// Where a rollout stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Initialised at 0%, not started.
-    Ready,
-    /// Holding a stage's percentage through its soak window.
-    Soaking,
-    /// At 100%, the last soak done, inside the final validation window.
-    Validating,
-    /// The final window held; waiting for the sign-offs.
-    AwaitingSignoff,
-    /// Stopped for a person (by hand, or after too long without data).
-    Paused,
-    /// Rolled back to 0%; terminal until a person resumes (from stage 1).
-    RolledBack,
-    /// Done: 100%, validated, signed off.
-    Completed,
-}
-
-impl Phase {
-    /// The snake_case name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Ready => "ready",
-            Phase::Soaking => "soaking",
-            Phase::Validating => "validating",
-            Phase::AwaitingSignoff => "awaiting_signoff",
-            Phase::Paused => "paused",
-            Phase::RolledBack => "rolled_back",
-            Phase::Completed => "completed",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Running counts behind the sustained-breach rules.
-///
-/// A breach streak starts at the first Breach tick and grows with each
-/// Breach tick; a Pass ends it; NoData and Error neither extend nor end it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Streaks {
-    /// First tick of the current run of error-rate breaches.
-    pub error_rate_since: Option<Timestamp>,
-    /// First tick of the current run of P95 breaches.
-    pub p95_since: Option<Timestamp>,
-    /// Consecutive ticks with a failed health check.
-    pub health_failures: u32,
-    /// First tick of the current run of ticks with any NoData/Error.
-    pub blind_since: Option<Timestamp>,
-}
-
-impl Streaks {
-    /// The streaks after a tick with `verdicts` at `now`.
-    #[must_use]
-    pub fn after(self, verdicts: &Verdicts, now: Timestamp) -> Streaks {
-        let run = |since: Option<Timestamp>, v: Verdict| match v {
-            Verdict::Breach => Some(since.unwrap_or(now)),
-            Verdict::Pass => None,
-            Verdict::NoData | Verdict::Error => since,
-        };
-        Streaks {
-            error_rate_since: run(self.error_rate_since, verdicts.error_rate.verdict),
-            p95_since: run(self.p95_since, verdicts.p95.verdict),
-            health_failures: match verdicts.health.verdict {
-                Verdict::Breach => self.health_failures.saturating_add(1),
-                Verdict::Pass => 0,
-                Verdict::NoData | Verdict::Error => self.health_failures,
-            },
-            blind_since: if verdicts.any_blind() {
-                Some(self.blind_since.unwrap_or(now))
-            } else {
-                None
-            },
-        }
-    }
-}
 
 /// A recorded sign-off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
