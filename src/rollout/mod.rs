@@ -31,9 +31,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod atomic;
 mod clock;
 mod durable;
 mod duration;
+mod flags_file;
 mod gate;
 mod plan;
 mod policy;
@@ -43,9 +45,11 @@ mod simulate;
 mod state;
 mod verdict;
 
+pub use atomic::{sweep_temp_files, StagedFile};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
 pub use plan::{GoCriteria, Plan, PlanError, Stage, Tier, Validation};
 pub use policy::{decide, Action, Decision, Explanation};
