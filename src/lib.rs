@@ -40,6 +40,11 @@
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
 //! contract, [`Reloader`] to follow a config file on disk, and [`rollout`]
 //! for staged percentage rollouts judged on health metrics.
+//!
+//! Cargo features: `prometheus` (the Prometheus health gate), `compare`
+//! (benchmarks against other flag engines) and `failpoints` (crash points
+//! for the crash tests, armed by the `GENESIS_FLAGS_FAILPOINTS` environment
+//! variable; never enable it in production builds).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -51,6 +56,7 @@
 mod bucket;
 pub mod config;
 mod evaluation;
+mod failpoint;
 mod flag;
 mod handle;
 mod index;

@@ -1,14 +1,14 @@
 //! Durable rollout state: atomic saves (temp file in the same folder, fsync,
-//! rename, fsync of the folder), strict loads, and an append-only audit log
-//! of JSON lines.
+//! rename, fsync of the folder; see [`StagedFile`](super::StagedFile)),
+//! strict loads, and an append-only audit log of JSON lines.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::atomic::write_atomically;
 use super::clock::Timestamp;
 use super::gate::Observation;
 use super::policy::{Decision, Explanation};
@@ -61,57 +61,6 @@ pub enum StateError {
         /// What does not add up.
         message: String,
     },
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` so that a crash leaves either the old file or
-/// the new one, never a mix: temp file in the same folder, fsync, rename over
-/// `path`, fsync of the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let io = |action, source| StateError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    let temp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| io("cannot create a temporary file beside", e))?;
-        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
-        file.sync_all().map_err(|e| io("cannot sync", e))?;
-        drop(file);
-        fs::rename(&temp, path).map_err(|e| io("cannot replace", e))?;
-        sync_dir(&dir).map_err(|e| io("cannot sync the folder of", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 impl RolloutState {

@@ -35,10 +35,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod atomic;
 mod clock;
 mod decision;
 mod durable;
 mod duration;
+mod flags_file;
 mod gate;
 mod phase;
 mod plan;
@@ -49,10 +51,12 @@ mod simulate;
 mod state;
 mod verdict;
 
+pub use atomic::{sweep_temp_files, StagedFile};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use decision::{Action, Decision, Explanation};
 pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
 pub use phase::{Phase, Streaks};
 pub use plan::{
