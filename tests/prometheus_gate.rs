@@ -593,10 +593,10 @@ fn simulations_agree_on_either_source() {
         };
         let direct = simulate(
             plan.clone(),
-            &mut s.gate(Duration::from_secs(300)),
+            s.gate(Duration::from_secs(300)),
             &options,
         );
-        let via_prometheus = simulate(plan.clone(), &mut gate_for(&server.url, ""), &options);
+        let via_prometheus = simulate(plan.clone(), gate_for(&server.url, ""), &options);
         let brief = |sim: &genesis_flags::rollout::Simulation| {
             sim.events
                 .iter()

@@ -28,7 +28,7 @@ fn run(events: Vec<Event>) -> Simulation {
         auto_signoff: true,
         keep_samples: false,
     };
-    simulate(Plan::six_day(), &mut scenario.gate(minutes(5)), &options)
+    simulate(Plan::six_day(), scenario.gate(minutes(5)), &options)
 }
 
 fn offsets(sim: &Simulation) -> Vec<(String, String)> {

@@ -17,6 +17,9 @@ pub struct Cli {
     /// Log format (logs go to standard error).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Log only warnings and errors (no start line, no per-tick lines).
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -54,7 +57,7 @@ pub enum Command {
         /// A plan file (default: the six-day plan).
         #[arg(long)]
         plan: Option<PathBuf>,
-        /// Write the Genesis flag set of DESIGN.md to this file and stop.
+        /// Write the Genesis flag set (examples/config/genesis.json) to this file and stop.
         #[arg(long, conflicts_with_all = ["flags", "rollout", "plan"])]
         example_flags: Option<PathBuf>,
         /// Replace an existing state file.
@@ -116,7 +119,7 @@ pub enum Command {
         /// Do not give the sign-offs automatically at the end.
         #[arg(long)]
         no_signoff: bool,
-        /// Time between ticks.
+        /// Time between ticks (1s to 1d).
         #[arg(long, default_value = "1m")]
         tick: String,
     },
@@ -125,7 +128,7 @@ pub enum Command {
         /// Only `safe`: the next stage of the plan, nothing else.
         #[arg(long, value_enum, default_value_t = Strategy::Safe)]
         strategy: Strategy,
-        /// Seconds to watch the gate after the move.
+        /// Seconds to watch the gate after the move (at most 7 days).
         #[arg(long, default_value_t = 300)]
         wait: u64,
         /// The percentage to move to (must be the next stage's with `safe`).

@@ -191,6 +191,11 @@ impl<'de> Deserialize<'de> for Timestamp {
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> Timestamp;
+
+    /// Lets `d` pass: sleeps on a real clock, moves a manual one forward.
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// The system's wall clock.
@@ -241,6 +246,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    }
+
+    /// Moves the clock forward by `d` at once.
+    fn sleep(&self, d: Duration) {
+        self.advance(d);
     }
 }
 

@@ -2,18 +2,15 @@
 //! rename, fsync of the folder; see [`StagedFile`](super::StagedFile)),
 //! strict loads, and an append-only audit log of JSON lines.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+
 
 pub use super::atomic::write_atomically;
-use super::clock::Timestamp;
-use super::gate::Observation;
-use super::policy::{Decision, Explanation};
-use super::state::{HistoryEntry, Phase, RolloutState, STATE_SCHEMA};
-use super::verdict::Verdicts;
+use super::phase::Phase;
+use super::state::{RolloutState, STATE_SCHEMA};
 use crate::Percentage;
 
 /// Why a state file could not be saved or loaded.
@@ -171,134 +168,3 @@ impl StateError {
     }
 }
 
-/// One line of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// When.
-    pub at: Timestamp,
-    /// The rollout.
-    pub rollout: String,
-    /// `hold`, `advance`, `pause`, `rollback`, `complete`, or a manual
-    /// operation (`start`, `promote`, `resume`, `sign_off`, ...).
-    pub event: String,
-    /// The stage and percentage before the event.
-    pub stage: usize,
-    /// The percentage before the event.
-    pub percentage: Percentage,
-    /// The tier that applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
-    /// Why, with the figures.
-    pub explanation: Explanation,
-    /// Every check of the tick.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdicts: Option<Verdicts>,
-    /// What the gate saw.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub observation: Option<Observation>,
-    /// `policy`, or who acted.
-    pub by: String,
-}
-
-impl AuditRecord {
-    /// The record of a policy decision and the observation behind it.
-    #[must_use]
-    pub fn decision(rollout: &str, decision: &Decision, observation: &Observation) -> Self {
-        AuditRecord {
-            at: decision.at,
-            rollout: rollout.to_owned(),
-            event: decision.action.name().to_owned(),
-            stage: decision.stage,
-            percentage: decision.percentage,
-            tier: Some(decision.tier.clone()),
-            explanation: decision.explanation.clone(),
-            verdicts: Some(decision.verdicts.clone()),
-            observation: Some(observation.clone()),
-            by: "policy".to_owned(),
-        }
-    }
-
-    /// The record of a manual operation.
-    #[must_use]
-    pub fn operation(rollout: &str, entry: &HistoryEntry) -> Self {
-        AuditRecord {
-            at: entry.at,
-            rollout: rollout.to_owned(),
-            event: entry.event.clone(),
-            stage: entry.stage,
-            percentage: entry.percentage,
-            tier: None,
-            explanation: Explanation {
-                message: entry.why.clone(),
-                check: None,
-                value: None,
-                threshold: None,
-                streak: None,
-                samples: None,
-            },
-            verdicts: None,
-            observation: None,
-            by: entry.by.clone(),
-        }
-    }
-}
-
-/// An append-only audit log: one JSON object per line, synced per record.
-#[derive(Debug)]
-pub struct AuditLog {
-    path: PathBuf,
-    file: File,
-}
-
-impl AuditLog {
-    /// Opens (creating if needed) the log for appending.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
-        let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| StateError::Io {
-                action: "cannot open the audit log",
-                path: path.clone(),
-                source,
-            })?;
-        Ok(AuditLog { path, file })
-    }
-
-    /// Appends one record and syncs it to disk.
-    pub fn append(&mut self, record: &AuditRecord) -> Result<(), StateError> {
-        let io = |source| StateError::Io {
-            action: "cannot append to the audit log",
-            path: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_vec(record).map_err(|e| io(io::Error::other(e)))?;
-        line.push(b'\n');
-        // One write of the whole line: with O_APPEND it lands in one piece.
-        self.file.write_all(&line).map_err(io)?;
-        self.file.sync_data().map_err(io)
-    }
-
-    /// Reads every record of a log (for reports and tests).
-    pub fn read(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StateError> {
-        let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| StateError::Io {
-            action: "cannot read the audit log",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| StateError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    column: e.column(),
-                    message: e.to_string(),
-                })
-            })
-            .collect()
-    }
-}

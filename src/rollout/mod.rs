@@ -36,7 +36,9 @@
 //! ```
 
 mod atomic;
+mod audit;
 mod clock;
+pub mod controller;
 mod decision;
 mod durable;
 mod duration;
@@ -54,7 +56,13 @@ mod verdict;
 pub use atomic::{sweep_temp_files, StagedFile};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use decision::{Action, Decision, Explanation};
-pub use durable::{write_atomically, AuditLog, AuditRecord, StateError};
+pub use audit::{AuditLog, AuditRecord, HistoryEntry};
+pub use controller::{
+    operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError, ControllerFiles,
+    DailyReport, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation, Pending,
+    RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
+};
+pub use durable::{write_atomically, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
@@ -68,5 +76,5 @@ pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LAT
 pub use simulate::{
     simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
 };
-pub use state::{HistoryEntry, OperationError, RolloutState, SignOff, STATE_SCHEMA};
+pub use state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
 pub use verdict::{CheckKind, CheckResult, Verdict, Verdicts};

@@ -1,4 +1,5 @@
-//! [`simulate`]: a whole plan on a simulated clock against a health gate — a
+//! [`simulate`]: a whole plan on a simulated clock (the controller engine's
+//! loop on a manual clock) against a health gate — a
 //! [`Scenario`](super::Scenario) read directly, or a real Prometheus holding
 //! the scenario's samples.
 
@@ -6,13 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::Timestamp;
-use super::decision::Action;
+use super::clock::{ManualClock, Timestamp};
+use super::controller::{Controller, RunEnd, RunEvent, RunOptions, StopFlag};
 use super::duration::format_duration;
 use super::gate::HealthGate;
-use super::phase::Phase;
 use super::plan::Plan;
-use super::policy::decide;
+use super::decision::{Action, Decision};
 use super::state::RolloutState;
 use crate::Percentage;
 
@@ -96,6 +96,10 @@ pub struct SimulationOptions {
 /// `options.tick`, until it completes, rolls back, pauses or reaches
 /// `options.until`.
 ///
+/// It is the [`Controller`]'s loop on a [`ManualClock`], with the state in
+/// memory: what a simulation decides is what `run` decides on the same
+/// observations.
+///
 /// ```
 /// use genesis_flags::rollout::{simulate, Outcome, Plan, Scenario, SimulationOptions};
 /// use std::time::Duration;
@@ -110,72 +114,97 @@ pub struct SimulationOptions {
 ///     auto_signoff: true,
 ///     keep_samples: false,
 /// };
-/// let run = simulate(Plan::six_day(), &mut scenario.gate(Duration::from_secs(300)), &options);
+/// let run = simulate(Plan::six_day(), scenario.gate(Duration::from_secs(300)), &options);
 /// assert_eq!(run.outcome, Outcome::Completed);
 /// assert_eq!(run.events.last().unwrap().offset, "144h");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn simulate(plan: Plan, gate: &mut impl HealthGate, options: &SimulationOptions) -> Simulation {
-    let mut state = RolloutState::new(&options.rollout, plan, options.start);
+pub fn simulate(
+    plan: Plan,
+    gate: impl HealthGate + Send + 'static,
+    options: &SimulationOptions,
+) -> Simulation {
+    let clock = ManualClock::new(options.start);
+    let state = RolloutState::new(&options.rollout, plan, options.start);
+    let mut engine = Controller::in_memory(state, Box::new(gate), clock);
     let mut events = Vec::new();
-    let mut samples = Vec::new();
-    if let Err(e) = state.start(options.start, "simulation") {
-        // A fresh state always starts; say so if it somehow does not.
-        events.push(SimulationEvent {
-            offset: "0s".to_owned(),
-            decision: "pause".to_owned(),
-            stage: 0,
-            percentage: Percentage::ZERO,
-            why: e.to_string(),
-        });
-    }
-    let tick = options.tick.max(Duration::from_millis(1));
-    let mut now = options.start;
-    let outcome = loop {
-        if now > options.until {
-            break Outcome::InProgress;
-        }
-        let observation = gate.observe(now);
-        let mut decision = decide(&state, &observation, now);
-        state.apply(&decision);
-        if options.auto_signoff && state.phase == Phase::AwaitingSignoff {
-            let roles: Vec<String> = state.missing_signoffs().map(str::to_owned).collect();
-            for role in roles {
-                let _ = state.sign_off(now, &role, "simulation");
-            }
-            decision = decide(&state, &observation, now);
-            state.apply(&decision);
-        }
+    let mut samples: Vec<SimulationSample> = Vec::new();
+    let mut run_options = RunOptions::simulated(options.tick.max(Duration::from_millis(1)))
+        .until(options.until);
+    run_options.auto_signoff = options.auto_signoff;
+    let stop = StopFlag::default();
+    let end = engine.run(&run_options, &stop, &mut |event| {
+        let RunEvent::Tick(report) = event else {
+            return;
+        };
+        let decision = &report.decision;
+        let at = decision.at;
+        let after = &report.decision;
         if options.keep_samples {
-            samples.push(SimulationSample {
-                offset_seconds: now.since(options.start).as_secs(),
-                percentage: state.percentage,
+            let sample = SimulationSample {
+                offset_seconds: at.since(options.start).as_secs(),
+                percentage: percentage_after(after),
                 error_rate_percent: decision.verdicts.error_rate.value,
                 p95_ms: decision.verdicts.p95.value,
-            });
+            };
+            // A second judgement at the same instant (after sign-offs)
+            // replaces the first.
+            match samples.last_mut() {
+                Some(last) if last.offset_seconds == sample.offset_seconds => *last = sample,
+                _ => samples.push(sample),
+            }
         }
         if decision.action != Action::Hold {
             events.push(SimulationEvent {
-                offset: format_duration(now.since(options.start)),
+                offset: format_duration(at.since(options.start)),
                 decision: decision.action.name().to_owned(),
-                stage: state.stage,
-                percentage: state.percentage,
+                stage: stage_after(after),
+                percentage: percentage_after(after),
                 why: decision.explanation.message.clone(),
             });
         }
-        match state.phase {
-            Phase::Completed => break Outcome::Completed,
-            Phase::RolledBack => break Outcome::RolledBack,
-            Phase::Paused => break Outcome::Paused,
-            _ => {}
+    });
+    let outcome = match end {
+        Ok(RunEnd::Completed) => Outcome::Completed,
+        Ok(RunEnd::RolledBack) => Outcome::RolledBack,
+        Ok(RunEnd::Paused) => Outcome::Paused,
+        Ok(RunEnd::Stopped | RunEnd::Until) => Outcome::InProgress,
+        Err(e) => {
+            // In memory nothing fails but a plan the state refuses; say so.
+            events.push(SimulationEvent {
+                offset: format_duration(engine.now().since(options.start)),
+                decision: "pause".to_owned(),
+                stage: engine.state().stage,
+                percentage: engine.state().percentage,
+                why: e.to_string(),
+            });
+            Outcome::Paused
         }
-        now = now + tick;
     };
+    let state = engine.state().clone();
     Simulation {
         outcome,
         final_percentage: state.percentage,
         events,
         samples,
         state: Some(state),
+    }
+}
+
+/// The stage a decision leaves the rollout at.
+fn stage_after(d: &Decision) -> usize {
+    match &d.action {
+        Action::Advance { stage, .. } => *stage,
+        Action::Rollback { .. } => 0,
+        _ => d.stage,
+    }
+}
+
+/// The percentage a decision leaves the rollout at.
+fn percentage_after(d: &Decision) -> Percentage {
+    match &d.action {
+        Action::Advance { to, .. } => *to,
+        Action::Rollback { .. } => Percentage::ZERO,
+        _ => d.percentage,
     }
 }

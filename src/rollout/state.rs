@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::{AuditRecord, HistoryEntry};
 use super::clock::Timestamp;
 use super::decision::{Action, Decision};
 // Re-exported for the modules that import them from here (durable.rs).
@@ -32,24 +33,6 @@ pub struct SignOff {
     pub at: Timestamp,
 }
 
-/// One event of a rollout's history: every decision but Hold, and every
-/// manual operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// When.
-    pub at: Timestamp,
-    /// `start`, `advance`, `pause`, `resume`, `rollback`, `complete`,
-    /// `promote`, `sign_off`.
-    pub event: String,
-    /// The stage after the event.
-    pub stage: usize,
-    /// The percentage after the event.
-    pub percentage: Percentage,
-    /// Why.
-    pub why: String,
-    /// `policy` or the person who acted.
-    pub by: String,
-}
 
 /// A manual operation the state refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -147,6 +130,15 @@ pub struct RolloutState {
     pub last_verdicts: Option<Verdicts>,
     /// Every event but holds.
     pub history: Vec<HistoryEntry>,
+    /// One per committed change; the controller engine's write protocol
+    /// stamps it on the state and on the change's audit records.
+    #[serde(default)]
+    pub revision: u64,
+    /// The audit records of the last committed change, kept until the
+    /// next one so a crash between the commit and the audit append loses
+    /// nothing (the engine appends what the log lacks when it opens).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<AuditRecord>,
 }
 
 /// Refuses an empty reason or name.
@@ -179,6 +171,8 @@ impl RolloutState {
             last_tick: None,
             last_verdicts: None,
             history: Vec::new(),
+            revision: 0,
+            journal: Vec::new(),
         }
     }
 
@@ -289,6 +283,7 @@ impl RolloutState {
             percentage: self.percentage,
             why,
             by: by.to_owned(),
+            request: None,
         };
         self.history.push(entry.clone());
         entry

@@ -1,0 +1,990 @@
+//! [`Controller`]: open, tick, operate, run, deploy — every change through
+//! [`Controller::commit`], the write protocol of the module docs.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::files::{ControllerFiles, FileFlags, FlagsWriter};
+use super::gate_worker::GateWorker;
+use super::lock::{host_name, EngineLock, LockHolder};
+use super::requests::{new_request_id, Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
+use super::ControllerError;
+use crate::rollout::{
+    decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision,
+    FlagsFile, HealthGate, HistoryEntry, Observation, Phase, Plan, RolloutState, SystemClock,
+    Timestamp, Verdict,
+};
+use crate::Percentage;
+
+/// A person's operation on a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Start a ready rollout at stage 1.
+    Start,
+    /// Move to the next stage now.
+    Promote {
+        /// Why.
+        reason: String,
+    },
+    /// Stop for a person; the percentage stays.
+    Pause {
+        /// Why.
+        reason: String,
+    },
+    /// Resume a paused rollout, or restart a rolled-back one from stage 1.
+    Resume {
+        /// Why.
+        reason: String,
+    },
+    /// Roll back to 0% now.
+    Rollback {
+        /// Why.
+        reason: String,
+    },
+    /// Record a sign-off.
+    SignOff {
+        /// The plan's role.
+        role: String,
+        /// Who signs.
+        name: String,
+    },
+}
+
+impl Operation {
+    /// `start`, `promote`, `pause`, `resume`, `rollback` or `signoff`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Start => "start",
+            Operation::Promote { .. } => "promote",
+            Operation::Pause { .. } => "pause",
+            Operation::Resume { .. } => "resume",
+            Operation::Rollback { .. } => "rollback",
+            Operation::SignOff { .. } => "signoff",
+        }
+    }
+}
+
+/// A follow-up write of a committed change that has not happened yet; the
+/// next [`open`](ControllerBuilder::open) does it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "pending", rename_all = "snake_case")]
+pub enum Pending {
+    /// The flags file still shows the old percentage.
+    Flags {
+        /// Why the write failed.
+        error: String,
+    },
+    /// Audit records are still only in the state's journal.
+    Audit {
+        /// Why the append failed.
+        error: String,
+    },
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::Flags { error } => write!(
+                f,
+                "the flags file was not updated ({error}); the next start of the controller writes it"
+            ),
+            Pending::Audit { error } => write!(
+                f,
+                "the audit record was not appended ({error}); the next start of the controller appends it"
+            ),
+        }
+    }
+}
+
+/// A committed change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The state's revision after the change.
+    pub revision: u64,
+    /// Follow-up writes still to do (empty when everything is written).
+    pub pending: Vec<Pending>,
+}
+
+/// An operation applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The history entry it recorded.
+    pub entry: HistoryEntry,
+    /// The commit.
+    pub commit: Commit,
+}
+
+/// One tick: what the gate saw, what the policy decided, what was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    /// What the gate saw.
+    pub observation: Observation,
+    /// The decision.
+    pub decision: Decision,
+    /// The commit.
+    pub commit: Commit,
+}
+
+/// Something that happened in [`Controller::run`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// A tick.
+    Tick(TickReport),
+    /// An operation, applied (or refused) for a person.
+    Operation {
+        /// What was asked.
+        operation: Operation,
+        /// Who asked.
+        by: String,
+        /// The outcome; `Err` is the refusal's message.
+        outcome: Result<Applied, String>,
+    },
+}
+
+/// Why [`Controller::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// The rollout completed.
+    Completed,
+    /// The rollout rolled back.
+    RolledBack,
+    /// The rollout paused for a person.
+    Paused,
+    /// The stop flag was raised (between ticks; the state is saved).
+    Stopped,
+    /// The `until` instant passed.
+    Until,
+}
+
+/// A flag raised to stop [`Controller::run`] between ticks (from a signal
+/// handler, another thread, a test).
+pub type StopFlag = Arc<AtomicBool>;
+
+/// How [`Controller::run`] paces itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Time between ticks.
+    pub tick: Duration,
+    /// How often to look for operator requests while waiting; `None` waits
+    /// for each tick in one step (simulations).
+    pub poll: Option<Duration>,
+    /// Stop after this instant.
+    pub until: Option<Timestamp>,
+    /// How long one health-gate observation may take before it counts as an
+    /// Error.
+    pub gate_timeout: Duration,
+    /// Give every missing sign-off as soon as the final window has held
+    /// (simulations only).
+    pub auto_signoff: bool,
+}
+
+/// Bounds on the time between ticks.
+pub const TICK_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+
+impl RunOptions {
+    /// A real-time run: operator requests served every 200 ms, a gate
+    /// timeout of 30 s (or the tick, if shorter).
+    #[must_use]
+    pub fn real_time(tick: Duration) -> RunOptions {
+        RunOptions {
+            tick,
+            poll: Some(Duration::from_millis(200)),
+            until: None,
+            gate_timeout: Duration::from_secs(30).min(tick.max(Duration::from_secs(1))),
+            auto_signoff: false,
+        }
+    }
+
+    /// A simulated run (a [`ManualClock`](crate::rollout::ManualClock)): one
+    /// step per tick, sign-offs given automatically.
+    #[must_use]
+    pub fn simulated(tick: Duration) -> RunOptions {
+        RunOptions {
+            tick,
+            poll: None,
+            until: None,
+            gate_timeout: Duration::from_secs(60),
+            auto_signoff: true,
+        }
+    }
+
+    /// These options, stopping after `until`.
+    #[must_use]
+    pub fn until(mut self, until: Timestamp) -> RunOptions {
+        self.until = Some(until);
+        self
+    }
+
+    /// Checks the tick against [`TICK_BOUNDS`].
+    pub fn validate(&self) -> Result<(), ControllerError> {
+        let (min, max) = TICK_BOUNDS;
+        if self.tick < min || self.tick > max {
+            return Err(ControllerError::Invalid {
+                field: "--tick".into(),
+                message: format!(
+                    "{} is outside {}..={}",
+                    format_duration(self.tick),
+                    format_duration(min),
+                    format_duration(max)
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+enum Storage {
+    Memory,
+    Files(Box<FileStorage>),
+}
+
+struct FileStorage {
+    files: ControllerFiles,
+    _lock: EngineLock,
+    audit: AuditLog,
+    flags: Option<Box<dyn FlagsWriter>>,
+    mailbox: Mailbox,
+}
+
+/// What [`ControllerBuilder::open`] found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Temporary files of killed writers, and stale requests, removed.
+    pub swept: Vec<PathBuf>,
+    /// Journal records appended to the audit log (a change committed before
+    /// a crash).
+    pub recovered_records: usize,
+    /// The flags file was out of step with the state: `(found, written)`.
+    pub reconciled: Option<(Percentage, Percentage)>,
+}
+
+/// Opens a [`Controller`] on a state file.
+pub struct ControllerBuilder {
+    files: ControllerFiles,
+    clock: Arc<dyn Clock>,
+    gate: Option<Box<dyn HealthGate + Send>>,
+    flags: Option<Box<dyn FlagsWriter>>,
+    command: String,
+}
+
+impl std::fmt::Debug for ControllerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerBuilder")
+            .field("files", &self.files)
+            .field("command", &self.command)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControllerBuilder {
+    /// The clock (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The health gate (needed for ticks).
+    #[must_use]
+    pub fn gate(mut self, gate: impl HealthGate + Send + 'static) -> Self {
+        self.gate = Some(Box::new(gate));
+        self
+    }
+
+    /// A boxed health gate.
+    #[must_use]
+    pub fn boxed_gate(mut self, gate: Box<dyn HealthGate + Send>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Publishes the percentage through `writer` instead of the state's flags
+    /// file.
+    #[must_use]
+    pub fn flags_writer(mut self, writer: impl FlagsWriter + 'static) -> Self {
+        self.flags = Some(Box::new(writer));
+        self
+    }
+
+    /// What the lock file says the holder is doing (default `controller`).
+    #[must_use]
+    pub fn command(mut self, command: &str) -> Self {
+        command.clone_into(&mut self.command);
+        self
+    }
+
+    /// Takes the lock, sweeps what killed writers left, loads the state,
+    /// finishes a change committed before a crash and reconciles the flags
+    /// file with the state.
+    pub fn open(self) -> Result<Controller, ControllerError> {
+        self.open_with_report().map(|(c, _)| c)
+    }
+
+    /// [`open`](Self::open), saying what it repaired.
+    pub fn open_with_report(self) -> Result<(Controller, OpenReport), ControllerError> {
+        let now = self.clock.now();
+        let lock = EngineLock::acquire(&self.files.lock, &holder(&self.command, now))?;
+        let mut report = OpenReport::default();
+        report.swept.extend(sweep_temp_files(&self.files.state)?);
+        let state = load(&self.files.state)?;
+        let mut flags = self.flags.or_else(|| {
+            state
+                .flags_file
+                .as_deref()
+                .map(|p| Box::new(FileFlags::new(p)) as Box<dyn FlagsWriter>)
+        });
+        if let Some(path) = &state.flags_file {
+            report.swept.extend(sweep_temp_files(&FlagsFile::new(path).target()?)?);
+        }
+        let mailbox = Mailbox::new(self.files.requests.clone());
+        report.swept.extend(mailbox.sweep(now));
+        let mut audit = AuditLog::open(&self.files.audit)?;
+        // A change committed before a crash: its journal records the log lacks.
+        let logged = AuditLog::last_revision(&self.files.audit)?;
+        for record in &state.journal {
+            if record.revision.is_some_and(|r| logged.is_none_or(|l| r > l)) {
+                audit.append(record)?;
+                report.recovered_records += 1;
+            }
+        }
+        if let Some(writer) = flags.as_mut() {
+            let found = writer.percentage(&state.rollout)?;
+            if found != state.percentage {
+                if writer.prepare(&state.rollout, state.percentage)? {
+                    writer.publish()?;
+                }
+                report.reconciled = Some((found, state.percentage));
+            }
+        }
+        let controller = Controller {
+            state,
+            storage: Storage::Files(Box::new(FileStorage {
+                files: self.files,
+                _lock: lock,
+                audit,
+                flags,
+                mailbox,
+            })),
+            gate: self.gate.map(GateWorker::spawn),
+            clock: self.clock,
+            served: Vec::new(),
+        };
+        Ok((controller, report))
+    }
+}
+
+fn holder(command: &str, now: Timestamp) -> LockHolder {
+    LockHolder {
+        pid: std::process::id(),
+        host: host_name(),
+        since: now,
+        command: command.to_owned(),
+    }
+}
+
+fn load(path: &Path) -> Result<RolloutState, ControllerError> {
+    match RolloutState::load(path) {
+        Ok(s) => Ok(s),
+        Err(_) if !path.exists() => Err(ControllerError::NoState {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The engine of one rollout. See the [module docs](super).
+pub struct Controller {
+    state: RolloutState,
+    storage: Storage,
+    gate: Option<GateWorker>,
+    clock: Arc<dyn Clock>,
+    /// Operator requests served while waiting for the gate, not yet reported.
+    served: Vec<RunEvent>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("rollout", &self.state.rollout)
+            .field("stage", &self.state.stage)
+            .field("phase", &self.state.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// A builder for the engine of the state file `state`.
+    #[must_use]
+    pub fn builder(state: impl Into<PathBuf>) -> ControllerBuilder {
+        ControllerBuilder {
+            files: ControllerFiles::beside(state),
+            clock: Arc::new(SystemClock),
+            gate: None,
+            flags: None,
+            command: "controller".to_owned(),
+        }
+    }
+
+    /// An engine with no files: the same loop on a state in memory
+    /// (simulations).
+    #[must_use]
+    pub fn in_memory(
+        state: RolloutState,
+        gate: Box<dyn HealthGate + Send>,
+        clock: impl Clock + 'static,
+    ) -> Controller {
+        Controller {
+            state,
+            storage: Storage::Memory,
+            gate: Some(GateWorker::spawn(gate)),
+            clock: Arc::new(clock),
+            served: Vec::new(),
+        }
+    }
+
+    /// Initialises a rollout of `rollout` in the flags file `flags` at 0%
+    /// with `plan`, under the lock. Refuses to replace an existing state
+    /// unless `force`, and never while another engine holds the lock.
+    pub fn init(
+        state: &Path,
+        flags: &Path,
+        rollout: &str,
+        plan: Plan,
+        force: bool,
+        clock: &dyn Clock,
+    ) -> Result<Applied, ControllerError> {
+        plan.validate()?;
+        let files = ControllerFiles::beside(state);
+        let now = clock.now();
+        let _lock = EngineLock::acquire(&files.lock, &holder("init", now))?;
+        if files.state.exists() && !force {
+            return Err(ControllerError::Exists {
+                path: files.state.clone(),
+            });
+        }
+        sweep_temp_files(&files.state)?;
+        let flags_file = FlagsFile::new(flags);
+        // Checks the file parses and has the rollout.
+        flags_file.percentage(rollout)?;
+        let mut next = RolloutState::new(rollout, plan, now);
+        next.flags_file = Some(flags_file.path().to_path_buf());
+        let previous = RolloutState::load(&files.state).ok();
+        next.revision = previous.as_ref().map_or(0, |p| p.revision);
+        let entry = HistoryEntry {
+            at: now,
+            event: "init".into(),
+            stage: 0,
+            percentage: Percentage::ZERO,
+            why: format!("initialised at 0% from {}", flags_file.path().display()),
+            by: operator_name(),
+            request: None,
+        };
+        next.history.push(entry.clone());
+        let mut writer = FileFlags::new(flags_file.path());
+        let mut audit = AuditLog::open(&files.audit)?;
+        let commit = commit_files(
+            &files,
+            &mut audit,
+            Some(&mut writer as &mut (dyn FlagsWriter + 'static)),
+            &mut next,
+            vec![AuditRecord::operation(rollout, &entry)],
+        )?;
+        Ok(Applied { entry, commit })
+    }
+
+    /// The rollout's state.
+    #[must_use]
+    pub fn state(&self) -> &RolloutState {
+        &self.state
+    }
+
+    /// The engine's files, unless it runs in memory.
+    #[must_use]
+    pub fn files(&self) -> Option<&ControllerFiles> {
+        match &self.storage {
+            Storage::Memory => None,
+            Storage::Files(f) => Some(&f.files),
+        }
+    }
+
+    /// The engine's clock.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Commits `next` and its audit records by the write protocol.
+    fn commit(
+        &mut self,
+        mut next: RolloutState,
+        records: Vec<AuditRecord>,
+    ) -> Result<Commit, ControllerError> {
+        next.revision = self.state.revision;
+        let commit = match &mut self.storage {
+            Storage::Memory => {
+                next.revision += 1;
+                Commit {
+                    revision: next.revision,
+                    pending: Vec::new(),
+                }
+            }
+            Storage::Files(s) => {
+                let moves = next.percentage != self.state.percentage;
+                let flags = if moves { s.flags.as_deref_mut() } else { None };
+                commit_files(&s.files, &mut s.audit, flags, &mut next, records)?
+            }
+        };
+        self.state = next;
+        Ok(commit)
+    }
+
+    /// One tick now: observe, decide, commit.
+    pub fn tick(&mut self) -> Result<TickReport, ControllerError> {
+        self.tick_with(&RunOptions::real_time(Duration::from_secs(60)))
+    }
+
+    fn tick_with(&mut self, options: &RunOptions) -> Result<TickReport, ControllerError> {
+        let now = self.clock.now();
+        let observation = self.observe(now, options)?;
+        let decision = decide(&self.state, &observation, now);
+        let mut next = self.state.clone();
+        next.apply(&decision);
+        let record = AuditRecord::decision(&next.rollout, &decision, &observation);
+        let commit = self.commit(next, vec![record])?;
+        Ok(TickReport {
+            observation,
+            decision,
+            commit,
+        })
+    }
+
+    /// Observes through the gate worker, serving operator requests while it
+    /// waits.
+    fn observe(
+        &mut self,
+        at: Timestamp,
+        options: &RunOptions,
+    ) -> Result<Observation, ControllerError> {
+        let mut worker = self.gate.take().ok_or(ControllerError::NoGate)?;
+        let slice = options.poll.unwrap_or(options.gate_timeout);
+        let mut served = Vec::new();
+        let observation = worker.observe(at, options.gate_timeout, slice, &mut || {
+            served.extend(self.serve_requests());
+        });
+        self.gate = Some(worker);
+        self.served.extend(served);
+        Ok(observation)
+    }
+
+    /// Applies an operation for `by` now.
+    pub fn apply(&mut self, operation: &Operation, by: &str) -> Result<Applied, ControllerError> {
+        self.apply_request(operation, by, None)
+    }
+
+    fn apply_request(
+        &mut self,
+        operation: &Operation,
+        by: &str,
+        request: Option<&str>,
+    ) -> Result<Applied, ControllerError> {
+        let now = self.clock.now();
+        let mut next = self.state.clone();
+        let mut entry = match operation {
+            Operation::Start => next.start(now, by)?,
+            Operation::Promote { reason } => next.promote(now, by, reason)?,
+            Operation::Pause { reason } => next.pause(now, by, reason)?,
+            Operation::Resume { reason } => next.resume(now, by, reason)?,
+            Operation::Rollback { reason } => next.rollback(now, by, reason)?,
+            Operation::SignOff { role, name } => next.sign_off(now, role, name)?,
+        };
+        if let Some(id) = request {
+            entry.request = Some(id.to_owned());
+            if let Some(last) = next.history.last_mut() {
+                last.request = Some(id.to_owned());
+            }
+        }
+        let record = AuditRecord::operation(&next.rollout, &entry);
+        let commit = self.commit(next, vec![record])?;
+        Ok(Applied { entry, commit })
+    }
+
+    /// Applies every waiting operator request and answers it.
+    pub fn serve_requests(&mut self) -> Vec<RunEvent> {
+        let Storage::Files(s) = &self.storage else {
+            return Vec::new();
+        };
+        let mailbox = s.mailbox.clone();
+        let mut events = Vec::new();
+        for claimed in mailbox.claim_all() {
+            let (id, outcome, event) = match claimed {
+                Err((id, why)) => (
+                    id,
+                    Err(AnswerError {
+                        message: why,
+                        unhealthy: false,
+                    }),
+                    None,
+                ),
+                Ok(request) => {
+                    let now = self.clock.now();
+                    let result = if request.expires < now {
+                        Err(AnswerError {
+                            message: format!("the request expired at {}", request.expires),
+                            unhealthy: false,
+                        })
+                    } else {
+                        self.apply_request(&request.operation, &request.by, Some(&request.id))
+                            .map_err(|e| AnswerError {
+                                message: e.to_string(),
+                                unhealthy: e.is_unhealthy(),
+                            })
+                    };
+                    let event = RunEvent::Operation {
+                        operation: request.operation.clone(),
+                        by: request.by.clone(),
+                        outcome: result.clone().map_err(|e| e.message),
+                    };
+                    (request.id, result, Some(event))
+                }
+            };
+            let _ = mailbox.answer(&Answer { id, outcome });
+            events.extend(event);
+        }
+        events
+    }
+
+    /// Ticks until the rollout completes, rolls back or pauses, `stop` is
+    /// raised or `options.until` passes; serves operator requests meanwhile.
+    /// A ready rollout is started first.
+    pub fn run(
+        &mut self,
+        options: &RunOptions,
+        stop: &StopFlag,
+        on_event: &mut dyn FnMut(&RunEvent),
+    ) -> Result<RunEnd, ControllerError> {
+        options.validate()?;
+        if self.gate.is_none() {
+            return Err(ControllerError::NoGate);
+        }
+        if self.state.phase == Phase::Ready {
+            let applied = self.apply(&Operation::Start, &operator_name())?;
+            on_event(&RunEvent::Operation {
+                operation: Operation::Start,
+                by: applied.entry.by.clone(),
+                outcome: Ok(applied),
+            });
+        }
+        loop {
+            let served = self.serve_requests();
+            for event in std::mem::take(&mut self.served).iter().chain(&served) {
+                on_event(event);
+            }
+            match self.state.phase {
+                Phase::Completed => return Ok(RunEnd::Completed),
+                Phase::RolledBack => return Ok(RunEnd::RolledBack),
+                Phase::Paused => return Ok(RunEnd::Paused),
+                _ => {}
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(RunEnd::Stopped);
+            }
+            let now = self.clock.now();
+            let due = self
+                .state
+                .last_tick
+                .map_or(now, |t| t.saturating_add(options.tick));
+            if now < due {
+                let wait = due.since(now);
+                self.clock
+                    .sleep(options.poll.map_or(wait, |p| p.min(wait)));
+                continue;
+            }
+            if options.until.is_some_and(|u| now > u) {
+                return Ok(RunEnd::Until);
+            }
+            let report = self.tick_with(options)?;
+            for event in std::mem::take(&mut self.served) {
+                on_event(&event);
+            }
+            let awaiting = self.state.phase == Phase::AwaitingSignoff;
+            on_event(&RunEvent::Tick(report));
+            if options.auto_signoff && awaiting {
+                let roles: Vec<String> = self.state.missing_signoffs().map(str::to_owned).collect();
+                for role in roles {
+                    let op = Operation::SignOff {
+                        role,
+                        name: "simulation".into(),
+                    };
+                    let outcome = self.apply(&op, "simulation").map_err(|e| e.to_string());
+                    on_event(&RunEvent::Operation {
+                        operation: op,
+                        by: "simulation".into(),
+                        outcome,
+                    });
+                }
+                // Judge again at the same instant, with the sign-offs in.
+                let report = self.tick_with(options)?;
+                on_event(&RunEvent::Tick(report));
+            }
+        }
+    }
+
+    /// A safe deploy: moves to the next stage, whose percentage must be
+    /// `target`, only when the current stage's soak is over and every check
+    /// is Pass now with the go criteria met. Refusals name every reason and
+    /// change nothing.
+    pub fn deploy_safe(
+        &mut self,
+        target: Percentage,
+        by: &str,
+        options: &RunOptions,
+    ) -> Result<Applied, ControllerError> {
+        let now = self.clock.now();
+        let state = &self.state;
+        let next_stage = state.stage + 1;
+        let mut reasons = Vec::new();
+        match state.phase {
+            Phase::Ready | Phase::Soaking => {}
+            phase => reasons.push(format!("the rollout is {phase}; deploy moves only a ready or soaking rollout")),
+        }
+        match state.plan.stage(next_stage) {
+            None => reasons.push(format!(
+                "stage {} ({}) is the plan's last; nothing to deploy",
+                state.stage, state.percentage
+            )),
+            Some(stage) if stage.percentage != target => reasons.push(format!(
+                "--strategy safe moves only to the next stage of the plan: stage {next_stage} is {}, not {target}",
+                stage.percentage
+            )),
+            Some(_) => {}
+        }
+        if let (Phase::Soaking, Some(stage)) = (state.phase, state.current_stage()) {
+            let ends = state.since.saturating_add(stage.soak);
+            if now < ends {
+                reasons.push(format!(
+                    "stage {}'s soak of {} ends at {ends} ({} left)",
+                    state.stage,
+                    format_duration(stage.soak),
+                    format_duration(ends.since(now))
+                ));
+            }
+        }
+        if !reasons.is_empty() {
+            return Err(ControllerError::NotSafe {
+                reasons,
+                unhealthy: false,
+            });
+        }
+        // Every check must pass now, and the go criteria hold.
+        let observation = self.observe(now, options)?;
+        let tier_name = self.state.tier_name().to_owned();
+        let Some(tier) = self.state.plan.tier(&tier_name) else {
+            return Err(ControllerError::NotSafe {
+                reasons: vec![format!("the plan has no tier {tier_name:?}")],
+                unhealthy: false,
+            });
+        };
+        let plan = &self.state.plan;
+        let verdicts =
+            crate::rollout::Verdicts::judge(&observation, tier, &plan.go, plan.min_requests);
+        let mut unhealthy = false;
+        for c in verdicts.all() {
+            match c.verdict {
+                Verdict::Pass if c.go => {}
+                Verdict::Pass => reasons.push(format!(
+                    "{}: {} misses the go criterion ({})",
+                    c.check,
+                    c.value.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
+                    c.detail
+                )),
+                Verdict::Breach => {
+                    unhealthy = true;
+                    reasons.push(format!(
+                        "{}: breach, {} against a threshold of {} ({tier_name} tier) {}",
+                        c.check,
+                        c.value.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
+                        c.threshold.map_or_else(|| "-".into(), |v| format!("{v}")),
+                        c.detail
+                    ));
+                }
+                Verdict::NoData | Verdict::Error => reasons.push(format!(
+                    "{}: {} — deploy never moves blind ({})",
+                    c.check, c.verdict, c.detail
+                )),
+            }
+        }
+        if !reasons.is_empty() {
+            return Err(ControllerError::NotSafe { reasons, unhealthy });
+        }
+        let op = if self.state.phase == Phase::Ready {
+            Operation::Start
+        } else {
+            Operation::Promote {
+                reason: format!("deploy --strategy safe --target-percentage {target}"),
+            }
+        };
+        self.apply(&op, by)
+    }
+
+    /// Sends `operation` to the engine holding the lock of `state` and waits
+    /// for its answer; when no engine holds it, opens the state and applies
+    /// the operation directly. A request not answered in time is withdrawn:
+    /// an `Err` means nothing changed.
+    pub fn submit(
+        state: &Path,
+        operation: &Operation,
+        by: &str,
+    ) -> Result<Applied, ControllerError> {
+        let clock = SystemClock;
+        let files = ControllerFiles::beside(state);
+        let direct = || -> Result<Applied, ControllerError> {
+            let mut engine = Controller::builder(&files.state)
+                .command(operation.name())
+                .open()?;
+            engine.apply(operation, by)
+        };
+        match direct() {
+            Err(ControllerError::Locked { .. }) => {}
+            other => return other,
+        }
+        let mailbox = Mailbox::new(files.requests.clone());
+        let now = clock.now();
+        let request = Request {
+            id: new_request_id(now),
+            operation: operation.clone(),
+            by: by.to_owned(),
+            sent: now,
+            expires: now.saturating_add(REQUEST_TTL),
+        };
+        mailbox.send(&request)?;
+        let started = Instant::now();
+        let mut withdrawn_at: Option<Instant> = None;
+        loop {
+            if let Some(answer) = mailbox.take_answer(&request.id)? {
+                return answer.outcome.map_err(ControllerError::Remote);
+            }
+            let holder = EngineLock::holder(&files.lock);
+            if holder.is_none() && withdrawn_at.is_none() {
+                // The engine stopped: take the request back and apply it here,
+                // unless it was claimed (then its answer is coming, or the
+                // history says whether it was applied).
+                if mailbox.withdraw(&request.id)? {
+                    return direct();
+                }
+                withdrawn_at = Some(Instant::now());
+            }
+            if withdrawn_at.is_none() && started.elapsed() >= REQUEST_TTL {
+                if mailbox.withdraw(&request.id)? {
+                    return Err(ControllerError::NotAnswered {
+                        holder,
+                        waited_secs: REQUEST_TTL.as_secs(),
+                    });
+                }
+                withdrawn_at = Some(Instant::now());
+            }
+            if let Some(at) = withdrawn_at {
+                // Claimed by the engine: wait for its answer; if the engine
+                // died before answering, the state's history tells.
+                if holder.is_none() || at.elapsed() > Duration::from_secs(60) {
+                    if let Some(answer) = mailbox.take_answer(&request.id)? {
+                        return answer.outcome.map_err(ControllerError::Remote);
+                    }
+                    let current = load(&files.state)?;
+                    if let Some(entry) = current
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|h| h.request.as_deref() == Some(request.id.as_str()))
+                    {
+                        return Ok(Applied {
+                            entry: entry.clone(),
+                            commit: Commit {
+                                revision: current.revision,
+                                pending: Vec::new(),
+                            },
+                        });
+                    }
+                    if holder.is_none() {
+                        return direct();
+                    }
+                    return Err(ControllerError::NotAnswered {
+                        holder,
+                        waited_secs: started.elapsed().as_secs(),
+                    });
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The write protocol on files (see the module docs).
+fn commit_files(
+    files: &ControllerFiles,
+    audit: &mut AuditLog,
+    mut flags: Option<&mut (dyn FlagsWriter + 'static)>,
+    next: &mut RolloutState,
+    mut records: Vec<AuditRecord>,
+) -> Result<Commit, ControllerError> {
+    // 1. Stage the flags file: nothing visible yet.
+    let staged = match flags.as_deref_mut() {
+        Some(w) => w.prepare(&next.rollout, next.percentage)?,
+        None => false,
+    };
+    // 2. Commit: the state, with the journal of this change.
+    next.revision += 1;
+    for r in &mut records {
+        r.revision = Some(next.revision);
+    }
+    next.journal = records;
+    if let Err(e) = next.save(&files.state) {
+        if let Some(w) = flags.as_deref_mut() {
+            w.discard();
+        }
+        return Err(e.into());
+    }
+    crate::failpoint::failpoint("controller.committed");
+    let mut pending = Vec::new();
+    // 3. Publish the flags file.
+    if staged {
+        if let Some(w) = flags {
+            if let Err(e) = w.publish() {
+                pending.push(Pending::Flags {
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    crate::failpoint::failpoint("controller.published");
+    // 4. Append the audit records.
+    for record in &next.journal {
+        if let Err(e) = audit.append(record) {
+            pending.push(Pending::Audit {
+                error: e.to_string(),
+            });
+            break;
+        }
+    }
+    Ok(Commit {
+        revision: next.revision,
+        pending,
+    })
+}
+
+/// Who is at the keyboard: `$USER`, or `operator`.
+#[must_use]
+pub fn operator_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "operator".to_owned())
+}
+

@@ -1,0 +1,103 @@
+//! [`ControllerError`]: why the engine refused or failed, with where.
+
+use std::path::PathBuf;
+
+use super::lock::LockHolder;
+use super::requests::AnswerError;
+use crate::rollout::{OperationError, PlanError, StateError};
+
+/// Why a controller operation failed. Whatever the variant, the operation
+/// changed nothing (see [`Commit::pending`](super::Commit::pending) for
+/// the one exception, a change committed whose follow-up writes are pending).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControllerError {
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Saving or loading the state, or writing atomically, failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The flags file cannot be read, edited or written.
+    #[error(transparent)]
+    Flags(#[from] crate::rollout::FlagsFileError),
+    /// The plan is not valid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Another engine holds the lock.
+    #[error("another controller holds {}{}; stop it first", lock.display(), holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it, when the lock file says.
+        holder: Option<LockHolder>,
+    },
+    /// There is no state file yet.
+    #[error("no rollout state at {} (run `init` first)", path.display())]
+    NoState {
+        /// The state file.
+        path: PathBuf,
+    },
+    /// `init` would replace an existing rollout without `force`.
+    #[error("{} already holds a rollout; pass --force to start over", path.display())]
+    Exists {
+        /// The state file.
+        path: PathBuf,
+    },
+    /// The rollout's state refused the operation.
+    #[error(transparent)]
+    Refused(#[from] OperationError),
+    /// A safe deploy would not be safe now; one line per reason.
+    #[error("deploy refused:{}", reasons.iter().map(|r| format!("\n  {r}")).collect::<String>())]
+    NotSafe {
+        /// Every reason, one per line.
+        reasons: Vec<String>,
+        /// Whether a check breached (the rollout is not healthy) rather than
+        /// being unknown or early.
+        unhealthy: bool,
+    },
+    /// A number or setting given by a person is out of bounds.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The argument or field, e.g. `--tick`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The engine has no health gate, and the operation needs one.
+    #[error("this operation needs a health gate")]
+    NoGate,
+    /// The running engine refused the request.
+    #[error("the running controller refused: {}", .0.message)]
+    Remote(AnswerError),
+    /// The running engine did not answer in time; the request was
+    /// withdrawn, so nothing changed.
+    #[error("the running controller {} did not answer within {}s; the request was withdrawn and nothing changed", holder.as_ref().map(ToString::to_string).unwrap_or_default(), waited_secs)]
+    NotAnswered {
+        /// Who holds the lock.
+        holder: Option<LockHolder>,
+        /// How long the sender waited.
+        waited_secs: u64,
+    },
+}
+
+impl ControllerError {
+    /// Whether the failure says the rollout is not healthy (a breach), as
+    /// opposed to bad input or an unusable setup.
+    #[must_use]
+    pub fn is_unhealthy(&self) -> bool {
+        match self {
+            ControllerError::NotSafe { unhealthy, .. } => *unhealthy,
+            ControllerError::Remote(e) => e.unhealthy,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The engine lock: one engine per state file, and a lock file that says who
+//! holds it.
+//!
+//! The lock is an advisory `flock` on `<state>.lock`, held for the life of a
+//! [`EngineLock`]; the kernel releases it when the process dies, however it
+//! dies. The file's contents name the holder (pid, host, since, command) so a
+//! refused command can say who is in the way.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ControllerError;
+use crate::rollout::clock::Timestamp;
+
+/// Who holds an engine lock, as written in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// The holder's process id.
+    pub pid: u32,
+    /// The holder's host name.
+    pub host: String,
+    /// When it took the lock.
+    pub since: Timestamp,
+    /// What it is doing (`run`, `deploy`, `promote`, ...).
+    pub command: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` (pid {} on {}, since {})",
+            self.command, self.pid, self.host, self.since
+        )
+    }
+}
+
+/// An exclusive hold on a state file's engine lock; released on drop.
+#[derive(Debug)]
+pub struct EngineLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl EngineLock {
+    /// Takes the lock at `path` without waiting, and writes `holder` into it.
+    ///
+    /// # Errors
+    ///
+    /// [`ControllerError::Locked`] naming the holder when another engine
+    /// holds it; [`ControllerError::Io`] when the file cannot be opened.
+    pub fn acquire(path: &Path, holder: &LockHolder) -> Result<EngineLock, ControllerError> {
+        let io = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| ControllerError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io("cannot open the lock"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ControllerError::Locked {
+                    lock: path.to_path_buf(),
+                    holder: read_holder(&mut file),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock")(e)),
+        }
+        let mut text = serde_json::to_vec(holder).map_err(|e| ControllerError::Io {
+            action: "cannot write the holder into the lock",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        text.push(b'\n');
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(&text))
+            .map_err(io("cannot write the holder into the lock"))?;
+        Ok(EngineLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who holds the lock at `path` now, if anyone does.
+    #[must_use]
+    pub fn holder(path: &Path) -> Option<LockHolder> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        match file.try_lock() {
+            // Nobody holds it (and we let go at once).
+            Ok(()) => None,
+            Err(_) => read_holder(&mut file),
+        }
+    }
+}
+
+impl Drop for EngineLock {
+    fn drop(&mut self) {
+        // Say nobody holds it; the kernel drops the lock with the file.
+        let _ = self.file.set_len(0);
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(4096).read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// This machine's host name, for lock holders and audit records.
+#[must_use]
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(command: &str) -> LockHolder {
+        LockHolder {
+            pid: std::process::id(),
+            host: host_name(),
+            since: Timestamp::from_unix_millis(1_761_210_000_000),
+            command: command.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_second_engine_is_refused_and_told_who_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        let first = EngineLock::acquire(&path, &holder("run")).unwrap();
+        assert_eq!(EngineLock::holder(&path), Some(holder("run")));
+        match EngineLock::acquire(&path, &holder("promote")) {
+            Err(ControllerError::Locked { holder: Some(h), .. }) => assert_eq!(h.command, "run"),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        assert_eq!(EngineLock::holder(&path), None);
+        let again = EngineLock::acquire(&path, &holder("promote")).unwrap();
+        assert_eq!(EngineLock::holder(again.path()).unwrap().command, "promote");
+    }
+}

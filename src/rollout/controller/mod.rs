@@ -1,0 +1,84 @@
+//! The controller engine: the one owner of a rollout's state file, lock,
+//! audit log, flags file, health gate and clock. Ticks and people change a
+//! rollout only through it, by one write protocol.
+//!
+//! ```
+//! use genesis_flags::rollout::{Controller, ManualClock, Observation, Operation, Plan, RunEnd, RunOptions};
+//! use std::time::Duration;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let flags = dir.path().join("flags.json");
+//! std::fs::write(&flags, r#"{ "version": 1,
+//!   "rollouts": { "phase_4_deployment": { "percentage": 0 } },
+//!   "flags": { "htdag_enabled": { "rollout": "phase_4_deployment" } } }"#)?;
+//! let state = dir.path().join("rollout-state.json");
+//! let clock = ManualClock::new("2025-10-23T09:00:00Z".parse()?);
+//!
+//! // `init` writes the state at 0%; `open` locks it, sweeps what killed
+//! // writers left, finishes a pending change and reconciles the flags file.
+//! Controller::init(&state, &flags, "phase_4_deployment", Plan::six_day(), false, &clock)?;
+//! let mut engine = Controller::builder(&state)
+//!     .clock(clock.clone())
+//!     .gate(|_at| Observation::healthy())
+//!     .open()?;
+//! engine.apply(&Operation::Start, "deployment lead")?;
+//! assert!(std::fs::read_to_string(&flags)?.contains(r#""percentage": 5 }"#));
+//!
+//! // Twelve hours of healthy ticks (simulated) move it to stage 2.
+//! let options = RunOptions::simulated(Duration::from_secs(15 * 60))
+//!     .until(clock.now_plus(Duration::from_secs(12 * 3600)));
+//! let end = engine.run(&options, &Default::default(), &mut |_event| {})?;
+//! assert_eq!(end, RunEnd::Until);
+//! assert_eq!(engine.state().stage, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The write protocol
+//!
+//! Every change — a tick's decision or a person's operation — is a new
+//! [`RolloutState`] plus the audit records that explain it, committed so that
+//! it happens entirely or not at all as an operator sees it:
+//!
+//! 1. **Stage** the flags file if the percentage moves: the file is read, its
+//!    one number edited, the result validated and written to a temporary
+//!    file beside the real target (mode and owner kept), fsynced. Nothing is
+//!    visible yet; a failure here (say, a folder that cannot be written)
+//!    changes nothing and the operation fails.
+//! 2. **Commit**: the state is saved atomically (temporary file, fsync,
+//!    rename, fsync of the folder) with its revision number and, in its
+//!    `journal`, the audit records of this change. This is the commit point.
+//! 3. **Publish** the staged flags file (rename over the target).
+//! 4. **Append** the audit records, each carrying the revision.
+//!
+//! A failure or a crash after step 2 leaves the change committed with its
+//! follow-ups pending: [`Commit::pending`] says which, and the next
+//! [`open`](ControllerBuilder::open) finishes them (the flags file is
+//! reconciled with the state; journal records the log lacks are appended).
+//! Before step 2 nothing is visible, and `open` sweeps the temporary files.
+//!
+//! # Operators while an engine runs
+//!
+//! [`Controller::submit`] sends an [`Operation`] to the engine holding the
+//! lock, through a request folder beside the state file; the engine applies
+//! it within a poll interval (200 ms in [`RunOptions::real_time`]), also
+//! while it waits for a slow health gate, and answers. A request that is not
+//! answered in time is withdrawn, so a failed command has changed nothing.
+
+mod engine;
+mod error;
+mod files;
+mod gate_worker;
+mod lock;
+mod report;
+mod requests;
+
+pub use engine::{
+    operator_name,
+    Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending, RunEnd,
+    RunEvent, RunOptions, StopFlag, TickReport,
+};
+pub use error::ControllerError;
+pub use files::{ControllerFiles, FileFlags, FlagsWriter};
+pub use lock::{host_name, EngineLock, LockHolder};
+pub use report::{DailyReport, StatusView};
+pub use requests::{Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
