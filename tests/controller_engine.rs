@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use genesis_flags::rollout::{
-    AuditLog, Clock, Controller, ControllerError, FlagsWriter, ManualClock, Observation,
-    Operation, Phase, Plan, RolloutState, RunEnd, RunEvent, RunOptions, StopFlag, Timestamp,
+    AuditLog, Clock, Controller, ControllerError, FlagsWriter, ManualClock, Observation, Operation,
+    Phase, Plan, RolloutState, RunEnd, RunEvent, RunOptions, StopFlag, Timestamp,
 };
 use genesis_flags::Percentage;
 
@@ -41,7 +41,15 @@ fn setup() -> Setup {
     std::fs::write(&flags, FLAGS).unwrap();
     let state = dir.path().join("rollout-state.json");
     let clock = ManualClock::new(t0());
-    Controller::init(&state, &flags, "phase_4_deployment", Plan::six_day(), false, &clock).unwrap();
+    Controller::init(
+        &state,
+        &flags,
+        "phase_4_deployment",
+        Plan::six_day(),
+        false,
+        &clock,
+    )
+    .unwrap();
     Setup {
         _dir: dir,
         state,
@@ -55,8 +63,11 @@ fn healthy(_at: Timestamp) -> Observation {
 }
 
 fn flags_percentage(path: &Path) -> f64 {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["rollouts"]["phase_4_deployment"]["percentage"].as_f64().unwrap()
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["rollouts"]["phase_4_deployment"]["percentage"]
+        .as_f64()
+        .unwrap()
 }
 
 fn audit_events(state: &Path) -> Vec<String> {
@@ -119,11 +130,19 @@ fn every_change_moves_state_flags_and_audit_together() {
     assert_eq!(flags_percentage(&s.flags), 5.0);
     s.clock.advance(Duration::from_secs(60));
     engine
-        .apply(&Operation::Promote { reason: "by hand".into() }, "alice")
+        .apply(
+            &Operation::Promote {
+                reason: "by hand".into(),
+            },
+            "alice",
+        )
         .unwrap();
     assert_eq!(flags_percentage(&s.flags), 10.0);
     let saved = RolloutState::load(&s.state).unwrap();
-    assert_eq!((saved.stage, saved.revision), (2, applied.commit.revision + 1));
+    assert_eq!(
+        (saved.stage, saved.revision),
+        (2, applied.commit.revision + 1)
+    );
     assert_eq!(audit_events(&s.state), ["init", "start", "promote"]);
     // Only the number changed in the flags file.
     assert_eq!(
@@ -136,7 +155,10 @@ fn every_change_moves_state_flags_and_audit_together() {
 fn a_flags_write_that_cannot_be_staged_changes_nothing_and_a_retry_promotes_once() {
     let s = setup();
     {
-        let mut engine = Controller::builder(&s.state).clock(s.clock.clone()).open().unwrap();
+        let mut engine = Controller::builder(&s.state)
+            .clock(s.clock.clone())
+            .open()
+            .unwrap();
         engine.apply(&Operation::Start, "alice").unwrap();
     }
     let before = std::fs::read(&s.state).unwrap();
@@ -150,17 +172,34 @@ fn a_flags_write_that_cannot_be_staged_changes_nothing_and_a_retry_promotes_once
         .open()
         .unwrap();
     let err = engine
-        .apply(&Operation::Promote { reason: "go".into() }, "alice")
+        .apply(
+            &Operation::Promote {
+                reason: "go".into(),
+            },
+            "alice",
+        )
         .unwrap_err();
     assert!(err.to_string().contains("Permission denied"), "{err}");
     assert_eq!(engine.state().stage, 1, "the engine's state moved");
-    assert_eq!(std::fs::read(&s.state).unwrap(), before, "the state file moved");
+    assert_eq!(
+        std::fs::read(&s.state).unwrap(),
+        before,
+        "the state file moved"
+    );
     assert_eq!(audit_events(&s.state), ["init", "start"]);
     drop(engine);
     // After the fix: one promote, to stage 2, not two.
-    let mut engine = Controller::builder(&s.state).clock(s.clock.clone()).open().unwrap();
+    let mut engine = Controller::builder(&s.state)
+        .clock(s.clock.clone())
+        .open()
+        .unwrap();
     engine
-        .apply(&Operation::Promote { reason: "go".into() }, "alice")
+        .apply(
+            &Operation::Promote {
+                reason: "go".into(),
+            },
+            "alice",
+        )
         .unwrap();
     assert_eq!(engine.state().stage, 2);
     assert_eq!(flags_percentage(&s.flags), 10.0);
@@ -202,10 +241,19 @@ fn init_never_overrides_a_running_engine() {
         .clock(s.clock.clone())
         .open()
         .unwrap();
-    let err = Controller::init(&s.state, &s.flags, "phase_4_deployment", Plan::six_day(), true, &s.clock)
-        .unwrap_err();
+    let err = Controller::init(
+        &s.state,
+        &s.flags,
+        "phase_4_deployment",
+        Plan::six_day(),
+        true,
+        &s.clock,
+    )
+    .unwrap_err();
     match &err {
-        ControllerError::Locked { holder: Some(h), .. } => {
+        ControllerError::Locked {
+            holder: Some(h), ..
+        } => {
             assert_eq!(h.command, "run");
             assert_eq!(h.pid, std::process::id());
         }
@@ -242,7 +290,10 @@ fn a_safe_deploy_never_moves_blind_early_or_past_the_next_stage() {
         ControllerError::NotSafe { reasons, unhealthy } => {
             assert!(!unhealthy);
             assert_eq!(reasons.len(), 4, "{reasons:?}");
-            assert!(reasons.iter().all(|r| r.contains("never moves blind")), "{reasons:?}");
+            assert!(
+                reasons.iter().all(|r| r.contains("never moves blind")),
+                "{reasons:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -258,7 +309,9 @@ fn a_safe_deploy_never_moves_blind_early_or_past_the_next_stage() {
     let ten = Percentage::from_percent(10.0).unwrap();
     let err = engine.deploy_safe(ten, "alice", &options).unwrap_err();
     assert!(err.to_string().contains("soak of 12h ends at"), "{err}");
-    let err = engine.deploy_safe(Percentage::from_percent(50.0).unwrap(), "alice", &options).unwrap_err();
+    let err = engine
+        .deploy_safe(Percentage::from_percent(50.0).unwrap(), "alice", &options)
+        .unwrap_err();
     assert!(err.to_string().contains("stage 2 is 10%"), "{err}");
     assert_eq!(engine.state().stage, 1);
     // After the soak, with every check passing, it moves one stage.
@@ -293,7 +346,11 @@ fn a_hung_gate_holds_and_pauses_but_never_blocks_a_rollback() {
     };
     let state_path = s.state.clone();
     let engine = std::thread::spawn(move || {
-        let mut engine = Controller::builder(&state_path).gate(hung).command("run").open().unwrap();
+        let mut engine = Controller::builder(&state_path)
+            .gate(hung)
+            .command("run")
+            .open()
+            .unwrap();
         let mut options = RunOptions::real_time(Duration::from_secs(1));
         options.gate_timeout = Duration::from_millis(500);
         let stop = StopFlag::default();
@@ -317,7 +374,10 @@ fn a_hung_gate_holds_and_pauses_but_never_blocks_a_rollback() {
     .unwrap();
     let took = asked.elapsed();
     assert_eq!(applied.entry.event, "rollback");
-    assert!(applied.entry.request.is_some(), "applied by the running engine");
+    assert!(
+        applied.entry.request.is_some(),
+        "applied by the running engine"
+    );
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let (end, state) = engine.join().unwrap();
     assert_eq!(end, RunEnd::RolledBack);
@@ -332,14 +392,22 @@ fn operator_commands_reach_a_running_engine_and_sign_offs_wait_for_100() {
     let stop: StopFlag = Arc::new(AtomicBool::new(false));
     let stop_engine = stop.clone();
     let engine = std::thread::spawn(move || {
-        let mut engine = Controller::builder(&state_path).gate(healthy).command("run").open().unwrap();
+        let mut engine = Controller::builder(&state_path)
+            .gate(healthy)
+            .command("run")
+            .open()
+            .unwrap();
         let mut served = Vec::new();
         let end = engine
-            .run(&RunOptions::real_time(Duration::from_secs(1)), &stop_engine, &mut |e| {
-                if let RunEvent::Operation { operation, .. } = e {
-                    served.push(operation.name());
-                }
-            })
+            .run(
+                &RunOptions::real_time(Duration::from_secs(1)),
+                &stop_engine,
+                &mut |e| {
+                    if let RunEvent::Operation { operation, .. } = e {
+                        served.push(operation.name());
+                    }
+                },
+            )
             .unwrap();
         (end, served)
     });
@@ -355,7 +423,14 @@ fn operator_commands_reach_a_running_engine_and_sign_offs_wait_for_100() {
     let err = Controller::submit(&s.state, &signoff, "carol").unwrap_err();
     assert!(matches!(err, ControllerError::Remote(_)), "{err:?}");
     assert!(err.to_string().contains("100%"), "{err}");
-    let promoted = Controller::submit(&s.state, &Operation::Promote { reason: "ok".into() }, "bob").unwrap();
+    let promoted = Controller::submit(
+        &s.state,
+        &Operation::Promote {
+            reason: "ok".into(),
+        },
+        "bob",
+    )
+    .unwrap();
     assert_eq!(promoted.entry.stage, 2);
     assert_eq!(flags_percentage(&s.flags), 10.0);
     stop.store(true, Ordering::SeqCst);
@@ -374,7 +449,9 @@ fn a_simulated_run_is_the_same_loop_on_a_manual_clock() {
         .unwrap();
     let options = RunOptions::simulated(Duration::from_secs(15 * 60))
         .until(t0() + Duration::from_secs(7 * 86_400));
-    let end = engine.run(&options, &StopFlag::default(), &mut |_| {}).unwrap();
+    let end = engine
+        .run(&options, &StopFlag::default(), &mut |_| {})
+        .unwrap();
     assert_eq!(end, RunEnd::Completed);
     assert_eq!(s.clock.now(), t0() + Duration::from_secs(144 * 3600));
     assert_eq!(flags_percentage(&s.flags), 100.0);

@@ -591,11 +591,7 @@ fn simulations_agree_on_either_source() {
             auto_signoff: true,
             keep_samples: false,
         };
-        let direct = simulate(
-            plan.clone(),
-            s.gate(Duration::from_secs(300)),
-            &options,
-        );
+        let direct = simulate(plan.clone(), s.gate(Duration::from_secs(300)), &options);
         let via_prometheus = simulate(plan.clone(), gate_for(&server.url, ""), &options);
         let brief = |sim: &genesis_flags::rollout::Simulation| {
             sim.events

@@ -26,9 +26,9 @@ use std::time::Duration;
 use clap::Parser;
 use genesis_flags::rollout::{
     parse_duration, simulate, CheckKind, Clock, Controller, ControllerError, DailyReport,
-    EngineLock, FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd,
-    RunEvent, RunOptions, Scenario, SimulationOptions, StatusView, StopFlag, SystemClock,
-    Timestamp, Verdict, Verdicts,
+    EngineLock, FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd, RunEvent,
+    RunOptions, Scenario, SimulationOptions, StatusView, StopFlag, SystemClock, Timestamp, Verdict,
+    Verdicts,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -199,7 +199,9 @@ fn init(
     force: bool,
 ) -> Result<u8> {
     let plan = load_plan(plan)?;
-    let snapshot = FlagsFile::new(flags).snapshot().map_err(ControllerError::from)?;
+    let snapshot = FlagsFile::new(flags)
+        .snapshot()
+        .map_err(ControllerError::from)?;
     let status = snapshot.rollout_status(rollout);
     Controller::init(&cli.state, flags, rollout, plan, force, &SystemClock)?;
     let bound = status.as_ref().map_or(Vec::new(), |s| s.flags.clone());
@@ -218,6 +220,7 @@ fn init(
 /// An operator command: applied here, or by the running engine.
 fn operate(cli: &Cli, out: &Out, op: &Operation) -> Result<u8> {
     let applied = Controller::submit(&cli.state, op, &operator())?;
+    log_open_report(&applied.opened);
     let state = load_state(&cli.state)?;
     let e = &applied.entry;
     let mut text = format!(
@@ -280,7 +283,10 @@ fn run_simulation(
         }
     };
     if let Some(path) = chart {
-        let title = format!("simulation: {:?}, final {}", sim.outcome, sim.final_percentage);
+        let title = format!(
+            "simulation: {:?}, final {}",
+            sim.outcome, sim.final_percentage
+        );
         std::fs::write(path, chart::svg(&sim, &title))
             .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -377,7 +383,10 @@ fn deploy(
                 },
             );
             if bad.is_empty() {
-                out.emit(&format!("deploy: healthy at {} for {wait}s", state.percentage), &view);
+                out.emit(
+                    &format!("deploy: healthy at {} for {wait}s", state.percentage),
+                    &view,
+                );
                 Ok(0)
             } else {
                 tracing::warn!(checks = %bad.join("; "), "deploy: not healthy at the end of the wait");
@@ -410,11 +419,48 @@ fn run_autopilot(
             (engine, options)
         }
         None => (
-            builder.boxed_gate(gates::from_file(gate)?).open_with_report()?,
+            builder
+                .boxed_gate(gates::from_file(gate)?)
+                .open_with_report()?,
             RunOptions::real_time(tick),
         ),
     };
     let (engine, report) = (&mut engine.0, engine.1);
+    log_open_report(&report);
+    let s = engine.state();
+    tracing::info!(
+        "run: rollout {} at stage {} ({}, {}), a tick every {}",
+        s.rollout,
+        s.stage,
+        s.percentage,
+        s.phase,
+        genesis_flags::rollout::format_duration(tick)
+    );
+    let end = engine.run(&options, &stop_on_signals(), &mut |e| {
+        log_event(cli, out, e)
+    })?;
+    let s = engine.state();
+    match end {
+        RunEnd::Stopped => tracing::info!(
+            "run: stopped between ticks at stage {} ({}); the state is saved",
+            s.stage,
+            s.percentage
+        ),
+        RunEnd::Until => tracing::info!(
+            "run: the scenario ended at stage {} ({})",
+            s.stage,
+            s.percentage
+        ),
+        _ => tracing::info!("run: {} at stage {} ({})", s.phase, s.stage, s.percentage),
+    }
+    Ok(match end {
+        RunEnd::RolledBack | RunEnd::Paused => 1,
+        RunEnd::Completed | RunEnd::Stopped | RunEnd::Until => 0,
+    })
+}
+
+/// What opening the engine found and repaired.
+fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
     for path in &report.swept {
         tracing::info!("swept {}", path.display());
     }
@@ -427,22 +473,6 @@ fn run_autopilot(
     if let Some((found, written)) = report.reconciled {
         tracing::warn!("reconciled: the flags file said {found}; rewrote it to {written}");
     }
-    let s = engine.state();
-    tracing::info!(
-        "run: rollout {} at stage {} ({}, {}), a tick every {}",
-        s.rollout,
-        s.stage,
-        s.percentage,
-        s.phase,
-        genesis_flags::rollout::format_duration(tick)
-    );
-    let end = engine.run(&options, &stop_on_signals(), &mut |e| log_event(cli, out, e))?;
-    let s = engine.state();
-    tracing::info!("run: {:?} at stage {} ({})", end, s.stage, s.percentage);
-    Ok(match end {
-        RunEnd::RolledBack | RunEnd::Paused => 1,
-        RunEnd::Completed | RunEnd::Stopped | RunEnd::Until => 0,
-    })
 }
 
 /// Per-tick progress to the log; decisions other than hold, and operator
@@ -536,7 +566,10 @@ fn health_check(cli: &Cli, out: &Out, gate: Option<&Path>) -> Result<u8> {
     let all_pass = rows.iter().all(|r| r.pass);
     let text: Vec<String> = rows.iter().map(ToString::to_string).collect();
     out.emit(
-        &format!("health check at {now} ({tier_name} tier)\n{}", text.join("\n")),
+        &format!(
+            "health check at {now} ({tier_name} tier)\n{}",
+            text.join("\n")
+        ),
         &json!({ "at": now, "tier": tier_name, "pass": all_pass, "checks": rows }),
     );
     Ok(u8::from(!all_pass))
@@ -596,7 +629,9 @@ mod gates {
     #[cfg(feature = "prometheus")]
     pub fn from_file(path: Option<&Path>) -> Result<Box<dyn HealthGate + Send>> {
         use genesis_flags::rollout::prometheus::PrometheusGate;
-        Ok(Box::new(PrometheusGate::new(config(path)?).map_err(Failure::from)?))
+        Ok(Box::new(
+            PrometheusGate::new(config(path)?).map_err(Failure::from)?,
+        ))
     }
 
     #[cfg(feature = "prometheus")]
@@ -609,7 +644,9 @@ mod gates {
             },
             ..GateConfig::default()
         };
-        Ok(Box::new(PrometheusGate::new(config).map_err(Failure::from)?))
+        Ok(Box::new(
+            PrometheusGate::new(config).map_err(Failure::from)?,
+        ))
     }
 
     #[cfg(not(feature = "prometheus"))]

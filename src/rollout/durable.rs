@@ -6,8 +6,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-
-
 pub use super::atomic::write_atomically;
 use super::phase::Phase;
 use super::state::{RolloutState, STATE_SCHEMA};
@@ -167,4 +165,3 @@ impl StateError {
         }
     }
 }
-

@@ -54,14 +54,14 @@ mod state;
 mod verdict;
 
 pub use atomic::{sweep_temp_files, StagedFile};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
-pub use decision::{Action, Decision, Explanation};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use controller::{
-    operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError, ControllerFiles,
-    DailyReport, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation, Pending,
-    RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
+    operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
+    ControllerFiles, DailyReport, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport,
+    Operation, Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
 };
+pub use decision::{Action, Decision, Explanation};
 pub use durable::{write_atomically, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};

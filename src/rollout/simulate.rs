@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{ManualClock, Timestamp};
 use super::controller::{Controller, RunEnd, RunEvent, RunOptions, StopFlag};
+use super::decision::{Action, Decision};
 use super::duration::format_duration;
 use super::gate::HealthGate;
 use super::plan::Plan;
-use super::decision::{Action, Decision};
 use super::state::RolloutState;
 use crate::Percentage;
 
@@ -129,8 +129,8 @@ pub fn simulate(
     let mut engine = Controller::in_memory(state, Box::new(gate), clock);
     let mut events = Vec::new();
     let mut samples: Vec<SimulationSample> = Vec::new();
-    let mut run_options = RunOptions::simulated(options.tick.max(Duration::from_millis(1)))
-        .until(options.until);
+    let mut run_options =
+        RunOptions::simulated(options.tick.max(Duration::from_millis(1))).until(options.until);
     run_options.auto_signoff = options.auto_signoff;
     let stop = StopFlag::default();
     let end = engine.run(&run_options, &stop, &mut |event| {

@@ -33,7 +33,6 @@ pub struct SignOff {
     pub at: Timestamp,
 }
 
-
 /// A manual operation the state refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -14,9 +14,9 @@ use super::lock::{host_name, EngineLock, LockHolder};
 use super::requests::{new_request_id, Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
 use super::ControllerError;
 use crate::rollout::{
-    decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision,
-    FlagsFile, HealthGate, HistoryEntry, Observation, Phase, Plan, RolloutState, SystemClock,
-    Timestamp, Verdict,
+    decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision, FlagsFile,
+    HealthGate, HistoryEntry, Observation, Phase, Plan, RolloutState, SystemClock, Timestamp,
+    Verdict,
 };
 use crate::Percentage;
 
@@ -118,6 +118,10 @@ pub struct Applied {
     pub entry: HistoryEntry,
     /// The commit.
     pub commit: Commit,
+    /// What opening the engine repaired, when [`Controller::submit`]
+    /// applied the operation itself.
+    #[serde(skip)]
+    pub opened: OpenReport,
 }
 
 /// One tick: what the gate saw, what the policy decided, what was written.
@@ -342,7 +346,9 @@ impl ControllerBuilder {
                 .map(|p| Box::new(FileFlags::new(p)) as Box<dyn FlagsWriter>)
         });
         if let Some(path) = &state.flags_file {
-            report.swept.extend(sweep_temp_files(&FlagsFile::new(path).target()?)?);
+            report
+                .swept
+                .extend(sweep_temp_files(&FlagsFile::new(path).target()?)?);
         }
         let mailbox = Mailbox::new(self.files.requests.clone());
         report.swept.extend(mailbox.sweep(now));
@@ -350,7 +356,10 @@ impl ControllerBuilder {
         // A change committed before a crash: its journal records the log lacks.
         let logged = AuditLog::last_revision(&self.files.audit)?;
         for record in &state.journal {
-            if record.revision.is_some_and(|r| logged.is_none_or(|l| r > l)) {
+            if record
+                .revision
+                .is_some_and(|r| logged.is_none_or(|l| r > l))
+            {
                 audit.append(record)?;
                 report.recovered_records += 1;
             }
@@ -497,7 +506,11 @@ impl Controller {
             &mut next,
             vec![AuditRecord::operation(rollout, &entry)],
         )?;
-        Ok(Applied { entry, commit })
+        Ok(Applied {
+            entry,
+            commit,
+            opened: OpenReport::default(),
+        })
     }
 
     /// The rollout's state.
@@ -613,7 +626,11 @@ impl Controller {
         }
         let record = AuditRecord::operation(&next.rollout, &entry);
         let commit = self.commit(next, vec![record])?;
-        Ok(Applied { entry, commit })
+        Ok(Applied {
+            entry,
+            commit,
+            opened: OpenReport::default(),
+        })
     }
 
     /// Applies every waiting operator request and answers it.
@@ -703,8 +720,7 @@ impl Controller {
                 .map_or(now, |t| t.saturating_add(options.tick));
             if now < due {
                 let wait = due.since(now);
-                self.clock
-                    .sleep(options.poll.map_or(wait, |p| p.min(wait)));
+                self.clock.sleep(options.poll.map_or(wait, |p| p.min(wait)));
                 continue;
             }
             if options.until.is_some_and(|u| now > u) {
@@ -753,7 +769,9 @@ impl Controller {
         let mut reasons = Vec::new();
         match state.phase {
             Phase::Ready | Phase::Soaking => {}
-            phase => reasons.push(format!("the rollout is {phase}; deploy moves only a ready or soaking rollout")),
+            phase => reasons.push(format!(
+                "the rollout is {phase}; deploy moves only a ready or soaking rollout"
+            )),
         }
         match state.plan.stage(next_stage) {
             None => reasons.push(format!(
@@ -846,10 +864,12 @@ impl Controller {
         let clock = SystemClock;
         let files = ControllerFiles::beside(state);
         let direct = || -> Result<Applied, ControllerError> {
-            let mut engine = Controller::builder(&files.state)
+            let (mut engine, opened) = Controller::builder(&files.state)
                 .command(operation.name())
-                .open()?;
-            engine.apply(operation, by)
+                .open_with_report()?;
+            let mut applied = engine.apply(operation, by)?;
+            applied.opened = opened;
+            Ok(applied)
         };
         match direct() {
             Err(ControllerError::Locked { .. }) => {}
@@ -871,8 +891,9 @@ impl Controller {
             if let Some(answer) = mailbox.take_answer(&request.id)? {
                 return answer.outcome.map_err(ControllerError::Remote);
             }
+            let held = EngineLock::is_held(&files.lock);
             let holder = EngineLock::holder(&files.lock);
-            if holder.is_none() && withdrawn_at.is_none() {
+            if !held && withdrawn_at.is_none() {
                 // The engine stopped: take the request back and apply it here,
                 // unless it was claimed (then its answer is coming, or the
                 // history says whether it was applied).
@@ -893,7 +914,7 @@ impl Controller {
             if let Some(at) = withdrawn_at {
                 // Claimed by the engine: wait for its answer; if the engine
                 // died before answering, the state's history tells.
-                if holder.is_none() || at.elapsed() > Duration::from_secs(60) {
+                if !held || at.elapsed() > Duration::from_secs(60) {
                     if let Some(answer) = mailbox.take_answer(&request.id)? {
                         return answer.outcome.map_err(ControllerError::Remote);
                     }
@@ -910,9 +931,10 @@ impl Controller {
                                 revision: current.revision,
                                 pending: Vec::new(),
                             },
+                            opened: OpenReport::default(),
                         });
                     }
-                    if holder.is_none() {
+                    if !held {
                         return direct();
                     }
                     return Err(ControllerError::NotAnswered {
@@ -987,4 +1009,3 @@ pub fn operator_name() -> String {
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "operator".to_owned())
 }
-

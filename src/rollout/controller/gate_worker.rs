@@ -73,7 +73,10 @@ impl GateWorker {
                     format_duration(timeout)
                 ));
             }
-            match self.answers.recv_timeout(left.min(slice.max(Duration::from_millis(1)))) {
+            match self
+                .answers
+                .recv_timeout(left.min(slice.max(Duration::from_millis(1))))
+            {
                 Ok((t, observation)) if t == at => {
                     self.outstanding = None;
                     return observation;
@@ -102,14 +105,28 @@ mod tests {
         let mut worker = GateWorker::spawn(Box::new(gate));
         let mut served = 0;
         let t = Timestamp::from_unix_millis(0);
-        let obs = worker.observe(t, Duration::from_millis(300), Duration::from_millis(20), &mut || {
-            served += 1;
-        });
-        assert!(matches!(obs.error_rate, crate::rollout::Reading::Failed(ref m) if m.contains("did not answer")));
+        let obs = worker.observe(
+            t,
+            Duration::from_millis(300),
+            Duration::from_millis(20),
+            &mut || {
+                served += 1;
+            },
+        );
+        assert!(
+            matches!(obs.error_rate, crate::rollout::Reading::Failed(ref m) if m.contains("did not answer"))
+        );
         assert!(served >= 2, "the waiter ran {served} times");
         // The next tick does not queue behind the hung one.
-        let obs = worker.observe(t, Duration::from_secs(5), Duration::from_millis(20), &mut || {});
-        assert!(matches!(obs.error_rate, crate::rollout::Reading::Failed(ref m) if m.contains("still busy")));
+        let obs = worker.observe(
+            t,
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            &mut || {},
+        );
+        assert!(
+            matches!(obs.error_rate, crate::rollout::Reading::Failed(ref m) if m.contains("still busy"))
+        );
     }
 
     #[test]

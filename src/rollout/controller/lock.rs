@@ -100,7 +100,17 @@ impl EngineLock {
         &self.path
     }
 
-    /// Who holds the lock at `path` now, if anyone does.
+    /// Whether some process holds the lock at `path` now.
+    #[must_use]
+    pub fn is_held(path: &Path) -> bool {
+        let Ok(file) = OpenOptions::new().read(true).open(path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
+    /// Who holds the lock at `path` now, if anyone does and the lock file
+    /// says who.
     #[must_use]
     pub fn holder(path: &Path) -> Option<LockHolder> {
         let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
@@ -157,7 +167,9 @@ mod tests {
         let first = EngineLock::acquire(&path, &holder("run")).unwrap();
         assert_eq!(EngineLock::holder(&path), Some(holder("run")));
         match EngineLock::acquire(&path, &holder("promote")) {
-            Err(ControllerError::Locked { holder: Some(h), .. }) => assert_eq!(h.command, "run"),
+            Err(ControllerError::Locked {
+                holder: Some(h), ..
+            }) => assert_eq!(h.command, "run"),
             other => panic!("{other:?}"),
         }
         drop(first);

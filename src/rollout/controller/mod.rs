@@ -73,9 +73,8 @@ mod report;
 mod requests;
 
 pub use engine::{
-    operator_name,
-    Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending, RunEnd,
-    RunEvent, RunOptions, StopFlag, TickReport,
+    operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
+    RunEnd, RunEvent, RunOptions, StopFlag, TickReport,
 };
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};

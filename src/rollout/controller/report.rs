@@ -101,7 +101,11 @@ impl fmt::Display for StatusView {
             write!(f, "\n  reason: {reason}")?;
         }
         if !self.missing_signoffs.is_empty() && self.phase != Phase::Completed {
-            write!(f, "\n  sign-offs missing: {}", self.missing_signoffs.join(", "))?;
+            write!(
+                f,
+                "\n  sign-offs missing: {}",
+                self.missing_signoffs.join(", ")
+            )?;
         }
         if let Some(engine) = &self.engine {
             write!(f, "\n  engine: {engine}")?;
@@ -212,7 +216,13 @@ fn next_milestone(state: &RolloutState) -> String {
         Phase::Soaking => state
             .plan
             .stage(state.stage + 1)
-            .map(|s| format!("stage {} ({}) after the soak", state.stage + 1, s.percentage))
+            .map(|s| {
+                format!(
+                    "stage {} ({}) after the soak",
+                    state.stage + 1,
+                    s.percentage
+                )
+            })
             .unwrap_or_else(|| "final validation".into()),
         Phase::Validating | Phase::AwaitingSignoff => {
             let missing: Vec<&str> = state.missing_signoffs().collect();

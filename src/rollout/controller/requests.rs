@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, ControllerError, Operation};
-use crate::rollout::write_atomically;
 use crate::rollout::clock::Timestamp;
+use crate::rollout::write_atomically;
 
 /// How long a request stays valid: the engine refuses one older than this,
 /// and its sender withdraws it after this long without an answer.
