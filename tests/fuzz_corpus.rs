@@ -80,3 +80,17 @@ fn prometheus_response_corpus_replays_cleanly() {
     }
     assert!(parsed >= 4, "only {parsed} corpus responses parse");
 }
+
+#[test]
+fn flags_edit_corpus_replays_cleanly() {
+    let corpus = files("fuzz/corpus/flags_edit");
+    assert!(corpus.len() >= 3);
+    for path in corpus
+        .iter()
+        .chain(&files("examples/config"))
+        .chain(&files("fuzz/corpus/config"))
+        .chain(&files("tests/data/bad_configs"))
+    {
+        fuzz_checks::check_flags_edit(&std::fs::read(path).unwrap());
+    }
+}

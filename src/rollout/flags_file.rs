@@ -1,8 +1,8 @@
 //! [`FlagsFile`]: sets one rollout's percentage in a flags config file in
-//! place. Only the bytes of that number change (comments are not JSON, but
-//! key order, spacing, tabs, CRLF line ends and a byte-order mark all
-//! survive); the file keeps its mode and owner; a symlink stays a symlink and
-//! the file it points to is the one rewritten, atomically.
+//! place. Only the bytes of that number change (key order, spacing, tabs,
+//! CRLF line ends and a byte-order mark all survive); the file keeps its mode
+//! and owner; a symlink stays a symlink and the file it points to is the one
+//! rewritten, atomically.
 
 use std::fs;
 use std::io;

@@ -197,3 +197,67 @@ pub fn check_prometheus_response(data: &[u8]) {
         }
     }
 }
+
+/// Sets a rollout's percentage in arbitrary text. Never panics; on a valid
+/// config with that rollout it succeeds, and whenever it succeeds on a valid
+/// config the result is valid, gives the rollout exactly that percentage,
+/// and differs from the input only in one number.
+pub fn check_flags_edit(data: &[u8]) {
+    use genesis_flags::rollout::set_rollout_percentage;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // The percentage comes from the bytes, so the seeds are plain configs.
+    let ppm = data.iter().fold(data.len() as u32, |h, &b| {
+        h.wrapping_mul(31).wrapping_add(u32::from(b))
+    }) % 1_000_001;
+    let percentage = Percentage::from_ppm(ppm).expect("at most 1000000");
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let before = Snapshot::from_json(body).ok();
+    let mut rollouts: Vec<String> = before
+        .iter()
+        .flat_map(|s| s.rollouts().map(|r| r.id))
+        .collect();
+    rollouts.push("phase_4_deployment".to_owned());
+    for rollout in &rollouts {
+        let exists = before
+            .as_ref()
+            .is_some_and(|s| s.rollout_status(rollout).is_some());
+        let result = set_rollout_percentage(text, rollout, percentage);
+        if exists {
+            assert!(
+                result.is_ok(),
+                "a valid config with {rollout} was refused: {result:?}"
+            );
+        }
+        let Ok(out) = result else { continue };
+        let out_body = out.strip_prefix('\u{feff}').unwrap_or(&out);
+        let after =
+            Snapshot::from_json(out_body).expect("an edit succeeded into an invalid config");
+        assert_eq!(
+            after.rollout_status(rollout).map(|s| s.percentage),
+            Some(percentage),
+            "the edit does not give the percentage asked for"
+        );
+        if exists {
+            // Only one number changed: what differs is a number in the output.
+            let prefix = text
+                .bytes()
+                .zip(out.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let suffix = text[prefix..]
+                .bytes()
+                .rev()
+                .zip(out[prefix..].bytes().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let changed = &out.as_bytes()[prefix..out.len() - suffix];
+            assert!(
+                changed.iter().all(|b| b.is_ascii_digit() || *b == b'.'),
+                "more than a number changed: {:?}",
+                String::from_utf8_lossy(changed)
+            );
+        }
+    }
+}
