@@ -332,6 +332,10 @@ pub fn escape_label_value(value: &str) -> String {
 }
 
 /// Replaces every `{{name}}` in `template` with the escaped variable.
+// Hidden: public only so the fuzz targets (`tests/support/fuzz_checks.rs`,
+// `fuzz/`) can reach it; users get rendered queries from
+// `GateConfig::rendered_queries`.
+#[doc(hidden)]
 pub fn render_template(
     name: &str,
     template: &str,
