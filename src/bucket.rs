@@ -60,7 +60,10 @@ fn scale(hash: u64) -> u32 {
     ((u128::from(hash) * u128::from(BUCKETS)) >> 64) as u32
 }
 
-/// The bucket of `user` for `salt`, in `[0, 1_000_000)`, as in DESIGN.md.
+/// The bucket of `user` for `salt`, in `[0, 1_000_000)`: `xxh3_64` of the
+/// user id, seeded with `xxh3_64` of the salt, scaled to a million buckets
+/// (`(h as u128 * 1_000_000) >> 64`). This is the contract other languages
+/// implement.
 ///
 /// A user is in a rollout at percentage `p` iff
 /// `bucket(salt, user) < Percentage::from_percent(p).ppm()`.

@@ -185,7 +185,8 @@ impl Flag {
         }
     }
 
-    /// Evaluates this flag for `user`, as in DESIGN.md's order. Allocation-free.
+    /// Evaluates this flag for `user` in the evaluation order of the crate
+    /// docs (`src/lib.rs`). Allocation-free.
     #[inline(always)]
     pub(crate) fn evaluate(&self, user: &str, allow_experimental: bool) -> Evaluation {
         if !self.enabled {

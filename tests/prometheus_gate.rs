@@ -480,6 +480,91 @@ fn credentials_are_sent_and_warnings_kept() {
     assert!(head.contains("Basic b3BzOmh1bnRlcjI="), "{head}");
 }
 
+/// Asserts `hunter2` is nowhere in an observation: its Debug output, its
+/// JSON, or any failure message or note.
+fn assert_no_password(obs: &Observation) {
+    let json = serde_json::to_string(obs).unwrap();
+    let debug = format!("{obs:?}");
+    assert!(!json.contains("hunter2"), "{json}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        !obs.notes.iter().any(|n| n.contains("hunter2")),
+        "{:?}",
+        obs.notes
+    );
+}
+
+#[test]
+fn credentials_in_the_url_are_used_and_never_shown() {
+    let t = Timestamp::from_unix_millis(1_700_000_000_000);
+    let with_password = |url: &str| url.replacen("http://", "http://ops:hunter2@", 1);
+    let config_for = |url: &str| {
+        GateConfig::from_json(&format!(
+            r#"{{ "prometheus": {{ "url": "{}", "connect_timeout": "500ms", "read_timeout": "700ms" }} }}"#,
+            with_password(url)
+        ))
+        .unwrap()
+    };
+
+    // Sent as basic auth.
+    let (url, requests) = recording_stub(
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"1"]}]}}"#,
+    );
+    let config = config_for(&url);
+    assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
+    let gate = PrometheusGate::new(config).unwrap();
+    gate.client().query("up", t).unwrap();
+    let head = requests.recv_timeout(Duration::from_secs(2)).unwrap();
+    // base64("ops:hunter2")
+    assert!(head.contains("Basic b3BzOmh1bnRlcjI="), "{head}");
+    assert!(!format!("{gate:?}").contains("hunter2"), "{gate:?}");
+    assert_eq!(gate.client().url(), url);
+
+    // A refused connection: every reading fails, naming the server without the password.
+    let refused = format!("http://127.0.0.1:{}", prom::free_port());
+    let mut gate = PrometheusGate::new(config_for(&refused)).unwrap();
+    let obs = gate.observe(t);
+    let Reading::Failed(why) = &obs.error_rate else {
+        panic!("{:?}", obs.error_rate)
+    };
+    assert!(
+        why.contains(&refused) && why.contains("cannot connect"),
+        "{why}"
+    );
+    assert_no_password(&obs);
+    let err = gate.client().query("up", t).unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+
+    // A server that never answers: timeouts, the same.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s); // accept, never answer
+        }
+    });
+    let mut gate = PrometheusGate::new(config_for(&silent)).unwrap();
+    let obs = gate.observe(t);
+    let Reading::Failed(why) = &obs.requests else {
+        panic!("{:?}", obs.requests)
+    };
+    assert!(why.contains(&silent) && why.contains("timed out"), "{why}");
+    assert_no_password(&obs);
+
+    // A URL that is refused says so without the password.
+    let err = PrometheusGate::new(
+        GateConfig::from_json(r#"{ "prometheus": { "url": "ftp://ops:hunter2@host:9090" } }"#)
+            .unwrap(),
+    )
+    .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("ftp://***@host:9090") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
 /// The scenario observed directly and through a real Prometheus holding its
 /// samples agree at every minute: same errors, latency, traffic, health and
 /// alerts. This is what lets a simulation use either source.

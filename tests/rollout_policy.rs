@@ -1,4 +1,5 @@
-//! The rollout policy against DESIGN.md: tier boundaries, a whole six-day
+//! The rollout policy against its rules (module docs of `src/rollout/policy.rs`) and the
+//! six-day plan (`Plan::six_day`): tier boundaries, a whole six-day
 //! run, the final window, the no-data budget, and manual operations.
 
 #[path = "support/rollout.rs"]

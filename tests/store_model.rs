@@ -1,5 +1,5 @@
 //! The store against a naive model: a `Mutex` around the last accepted
-//! config, evaluated by the rules of DESIGN.md written out directly.
+//! config, evaluated by the crate docs' evaluation order written out directly.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -163,7 +163,7 @@ impl ConfigSpec {
         json!({ "version": 1, "rollouts": rollouts, "flags": flags }).to_string()
     }
 
-    /// DESIGN.md's evaluation order, written out naively.
+    /// The evaluation order of the crate docs, written out naively.
     fn evaluate(&self, name: usize, user: usize, allow_experimental: bool) -> (bool, Reason) {
         let Some(f) = self.flags.get(&name) else {
             return (false, Reason::UnknownFlag);

@@ -119,7 +119,7 @@ pub fn verdict(value: Option<f64>, bound: f64, at_most: bool) -> String {
     }
 }
 
-/// The 10 critical Genesis flags (DESIGN.md), bound to `phase_4_deployment`.
+/// The 10 critical Genesis flags (as in `examples/config/genesis.json`), bound to `phase_4_deployment`.
 pub const CRITICAL: [&str; 10] = [
     "htdag_enabled",
     "halo_enabled",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::config::{GateError, ServerConfig};
+use super::config::{percent_decode, redact_url, split_userinfo, GateError, ServerConfig};
 use super::response::{parse_response, QueryError, QueryResponse};
 use crate::rollout::clock::Timestamp;
 
@@ -22,7 +22,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A client of one Prometheus server.
+/// A client of one Prometheus server. Credentials in the configured URL
+/// are sent as basic auth and never shown: [`url`](Self::url) and every
+/// message give the URL without them.
 #[derive(Clone)]
 pub struct PrometheusClient {
     base: String,
@@ -75,13 +77,29 @@ impl PrometheusClient {
     /// A client for `config`: reads the credentials and the CA file now, so
     /// a bad setup fails here rather than on the first tick.
     pub fn new(config: &ServerConfig) -> Result<Self, GateError> {
-        let base = config.url.trim_end_matches('/').to_owned();
+        let (base, userinfo) = split_userinfo(config.url.trim_end_matches('/'));
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(GateError::Url {
-                url: config.url.clone(),
+                url: redact_url(&config.url),
                 message: "must start with http:// or https://".to_owned(),
             });
         }
+        let url_basic = match userinfo {
+            Some(userinfo) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                let decoded = percent_decode(user).zip(percent_decode(password));
+                let Some((user, password)) = decoded else {
+                    return Err(GateError::Url {
+                        url: redact_url(&config.url),
+                        message: "the credentials are not valid percent-encoded UTF-8".to_owned(),
+                    });
+                };
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(Secret(format!("Basic {token}")))
+            }
+            None => None,
+        };
         let bearer = read_secret(
             config.bearer_token_env.as_deref(),
             config.bearer_token_file.as_deref(),
@@ -110,7 +128,16 @@ impl PrometheusClient {
                 "configure a bearer token or basic auth, not both".to_owned(),
             ));
         }
-        let authorization = bearer.map(|t| Secret(format!("Bearer {}", t.0))).or(basic);
+        if url_basic.is_some() && (bearer.is_some() || basic.is_some()) {
+            return Err(GateError::Credentials(format!(
+                "prometheus.url {} carries credentials: remove them, or drop basic_auth and the bearer token",
+                redact_url(&config.url)
+            )));
+        }
+        let authorization = bearer
+            .map(|t| Secret(format!("Bearer {}", t.0)))
+            .or(basic)
+            .or(url_basic);
 
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(ca) = &config.ca_file {
@@ -150,7 +177,7 @@ impl PrometheusClient {
         })
     }
 
-    /// The server's base URL.
+    /// The server's base URL, without any credentials it was configured with.
     #[must_use]
     pub fn url(&self) -> &str {
         &self.base
@@ -242,6 +269,47 @@ mod tests {
         let shown = format!("{client:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn url_credentials_become_basic_auth_and_are_never_shown() {
+        let config = ServerConfig {
+            url: "http://ops:hunt%65r2@127.0.0.1:9090/".into(),
+            ..ServerConfig::default()
+        };
+        let client = PrometheusClient::new(&config).unwrap();
+        assert_eq!(client.url(), "http://127.0.0.1:9090");
+        let Some(Secret(auth)) = &client.authorization else {
+            panic!("no authorization")
+        };
+        // base64("ops:hunter2")
+        assert_eq!(auth, "Basic b3BzOmh1bnRlcjI=");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("hunt"), "{shown}");
+
+        std::env::set_var("GENESIS_FLAGS_TEST_TOKEN_URL", "tok");
+        let both = ServerConfig {
+            url: "http://ops:hunter2@127.0.0.1:9090".into(),
+            bearer_token_env: Some("GENESIS_FLAGS_TEST_TOKEN_URL".into()),
+            ..ServerConfig::default()
+        };
+        let err = PrometheusClient::new(&both).unwrap_err().to_string();
+        assert!(
+            err.contains("http://***@127.0.0.1:9090") && !err.contains("hunter2"),
+            "{err}"
+        );
+        for url in ["ftp://ops:hunter2@host", "http://ops:hunter2%zz@host"] {
+            let bad = ServerConfig {
+                url: url.into(),
+                ..ServerConfig::default()
+            };
+            let err = PrometheusClient::new(&bad).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(
+                !shown.contains("hunter2") && shown.contains("***@host"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -38,10 +38,19 @@ pub struct GateConfig {
 }
 
 /// Where the server is and how to reach it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` output hides the credentials of a URL (`http://***@host:9090`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Base URL, e.g. `http://127.0.0.1:9090` or `https://prometheus.internal`.
+    ///
+    /// Credentials in the URL (`http://user:password@host:9090`, percent-encoded
+    /// as usual) are sent as basic auth and never shown: messages, `Debug`
+    /// output and observations name the server without them. They cannot be
+    /// combined with `basic_auth` or a bearer token. Prefer `basic_auth` with
+    /// `password_env` or `password_file`, which keep the password out of the
+    /// config file.
     #[serde(default = "default_url")]
     pub url: String,
     /// Connect timeout (default 2 s).
@@ -98,6 +107,72 @@ pub struct Queries {
     /// Firing critical alerts (one series per alert; empty when none).
     #[serde(default = "default_alerts")]
     pub critical_alerts: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("url", &redact_url(&self.url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("bearer_token_env", &self.bearer_token_env)
+            .field("bearer_token_file", &self.bearer_token_file)
+            .field("basic_auth", &self.basic_auth)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// Splits the userinfo (`user:password`) out of a URL: the URL without it,
+/// and the userinfo, if any. The authority runs from after `://` (or the
+/// start) to the first `/`, `?` or `#`; the userinfo ends at its last `@`.
+pub(crate) fn split_userinfo(url: &str) -> (String, Option<&str>) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = url.get(start..).unwrap_or_default();
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end).unwrap_or_default();
+    match authority.rfind('@') {
+        Some(at) => {
+            let scheme = url.get(..start).unwrap_or_default();
+            let after = rest.get(at + 1..).unwrap_or_default();
+            (format!("{scheme}{after}"), authority.get(..at))
+        }
+        None => (url.to_owned(), None),
+    }
+}
+
+/// The URL for display: any userinfo replaced by `***`
+/// (`http://ops:hunter2@host:9090` shows as `http://***@host:9090`).
+pub(crate) fn redact_url(url: &str) -> String {
+    match split_userinfo(url) {
+        (without, Some(_)) => {
+            let start = without.find("://").map_or(0, |i| i + 3);
+            let (scheme, rest) = without.split_at(start);
+            format!("{scheme}***@{rest}")
+        }
+        (without, None) => without,
+    }
+}
+
+/// Decodes `%XX` escapes of a URL's userinfo; `None` if malformed or not UTF-8.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl Default for ServerConfig {
@@ -209,10 +284,10 @@ pub enum GateError {
     /// TLS setup failed (the CA file).
     #[error("TLS: {0}")]
     Tls(String),
-    /// The URL is not http(s).
+    /// The URL is not http(s), or its credentials are malformed.
     #[error("prometheus.url {url:?}: {message}")]
     Url {
-        /// The URL given.
+        /// The URL given, its credentials replaced by `***`.
         url: String,
         /// What is wrong.
         message: String,
@@ -257,6 +332,10 @@ pub fn escape_label_value(value: &str) -> String {
 }
 
 /// Replaces every `{{name}}` in `template` with the escaped variable.
+// Hidden: public only so the fuzz targets (`tests/support/fuzz_checks.rs`,
+// `fuzz/`) can reach it; users get rendered queries from
+// `GateConfig::rendered_queries`.
+#[doc(hidden)]
 pub fn render_template(
     name: &str,
     template: &str,
@@ -392,6 +471,68 @@ mod tests {
         );
         assert!(render_template("t", "x{{service", &vars).is_err());
         assert!(render_template("t", "   ", &vars).is_err());
+    }
+
+    #[test]
+    fn userinfo_is_split_and_redacted() {
+        for (url, without, userinfo, shown) in [
+            (
+                "http://ops:hunter2@host:9090",
+                "http://host:9090",
+                Some("ops:hunter2"),
+                "http://***@host:9090",
+            ),
+            (
+                "https://a%40b:p@ss@h/x?y=@z#@",
+                "https://h/x?y=@z#@",
+                Some("a%40b:p@ss"),
+                "https://***@h/x?y=@z#@",
+            ),
+            (
+                "ops:hunter2@host:9090",
+                "host:9090",
+                Some("ops:hunter2"),
+                "***@host:9090",
+            ),
+            (
+                "http://host:9090/p@th",
+                "http://host:9090/p@th",
+                None,
+                "http://host:9090/p@th",
+            ),
+            ("http://h", "http://h", None, "http://h"),
+            ("", "", None, ""),
+            ("ü@ü", "ü", Some("ü"), "***@ü"),
+        ] {
+            assert_eq!(split_userinfo(url), (without.to_owned(), userinfo), "{url}");
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        assert_eq!(percent_decode("a%40b%3A").as_deref(), Some("a@b:"));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        let config = ServerConfig {
+            url: "http://ops:hunter2@host:9090".into(),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("http://***@host:9090"),
+            "{shown}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redaction_never_shows_the_userinfo(
+            user in "[a-z0-9%:]{1,12}",
+            host in "[a-z0-9.:@/?#]{0,20}",
+        ) {
+            let secret = format!("{user}SECRET");
+            let url = format!("http://{secret}@{host}");
+            proptest::prop_assert!(!redact_url(&url).contains("SECRET"));
+            proptest::prop_assert!(!split_userinfo(&url).0.contains("SECRET"));
+        }
     }
 
     #[test]

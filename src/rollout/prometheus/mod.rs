@@ -1,8 +1,12 @@
 //! The Prometheus health gate: the gate's JSON config with PromQL templates
-//! ([`GateConfig`]) and the API response parser ([`parse_response`]) are
+//! ([`GateConfig`]) and the API response types ([`QueryResponse`]) are
 //! always available; the HTTP client ([`PrometheusClient`]) and the gate
 //! ([`PrometheusGate`]) need the cargo feature `prometheus` (which adds
 //! `ureq` with rustls).
+//!
+//! `parse_response` and `render_template` are public but hidden from the
+//! docs: the fuzz targets call them directly; users reach them through
+//! [`PrometheusClient`] and [`GateConfig::rendered_queries`].
 
 #[cfg(feature = "prometheus")]
 mod client;

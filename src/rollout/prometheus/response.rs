@@ -270,6 +270,9 @@ fn snippet(body: &[u8], n: usize) -> String {
 /// assert!(matches!(parse_response(400, bad), Err(QueryError::Api { error_type: ErrorType::BadData, .. })));
 /// # Ok::<(), QueryError>(())
 /// ```
+// Hidden: public only so the fuzz targets (`tests/support/fuzz_checks.rs`,
+// `fuzz/`) can reach it; users get responses from `PrometheusClient`.
+#[doc(hidden)]
 pub fn parse_response(status: u16, body: &[u8]) -> Result<QueryResponse, QueryError> {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(e) => e,
