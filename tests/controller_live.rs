@@ -181,11 +181,17 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr);
+    // One line per check, each naming why it is blind.
     assert!(
-        err.contains("cannot deploy") && err.contains("cannot connect"),
+        err.contains("deploy refused") && err.contains("cannot connect"),
         "{err}"
     );
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.lines()
+            .skip(1)
+            .all(|l| l.starts_with("  ") && l.contains("never moves blind")),
+        "{err}"
+    );
     assert_eq!(flags_percentage(unreachable.path()), 0);
 
     // Not the next stage: refused, nothing written.
@@ -208,13 +214,12 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
     // 5% errors: sustained past the tier's 4 s, rolled back to 0, non-zero exit.
     error_ppm.store(50_000, Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(12)); // the 30 s window fills with errors
+                                                 // A safe deploy on a breach does not move: exit 1, the flags file stays.
     let breach = setup(&server.url);
     let out = run(
         breach.path(),
         &[
             "deploy",
-            "--strategy",
-            "safe",
             "--wait",
             "20",
             "--target-percentage",
@@ -232,11 +237,29 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("rolled back"),
+        String::from_utf8_lossy(&out.stderr).contains("error rate: breach"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(flags_percentage(breach.path()), 0);
+
+    // The rollout already at 5%: `run` rolls it back to 0, non-zero exit.
+    let out = run(
+        healthy.path(),
+        &["run", "--gate", "gate.json", "--tick", "1s"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rollback"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(flags_percentage(healthy.path()), 0);
 
     // health-check reports the breach and exits non-zero.
     let out = run(
