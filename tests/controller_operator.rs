@@ -329,5 +329,9 @@ fn run_logs_a_start_line_and_one_line_per_tick() {
         state["last_tick"], "2025-10-23T09:10:00Z",
         "the quiet run did not tick"
     );
-    assert!(!stderr(&quiet).contains(" tick 2025-"), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains(" tick 2025-"),
+        "{}",
+        stderr(&quiet)
+    );
 }

@@ -138,6 +138,8 @@ pub struct TickReport {
 /// Something that happened in [`Controller::run`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Events are handed out by reference, one per tick: their size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunEvent {
     /// A tick.
     Tick(TickReport),

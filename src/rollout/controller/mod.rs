@@ -3,7 +3,7 @@
 //! rollout only through it, by one write protocol.
 //!
 //! ```
-//! use genesis_flags::rollout::{Controller, ManualClock, Observation, Operation, Plan, RunEnd, RunOptions};
+//! use genesis_flags::rollout::{Clock, Controller, ManualClock, Observation, Operation, Plan, RunEnd, RunOptions};
 //! use std::time::Duration;
 //!
 //! let dir = tempfile::tempdir()?;
@@ -26,7 +26,7 @@
 //!
 //! // Twelve hours of healthy ticks (simulated) move it to stage 2.
 //! let options = RunOptions::simulated(Duration::from_secs(15 * 60))
-//!     .until(clock.now_plus(Duration::from_secs(12 * 3600)));
+//!     .until(clock.now() + Duration::from_secs(12 * 3600));
 //! let end = engine.run(&options, &Default::default(), &mut |_event| {})?;
 //! assert_eq!(end, RunEnd::Until);
 //! assert_eq!(engine.state().stage, 2);
