@@ -16,6 +16,8 @@
 
 mod chart;
 mod cli;
+mod gates;
+mod health;
 mod output;
 
 use std::path::Path;
@@ -25,10 +27,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use genesis_flags::rollout::{
-    parse_duration, simulate, CheckKind, Clock, Controller, ControllerError, DailyReport,
-    EngineLock, FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd, RunEvent,
-    RunOptions, Scenario, SimulationOptions, StatusView, StopFlag, SystemClock, Timestamp, Verdict,
-    Verdicts,
+    parse_duration, simulate, Clock, Controller, ControllerError, DailyReport, EngineLock,
+    FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd, RunEvent, RunOptions,
+    Scenario, SimulationOptions, StatusView, StopFlag, SystemClock, Timestamp, Verdict,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -140,7 +141,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             gate,
             tick,
         } => deploy(cli, out, *wait, *target_percentage, gate.as_deref(), tick),
-        Command::HealthCheck { gate } => health_check(cli, out, gate.as_deref()),
+        Command::HealthCheck { gate } => health::health_check(cli, out, gate.as_deref()),
         Command::Run {
             gate,
             tick,
@@ -525,147 +526,5 @@ fn log_event(cli: &Cli, out: &Out, event: &RunEvent) {
             Err(e) => tracing::warn!("{} by {by} refused: {e}", operation.name()),
         },
         _ => {}
-    }
-}
-
-fn health_check(cli: &Cli, out: &Out, gate: Option<&Path>) -> Result<u8> {
-    // No state yet: judge against the first stage's tier. A state that
-    // does not load is an error, never a silent default.
-    let (plan, tier_name) = if cli.state.exists() {
-        let s = load_state(&cli.state)?;
-        let tier = s.tier_name().to_owned();
-        (s.plan, tier)
-    } else {
-        let plan = Plan::six_day();
-        let tier = plan
-            .stages
-            .first()
-            .map_or_else(|| plan.validation.tier.clone(), |s| s.tier.clone());
-        (plan, tier)
-    };
-    let tier = plan
-        .tier(&tier_name)
-        .ok_or_else(|| Failure::input(format!("the plan has no tier {tier_name:?}")))?;
-    let queries = gates::queries(gate)?;
-    let now = SystemClock.now();
-    let observation = gates::from_file(gate)?.observe(now);
-    let verdicts = Verdicts::judge(&observation, tier, &plan.go, plan.min_requests);
-    let rows: Vec<output::CheckRow> = verdicts
-        .all()
-        .into_iter()
-        .map(|c| output::CheckRow {
-            pass: c.verdict == Verdict::Pass && (c.check != CheckKind::CriticalAlerts || c.go),
-            check: c.check,
-            verdict: c.verdict,
-            value: c.value,
-            threshold: c.threshold,
-            detail: c.detail.clone(),
-            query: queries.for_check(c.check),
-        })
-        .collect();
-    let all_pass = rows.iter().all(|r| r.pass);
-    let text: Vec<String> = rows.iter().map(ToString::to_string).collect();
-    out.emit(
-        &format!(
-            "health check at {now} ({tier_name} tier)\n{}",
-            text.join("\n")
-        ),
-        &json!({ "at": now, "tier": tier_name, "pass": all_pass, "checks": rows }),
-    );
-    Ok(u8::from(!all_pass))
-}
-
-/// The health gate, from a gate file (feature `prometheus`).
-mod gates {
-    use super::{Failure, Result};
-    use genesis_flags::rollout::{CheckKind, HealthGate};
-    use std::path::Path;
-
-    /// The rendered queries, for display.
-    pub struct Queries {
-        pub error_rate: String,
-        pub p95: String,
-        pub health: String,
-        pub alerts: String,
-    }
-
-    impl Queries {
-        pub fn for_check(&self, check: CheckKind) -> String {
-            match check {
-                CheckKind::ErrorRate => self.error_rate.clone(),
-                CheckKind::P95Latency => self.p95.clone(),
-                CheckKind::Health => self.health.clone(),
-                _ => self.alerts.clone(),
-            }
-        }
-    }
-
-    #[cfg(feature = "prometheus")]
-    fn config(path: Option<&Path>) -> Result<genesis_flags::rollout::prometheus::GateConfig> {
-        use genesis_flags::rollout::prometheus::GateConfig;
-        match path {
-            Some(p) => GateConfig::from_file(p).map_err(|e| Failure::from(e).context(p)),
-            None => Ok(GateConfig::default()),
-        }
-    }
-
-    #[cfg(feature = "prometheus")]
-    pub fn queries(path: Option<&Path>) -> Result<Queries> {
-        let q = config(path)?.rendered_queries().map_err(Failure::from)?;
-        let health = q
-            .health_checks
-            .iter()
-            .map(|(n, e)| format!("{n}: {e}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Ok(Queries {
-            error_rate: q.error_rate,
-            p95: q.latency_p95_seconds,
-            health,
-            alerts: q.critical_alerts,
-        })
-    }
-
-    #[cfg(feature = "prometheus")]
-    pub fn from_file(path: Option<&Path>) -> Result<Box<dyn HealthGate + Send>> {
-        use genesis_flags::rollout::prometheus::PrometheusGate;
-        Ok(Box::new(
-            PrometheusGate::new(config(path)?).map_err(Failure::from)?,
-        ))
-    }
-
-    #[cfg(feature = "prometheus")]
-    pub fn prometheus_url(url: &str) -> Result<Box<dyn HealthGate + Send>> {
-        use genesis_flags::rollout::prometheus::{GateConfig, PrometheusGate, ServerConfig};
-        let config = GateConfig {
-            prometheus: ServerConfig {
-                url: url.to_owned(),
-                ..ServerConfig::default()
-            },
-            ..GateConfig::default()
-        };
-        Ok(Box::new(
-            PrometheusGate::new(config).map_err(Failure::from)?,
-        ))
-    }
-
-    #[cfg(not(feature = "prometheus"))]
-    fn missing() -> Failure {
-        Failure::input("the Prometheus gate needs the `prometheus` feature: cargo run --release --features prometheus --example controller -- ...")
-    }
-
-    #[cfg(not(feature = "prometheus"))]
-    pub fn queries(_path: Option<&Path>) -> Result<Queries> {
-        Err(missing())
-    }
-
-    #[cfg(not(feature = "prometheus"))]
-    pub fn from_file(_path: Option<&Path>) -> Result<Box<dyn HealthGate + Send>> {
-        Err(missing())
-    }
-
-    #[cfg(not(feature = "prometheus"))]
-    pub fn prometheus_url(_url: &str) -> Result<Box<dyn HealthGate + Send>> {
-        Err(missing())
     }
 }
