@@ -28,8 +28,8 @@ use std::time::Duration;
 use clap::Parser;
 use genesis_flags::rollout::{
     parse_duration, simulate, Clock, Controller, ControllerError, DailyReport, EngineLock,
-    FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd, RunEvent, RunOptions,
-    Scenario, SimulationOptions, StatusView, StopFlag, SystemClock, Timestamp, Verdict,
+    FlagsFile, ManualClock, Operation, Outcome, Plan, RolloutState, RunEnd, RunOptions, Scenario,
+    SimulationOptions, StatusView, StopFlag, SystemClock, Timestamp, Verdict,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -221,7 +221,7 @@ fn init(
 /// An operator command: applied here, or by the running engine.
 fn operate(cli: &Cli, out: &Out, op: &Operation) -> Result<u8> {
     let applied = Controller::submit(&cli.state, op, &operator())?;
-    log_open_report(&applied.opened);
+    output::log_open_report(&applied.opened);
     let state = load_state(&cli.state)?;
     let e = &applied.entry;
     let mut text = format!(
@@ -357,7 +357,7 @@ fn deploy(
     );
     let until = engine.now().saturating_add(Duration::from_secs(wait));
     let end = engine.run(&options.until(until), &stop_on_signals(), &mut |e| {
-        log_event(cli, out, e);
+        output::log_event(cli, out, e);
     })?;
     let state = engine.state();
     let view = StatusView::new(state, engine.now(), None);
@@ -427,7 +427,7 @@ fn run_autopilot(
         ),
     };
     let (engine, report) = (&mut engine.0, engine.1);
-    log_open_report(&report);
+    output::log_open_report(&report);
     let s = engine.state();
     tracing::info!(
         "run: rollout {} at stage {} ({}, {}), a tick every {}",
@@ -438,7 +438,7 @@ fn run_autopilot(
         genesis_flags::rollout::format_duration(tick)
     );
     let end = engine.run(&options, &stop_on_signals(), &mut |e| {
-        log_event(cli, out, e)
+        output::log_event(cli, out, e)
     })?;
     let s = engine.state();
     match end {
@@ -458,73 +458,4 @@ fn run_autopilot(
         RunEnd::RolledBack | RunEnd::Paused => 1,
         RunEnd::Completed | RunEnd::Stopped | RunEnd::Until => 0,
     })
-}
-
-/// What opening the engine found and repaired.
-fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
-    for path in &report.swept {
-        tracing::info!("swept {}", path.display());
-    }
-    if report.recovered_records > 0 {
-        tracing::warn!(
-            "finished a change committed before a crash: {} audit records appended",
-            report.recovered_records
-        );
-    }
-    if let Some((found, written)) = report.reconciled {
-        tracing::warn!("reconciled: the flags file said {found}; rewrote it to {written}");
-    }
-}
-
-/// Per-tick progress to the log; decisions other than hold, and operator
-/// requests, also to standard output.
-fn log_event(cli: &Cli, out: &Out, event: &RunEvent) {
-    match event {
-        RunEvent::Tick(t) => {
-            let d = &t.decision;
-            let checks = output::checks_line(&d.verdicts);
-            if !cli.quiet {
-                tracing::info!(
-                    "tick {} stage {} ({}) {}: {checks} — {}",
-                    d.at,
-                    d.stage,
-                    d.percentage,
-                    d.action.name(),
-                    d.explanation
-                );
-            }
-            for p in &t.commit.pending {
-                tracing::error!("pending: {p}");
-            }
-            if d.action != genesis_flags::rollout::Action::Hold {
-                out.emit(
-                    &format!(
-                        "{}  {:<9} stage {} ({})  {}",
-                        d.at,
-                        d.action.name(),
-                        d.stage,
-                        d.percentage,
-                        d.explanation
-                    ),
-                    &json!({ "at": d.at, "decision": d.action.name(), "stage": d.stage,
-                             "percentage": d.percentage.as_percent(), "why": d.explanation.message }),
-                );
-            }
-        }
-        RunEvent::Operation {
-            operation,
-            by,
-            outcome,
-        } => match outcome {
-            Ok(a) => tracing::info!(
-                "{} by {by}: stage {} at {}: {}",
-                operation.name(),
-                a.entry.stage,
-                a.entry.percentage,
-                a.entry.why
-            ),
-            Err(e) => tracing::warn!("{} by {by} refused: {e}", operation.name()),
-        },
-        _ => {}
-    }
 }

@@ -10,7 +10,10 @@ use std::path::Path;
 use genesis_flags::rollout::{CheckKind, ControllerError, Verdict, Verdicts};
 use serde::Serialize;
 
-use crate::cli::{LogFormat, Output};
+use genesis_flags::rollout::RunEvent;
+use serde_json::json;
+
+use crate::cli::{Cli, LogFormat, Output};
 
 /// A failure: the message (one problem per line) and the exit code.
 #[derive(Debug)]
@@ -186,5 +189,74 @@ impl Display for CheckRow {
             self.detail,
             self.query
         )
+    }
+}
+
+/// What opening the engine found and repaired.
+pub fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
+    for path in &report.swept {
+        tracing::info!("swept {}", path.display());
+    }
+    if report.recovered_records > 0 {
+        tracing::warn!(
+            "finished a change committed before a crash: {} audit records appended",
+            report.recovered_records
+        );
+    }
+    if let Some((found, written)) = report.reconciled {
+        tracing::warn!("reconciled: the flags file said {found}; rewrote it to {written}");
+    }
+}
+
+/// Per-tick progress to the log; decisions other than hold, and operator
+/// requests, also to standard output.
+pub fn log_event(cli: &Cli, out: &Out, event: &RunEvent) {
+    match event {
+        RunEvent::Tick(t) => {
+            let d = &t.decision;
+            let checks = checks_line(&d.verdicts);
+            if !cli.quiet {
+                tracing::info!(
+                    "tick {} stage {} ({}) {}: {checks} — {}",
+                    d.at,
+                    d.stage,
+                    d.percentage,
+                    d.action.name(),
+                    d.explanation
+                );
+            }
+            for p in &t.commit.pending {
+                tracing::error!("pending: {p}");
+            }
+            if d.action != genesis_flags::rollout::Action::Hold {
+                out.emit(
+                    &format!(
+                        "{}  {:<9} stage {} ({})  {}",
+                        d.at,
+                        d.action.name(),
+                        d.stage,
+                        d.percentage,
+                        d.explanation
+                    ),
+                    &json!({ "at": d.at, "decision": d.action.name(), "stage": d.stage,
+                             "percentage": d.percentage.as_percent(), "why": d.explanation.message }),
+                );
+            }
+        }
+        RunEvent::Operation {
+            operation,
+            by,
+            outcome,
+        } => match outcome {
+            Ok(a) => tracing::info!(
+                "{} by {by}: stage {} at {}: {}",
+                operation.name(),
+                a.entry.stage,
+                a.entry.percentage,
+                a.entry.why
+            ),
+            Err(e) => tracing::warn!("{} by {by} refused: {e}", operation.name()),
+        },
+        _ => {}
     }
 }
