@@ -36,7 +36,7 @@
 //! # The write protocol
 //!
 //! Every change — a tick's decision or a person's operation — is a new
-//! [`RolloutState`] plus the audit records that explain it, committed so that
+//! [`RolloutState`](crate::rollout::RolloutState) plus the audit records that explain it, committed so that
 //! it happens entirely or not at all as an operator sees it:
 //!
 //! 1. **Stage** the flags file if the percentage moves: the file is read, its
@@ -74,7 +74,7 @@ mod requests;
 
 pub use engine::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
-    RunEnd, RunEvent, RunOptions, StopFlag, TickReport,
+    RunEnd, RunEvent, RunOptions, StopFlag, TickReport, TICK_BOUNDS,
 };
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
