@@ -72,7 +72,9 @@ pub use evaluation::{Evaluation, Reason};
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
 pub use percentage::{Percentage, PercentageError};
-pub use reload::{ReloadStats, Reloader, ReloaderBuilder};
+#[cfg(feature = "http")]
+pub use reload::HttpReloaderBuilder;
+pub use reload::{ReloadError, ReloadStats, Reloader, ReloaderBuilder};
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
 
