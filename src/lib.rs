@@ -60,6 +60,8 @@ mod failpoint;
 mod flag;
 mod handle;
 mod index;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 mod percentage;
 mod reload;
 pub mod rollout;
