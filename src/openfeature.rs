@@ -43,6 +43,8 @@
 //! and evaluate through a client (`client.get_bool_value("htdag_enabled", Some(&context), None)`).
 //! The provider never blocks: its futures are ready at once.
 
+use std::collections::HashMap;
+
 use open_feature::provider::{FeatureProvider, ProviderMetadata, ResolutionDetails};
 use open_feature::{
     EvaluationContext, EvaluationError, EvaluationErrorCode, EvaluationReason, EvaluationResult,
@@ -137,9 +139,12 @@ fn same_for_everyone(flag: &Flag, reason: Reason) -> bool {
 }
 
 fn metadata(flag: &Flag, evaluation: &Evaluation) -> FlagMetadata {
-    let mut metadata = FlagMetadata::default()
-        .with_value("reason", evaluation.reason.as_str())
-        .with_value("class", flag.class().as_str());
+    // At most five entries: sized once, never rehashed.
+    let mut metadata = FlagMetadata {
+        values: HashMap::with_capacity(5),
+    };
+    metadata.add_value("reason", evaluation.reason.as_str());
+    metadata.add_value("class", flag.class().as_str());
     match flag.targeting() {
         Targeting::Rollout { id, percentage } => {
             metadata.add_value("rollout", &**id);
