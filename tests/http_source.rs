@@ -114,8 +114,14 @@ impl Nginx {
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 let mut err = String::new();
-                let child = self.child.take().unwrap();
-                child.stderr.unwrap().read_to_string(&mut err).unwrap();
+                let mut child = self.child.take().unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                child.wait().unwrap();
                 panic!("nginx exited with {status}: {err}");
             }
             assert!(Instant::now() < deadline, "nginx did not start listening");
