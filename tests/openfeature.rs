@@ -4,10 +4,11 @@
 #![cfg(feature = "openfeature")]
 
 use genesis_flags::openfeature::{GenesisProvider, PROVIDER_NAME};
-use genesis_flags::{bucket, FlagStore};
+use genesis_flags::{bucket, FlagStore, Reason};
 use open_feature::{
     EvaluationContext, EvaluationErrorCode, EvaluationReason, FlagMetadataValue, OpenFeature,
 };
+use proptest::prelude::*;
 
 const GENESIS: &str = include_str!("../examples/config/genesis.json");
 const ROLLOUT: &str = "phase_4_deployment";
@@ -211,5 +212,32 @@ async fn the_singleton_serves_the_provider() {
             .await
             .unwrap();
         assert_eq!(value, store.is_enabled("halo_enabled", &key));
+    }
+}
+
+proptest! {
+    /// For any user and flag, the provider answers what the store answers,
+    /// with the reason the store's rule maps to.
+    #[test]
+    fn the_provider_agrees_with_the_store(key in "\\PC{1,40}", flag in 0usize..5) {
+        let store = FlagStore::from_json(
+            r#"{"version": 1, "rollouts": {"r": {"percentage": 37.5}},
+                "flags": {"bound": {"rollout": "r", "include": ["qa-1"], "exclude": ["vip-7"]},
+                          "own": {"percentage": 0.0001}, "everyone": {},
+                          "killed": {"enabled": false}, "lab": {"class": "experimental"}}}"#,
+        )
+        .unwrap();
+        let name = ["bound", "own", "everyone", "killed", "lab"][flag];
+        let provider = GenesisProvider::new(store.clone());
+        let details = provider.resolve(name, &user(&key)).unwrap();
+        let direct = store.evaluate(name, &key);
+        prop_assert_eq!(details.value, direct.enabled);
+        let expected = match direct.reason {
+            Reason::InRollout | Reason::OutOfRollout => EvaluationReason::Split,
+            Reason::Included | Reason::Excluded => EvaluationReason::TargetingMatch,
+            Reason::KillSwitch | Reason::ExperimentalDisabled => EvaluationReason::Disabled,
+            _ => EvaluationReason::Static,
+        };
+        prop_assert_eq!(details.reason, Some(expected));
     }
 }

@@ -599,6 +599,42 @@ mod tests {
         assert!(settled(None, at(modified), window), "ETag alone");
     }
 
+    proptest::proptest! {
+        /// Validators are trusted exactly when the response was served a
+        /// whole window after the document's modification second.
+        #[test]
+        fn trust_starts_exactly_at_the_window(
+            modified in 0u64..4_000_000_000,
+            after in -5i64..10,
+            window in 0u64..5,
+        ) {
+            let lm = UNIX_EPOCH + Duration::from_secs(modified);
+            let served = if after >= 0 {
+                lm + Duration::from_secs(after as u64)
+            } else {
+                lm - Duration::from_secs(after.unsigned_abs())
+            };
+            let text = httpdate::fmt_http_date(lm);
+            let trusted = settled(Some(&text), served, Duration::from_secs(window));
+            proptest::prop_assert_eq!(trusted, after >= window as i64);
+        }
+
+        /// Waits never fall under the interval nor exceed the cap, and
+        /// never shrink as failures go on.
+        #[test]
+        fn backoff_is_bounded_and_monotonic(
+            interval_ms in 1u64..100_000,
+            cap_ms in 1u64..1_000_000,
+            failures in 0u32..100,
+        ) {
+            let interval = Duration::from_millis(interval_ms);
+            let cap = Duration::from_millis(cap_ms).max(interval);
+            let now = backoff(interval, cap, failures);
+            let next = backoff(interval, cap, failures + 1);
+            proptest::prop_assert!(interval <= now && now <= cap && now <= next);
+        }
+    }
+
     #[test]
     fn backoff_doubles_then_caps() {
         let s = Duration::from_secs;
