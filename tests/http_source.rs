@@ -9,6 +9,9 @@
 
 #![cfg(feature = "http")]
 
+#[path = "support/controller.rs"]
+mod controller;
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -243,6 +246,60 @@ fn a_promote_reaches_a_polling_store_within_one_interval() {
         stats.etag.is_some() && stats.last_error.is_none(),
         "{stats:?}"
     );
+}
+
+#[test]
+fn the_controller_binarys_promote_and_rollback_reach_the_store() {
+    if !available("the_controller_binarys_promote_and_rollback_reach_the_store") {
+        return;
+    }
+    let nginx = Nginx::start();
+    let www = nginx.www();
+    let flags = www.join("flags.json");
+    fs::write(&flags, GENESIS).unwrap();
+    let state = nginx.dir.path().join("rollout-state.json");
+    let controller = |args: &[&str]| {
+        let mut all = vec!["--state", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = controller::run(&www, &all);
+        assert!(
+            out.status.success(),
+            "controller {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let flags_arg = flags.to_str().unwrap();
+    controller(&["init", "--flags", flags_arg, "--rollout", ROLLOUT]);
+    let store = empty_store();
+    let reloader = Reloader::http(store.clone(), nginx.url("flags.json"))
+        .interval(Duration::from_millis(100))
+        .spawn()
+        .unwrap();
+    assert_eq!(percentage(&store), 0.0);
+
+    controller(&["promote"]);
+    let promoted = reloader.stats().polls;
+    eventually("two polls after the promote", || {
+        reloader.stats().polls >= promoted + 2
+    });
+    assert_eq!(
+        percentage(&store),
+        5.0,
+        "the controller's promote was not seen"
+    );
+
+    // Most likely within the same second as the promote: same size, too.
+    controller(&["rollback", "--reason", "drill"]);
+    let rolled_back = reloader.stats().polls;
+    eventually("two polls after the rollback", || {
+        reloader.stats().polls >= rolled_back + 2
+    });
+    assert_eq!(
+        percentage(&store),
+        0.0,
+        "the controller's rollback was missed"
+    );
+    assert_eq!(reloader.stats().version, Some(version_of(&flags)));
 }
 
 #[test]
