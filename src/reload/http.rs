@@ -439,8 +439,14 @@ impl HttpSource {
         match loaded {
             Ok((hash, snapshot)) => {
                 tracker.store.replace(snapshot);
-                tracker.content = Some(hash);
-                tracker.installed = true;
+                // When the server answered with a refused document, that is
+                // still what it serves: keep it as the content acted upon,
+                // so its 304s keep the error and its bytes are not counted
+                // twice.
+                if tracker.content.is_none() {
+                    tracker.content = Some(hash);
+                    tracker.installed = true;
+                }
                 tracker.stats.reloads += 1;
                 tracker.stats.last_reload = Some(SystemTime::now());
                 tracker.stats.version = Some(super::version_of(hash));
@@ -728,6 +734,36 @@ mod tests {
         );
         assert_eq!((stats.reloads, stats.fetch_errors, stats.polls), (1, 2, 4));
         assert!(store.is_enabled("f", "u"));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn the_cache_stands_in_for_a_refused_document_without_hiding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache.json");
+        fs::write(&cache, GOOD).unwrap();
+        let bad = r#"{"version":2}"#;
+        let (url, server) = serve(vec![
+            ok(bad, bad.len()),
+            ok(bad, bad.len()),
+            ok(GOOD, GOOD.len()),
+        ]);
+        let store = FlagStore::builder().build(Snapshot::empty());
+        let reloader = Reloader::http(store.clone(), url)
+            .interval(Duration::from_secs(3600))
+            .cache_file(&cache)
+            .spawn()
+            .unwrap();
+        assert!(store.is_enabled("f", "u"), "the cache was not loaded");
+        let stats = reloader.stats();
+        assert!(stats.from_cache && stats.last_error.is_some(), "{stats:?}");
+        assert!(!reloader.check_now(), "the same bad document again");
+        let stats = reloader.stats();
+        assert_eq!(stats.rejections, 1, "{stats:?}");
+        assert!(stats.last_error.is_some() && stats.from_cache, "{stats:?}");
+        assert!(reloader.check_now(), "the good document once served");
+        let stats = reloader.stats();
+        assert!(stats.last_error.is_none() && !stats.from_cache, "{stats:?}");
         server.join().unwrap();
     }
 
