@@ -38,13 +38,15 @@
 //! percentage → on iff the user's bucket is under it; otherwise on.
 //!
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
-//! contract, [`Reloader`] to follow a config file on disk, and [`rollout`]
-//! for staged percentage rollouts judged on health metrics.
+//! contract, [`Reloader`] to follow a config file on disk or a URL, and
+//! [`rollout`] for staged percentage rollouts judged on health metrics.
 //!
-//! Cargo features: `prometheus` (the Prometheus health gate), `compare`
-//! (benchmarks against other flag engines) and `failpoints` (crash points
-//! for the crash tests, armed by the `GENESIS_FLAGS_FAILPOINTS` environment
-//! variable; never enable it in production builds).
+//! Cargo features: `http` (the HTTP flags source, `Reloader::http`),
+//! `openfeature` (an OpenFeature provider, `openfeature::GenesisProvider`),
+//! `prometheus` (the Prometheus health gate), `compare` (benchmarks against
+//! other flag engines) and `failpoints` (crash points for the crash tests,
+//! armed by the `GENESIS_FLAGS_FAILPOINTS` environment variable; never enable
+//! it in production builds).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -60,6 +62,8 @@ mod failpoint;
 mod flag;
 mod handle;
 mod index;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 mod percentage;
 mod reload;
 pub mod rollout;
@@ -72,7 +76,9 @@ pub use evaluation::{Evaluation, Reason};
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
 pub use percentage::{Percentage, PercentageError};
-pub use reload::{ReloadStats, Reloader, ReloaderBuilder};
+#[cfg(feature = "http")]
+pub use reload::HttpReloaderBuilder;
+pub use reload::{ReloadError, ReloadStats, Reloader, ReloaderBuilder};
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
 
