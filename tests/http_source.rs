@@ -564,3 +564,33 @@ fn a_missing_document_is_a_failed_fetch_not_an_empty_store() {
         "the store kept what it was built with"
     );
 }
+
+#[test]
+fn the_controllers_writer_never_reproduces_the_trap() {
+    if !available("the_controllers_writer_never_reproduces_the_trap") {
+        return;
+    }
+    let nginx = Nginx::start();
+    let file = publish(&nginx, 5.0);
+    let path = file.path().to_path_buf();
+    let naive_store = empty_store();
+    let naive = Reloader::http(naive_store.clone(), nginx.url("flags.json"))
+        .interval(Duration::from_secs(3600))
+        .racy_window(Duration::ZERO)
+        .spawn()
+        .unwrap();
+    assert_eq!(percentage(&naive_store), 5.0);
+    let (_, head) = nginx.get("flags.json", "");
+    let etag = header(&head, "ETag").to_owned();
+    let before = fs::read(&path).unwrap();
+
+    // At once, as a rollback does: same size, and (without the writer's
+    // guard) most often the same modification second.
+    publish(&nginx, 0.0);
+    assert_eq!(fs::read(&path).unwrap().len(), before.len());
+    let (status, head) = nginx.get("flags.json", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!(status, 200, "the rewrite kept the ETag {etag}");
+    assert_ne!(header(&head, "ETag"), etag);
+    assert!(naive.check_now(), "even a naive poller sees the rollback");
+    assert_eq!(percentage(&naive_store), 0.0);
+}

@@ -9,6 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durable::StateError;
 use crate::failpoint::failpoint;
@@ -72,6 +73,13 @@ impl StagedFile {
     /// bits and (on unix) its owner and group, so the rename keeps them. The
     /// owner is changed only when it differs; when that is not permitted (not
     /// root), this fails rather than silently changing the file's owner.
+    ///
+    /// With `like`, the replacement also never shares the old file's size
+    /// *and* modification second: web servers derive their validators from
+    /// those two (nginx's `ETag` and `Last-Modified`), so a same-size
+    /// rewrite within one second (5%, then a rollback to 0%) would be
+    /// answered `304 Not Modified` to every conditional poll. Such a
+    /// replacement's modification time is set one second past the old one's.
     /// On any error nothing visible has changed and the temp is removed.
     pub fn stage(
         target: &Path,
@@ -125,6 +133,10 @@ impl StagedFile {
                 "cannot give the new file the permissions of",
                 target,
             ))?;
+            distinct_validators(&file, like, bytes.len()).map_err(io_error(
+                "cannot set the modification time of the new content of",
+                target,
+            ))?;
         }
         file.sync_all()
             .map_err(io_error("cannot sync the new content of", target))
@@ -144,6 +156,28 @@ impl StagedFile {
         failpoint("atomic.after_rename");
         sync_dir(&self.dir).map_err(io_error("cannot sync the folder of", &self.target))
     }
+}
+
+/// Whole seconds since the epoch (0 before it).
+fn epoch_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Moves `file`'s modification time past `like`'s second when the two would
+/// otherwise share size and modification second (see [`StagedFile::stage`]).
+fn distinct_validators(file: &File, like: &fs::Metadata, len: usize) -> io::Result<()> {
+    if u64::try_from(len).ok() != Some(like.len()) {
+        return Ok(());
+    }
+    let (old, new) = match (like.modified(), file.metadata()?.modified()) {
+        (Ok(old), Ok(new)) => (epoch_seconds(old), epoch_seconds(new)),
+        // A platform without modification times has no such validators.
+        _ => return Ok(()),
+    };
+    if new > old {
+        return Ok(());
+    }
+    file.set_modified(UNIX_EPOCH + Duration::from_secs(old.saturating_add(1)))
 }
 
 impl Drop for StagedFile {
@@ -253,6 +287,31 @@ mod tests {
         staged.commit().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(names(dir.path()), ["f.json"]);
+    }
+
+    #[test]
+    fn a_same_size_replacement_never_shares_the_modification_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.json");
+        fs::write(&path, "5").unwrap();
+        let old = fs::metadata(&path).unwrap();
+        for (bytes, bumped) in [(&b"0"[..], true), (&b"100"[..], false)] {
+            let staged = StagedFile::stage(&path, bytes, Some(&old)).unwrap();
+            staged.commit().unwrap();
+            let new = fs::metadata(&path).unwrap();
+            let (old_s, new_s) = (
+                epoch_seconds(old.modified().unwrap()),
+                epoch_seconds(new.modified().unwrap()),
+            );
+            if bumped {
+                assert!(new_s > old_s, "{old_s} -> {new_s}");
+            } else {
+                // A different size is a different validator: the time is
+                // left as written (within the same second or later).
+                assert!(new_s <= epoch_seconds(SystemTime::now()));
+            }
+            fs::write(&path, "5").unwrap();
+        }
     }
 
     #[test]
