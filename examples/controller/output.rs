@@ -64,7 +64,8 @@ macro_rules! input_errors {
 input_errors!(
     genesis_flags::rollout::StateError,
     genesis_flags::rollout::PlanError,
-    genesis_flags::rollout::ScenarioError
+    genesis_flags::rollout::ScenarioError,
+    genesis_flags::rollout::notify::NotifyError
 );
 #[cfg(feature = "prometheus")]
 input_errors!(genesis_flags::rollout::prometheus::GateError);

@@ -44,6 +44,7 @@ mod durable;
 mod duration;
 mod flags_file;
 mod gate;
+pub mod notify;
 mod phase;
 mod plan;
 mod policy;

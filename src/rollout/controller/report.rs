@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lock::LockHolder;
 use crate::rollout::{format_duration, Phase, RolloutState, Timestamp, Verdicts};
@@ -127,10 +127,10 @@ impl fmt::Display for StatusView {
 }
 
 /// The daily stakeholder update.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DailyReport {
     /// `ON TRACK`, `AT RISK` or `ROLLED BACK`.
-    pub status: &'static str,
+    pub status: String,
     /// The rollout id.
     pub rollout: String,
     /// The percentage, in percent.
@@ -138,7 +138,7 @@ pub struct DailyReport {
     /// Current stage.
     pub stage: usize,
     /// Stages in the plan.
-    #[serde(skip)]
+    #[serde(default)]
     pub stages: usize,
     /// The phase.
     pub phase: Phase,
@@ -156,6 +156,9 @@ pub struct DailyReport {
     pub progress_days: f64,
     /// Days the plan takes when healthy.
     pub plan_days: f64,
+    /// The sign-off roles and who signed, e.g. `security_lead: pending`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl DailyReport {
@@ -194,7 +197,7 @@ impl DailyReport {
             })
             .collect();
         DailyReport {
-            status,
+            status: status.to_owned(),
             rollout: state.rollout.clone(),
             rollout_percentage: state.percentage.as_percent(),
             stage: state.stage,
@@ -207,6 +210,17 @@ impl DailyReport {
             next_milestone: next_milestone(state),
             progress_days: (days * 10.0).round() / 10.0,
             plan_days: state.plan.estimated_duration().as_secs_f64() / 86_400.0,
+            roles: state
+                .plan
+                .signoffs
+                .iter()
+                .map(|role| {
+                    state.signoffs.iter().find(|s| &s.role == role).map_or_else(
+                        || format!("{role}: pending"),
+                        |s| format!("{role}: signed by {} at {}", s.name, s.at),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -261,6 +275,12 @@ impl fmt::Display for DailyReport {
         }
         for u in &self.key_updates {
             write!(f, "\n    {u}")?;
+        }
+        if !self.roles.is_empty() {
+            write!(f, "\n  roles:")?;
+            for r in &self.roles {
+                write!(f, "\n    {r}")?;
+            }
         }
         Ok(())
     }
