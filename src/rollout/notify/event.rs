@@ -173,7 +173,10 @@ impl Event {
         event.check = record.explanation.check;
         event.value = record.explanation.value;
         event.threshold = record.explanation.threshold;
-        event.tier = record.tier.clone();
+        event.tier = record
+            .tier
+            .clone()
+            .or_else(|| Some(before.tier_name().to_owned()));
         event.checks = record
             .verdicts
             .as_ref()

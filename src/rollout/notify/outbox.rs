@@ -123,7 +123,9 @@ fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, Notif
     Ok(out)
 }
 
-fn append_lines<T: Serialize>(path: &Path, items: &[T]) -> Result<(), NotifyError> {
+/// Appends JSON lines. `repair` (the events file, whose one writer holds
+/// the engine lock) first cuts a torn last line left by a killed writer.
+fn append_lines<T: Serialize>(path: &Path, items: &[T], repair: bool) -> Result<(), NotifyError> {
     if items.is_empty() {
         return Ok(());
     }
@@ -133,19 +135,23 @@ fn append_lines<T: Serialize>(path: &Path, items: &[T]) -> Result<(), NotifyErro
             .map_err(|e| io("cannot write", path)(io::Error::other(e)))?;
         bytes.push(b'\n');
     }
-    // A torn line left by a killed writer would glue onto ours: start on a
-    // fresh line.
-    let torn = fs::read(path)
-        .map(|b| b.last().is_some_and(|l| *l != b'\n'))
-        .unwrap_or(false);
-    if torn {
-        bytes.insert(0, b'\n');
-    }
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(io("cannot open", path))?;
+    // A torn line left by a killed writer would glue onto ours: cut it (it
+    // was never read as an event).
+    if let Some(existing) = repair.then(|| fs::read(path).ok()).flatten() {
+        if existing.last().is_some_and(|l| *l != b'\n') {
+            let keep = existing
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            file.set_len(keep as u64)
+                .map_err(io("cannot cut the torn line of", path))?;
+        }
+    }
     // One write: with O_APPEND it lands in one piece.
     file.write_all(&bytes)
         .map_err(io("cannot append to", path))?;
@@ -186,7 +192,7 @@ impl Outbox {
     pub fn append(&self, events: &[Event]) -> Result<usize, NotifyError> {
         let last = self.last_revision()?;
         let new: Vec<&Event> = events.iter().filter(|e| e.revision > last).collect();
-        append_lines(&self.events, &new)?;
+        append_lines(&self.events, &new, true)?;
         Ok(new.len())
     }
 
@@ -269,12 +275,22 @@ impl Outbox {
 
     /// Records a delivery or a give-up.
     pub fn record(&self, delivery: &Delivery) -> Result<(), NotifyError> {
-        append_lines(&self.deliveries, std::slice::from_ref(delivery))
+        append_lines(&self.deliveries, std::slice::from_ref(delivery), false)
     }
 
-    /// Every delivery and give-up, oldest first.
+    /// Every delivery and give-up, oldest first. The log is written by
+    /// every channel's thread: a line a killed process left torn is
+    /// skipped.
     pub fn deliveries(&self) -> Result<Vec<Delivery>, NotifyError> {
-        read_lines(&self.deliveries)
+        let text = match fs::read_to_string(&self.deliveries) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("cannot read", &self.deliveries)(e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
     }
 
     /// What every channel with a cursor has still to deliver.
