@@ -195,8 +195,8 @@ pub enum Command {
         /// moves one tick per tick (for drills and tests).
         #[arg(long, hide = true)]
         scenario: Option<PathBuf>,
-        /// With --scenario: read it on the real clock, its start moved to
-        /// now (for live drills and tests).
+        /// With --scenario: read it on the real clock, its offset 10m being
+        /// the moment `run` starts (for live drills and tests).
         #[arg(long, hide = true, requires = "scenario")]
         realtime: bool,
         /// Stay through a rollback or a pause: send incident updates

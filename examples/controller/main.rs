@@ -517,9 +517,12 @@ fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
         channels.as_ref(),
     );
     let (mut engine, mut options) = match args.scenario.map(load_scenario).transpose()? {
-        // A live drill: the scenario read on the real clock from now.
+        // A live drill: the scenario read on the real clock, its offset
+        // 10m being now (so the gate's 5-minute window is full at once).
         Some(mut s) if args.realtime => {
-            s.start = SystemClock.now();
+            s.start = Timestamp::from_unix_millis(
+                SystemClock.now().unix_millis().saturating_sub(600_000),
+            );
             let engine = builder
                 .gate(s.gate(Duration::from_secs(300)))
                 .open_with_report()?;

@@ -436,12 +436,14 @@ pub fn email_text(event: &Event) -> (String, String) {
     }
     let subject = match event.kind {
         EventType::RolledBack => format!(
-            "[Genesis] ROLLED BACK: {} {}% → {}%",
+            "[Genesis] ROLLED BACK: {} {}% -> {}%",
             event.rollout, event.previous_percentage, event.percentage
         ),
         EventType::Test => format!("[Genesis] Test notification for {}", event.rollout),
         _ => format!("[Genesis] {}", event.headline()),
     };
+    // Plain ASCII arrows: the subject stays readable in every client.
+    let subject = subject.replace('→', "->");
     let checks: String = event
         .checks
         .iter()
@@ -474,7 +476,7 @@ pub fn email_text(event: &Event) -> (String, String) {
             .map(|i| format!(", incident {i}"))
             .unwrap_or_default(),
     );
-    (subject, body)
+    (subject, body.replace('→', "->"))
 }
 
 /// Email over SMTP (lettre): plain, STARTTLS or TLS.
