@@ -791,7 +791,7 @@ mod tests {
 
     #[test]
     fn smtp_urls_choose_the_security() {
-        let t = |u: &str| smtp_endpoint(u).map(|(h, p, s)| (h, p, s));
+        let t = smtp_endpoint;
         assert_eq!(
             t("smtp://mx").unwrap(),
             ("mx".into(), 25, SmtpSecurity::Plain)
