@@ -5,7 +5,7 @@
 //! The controller engine writes a change's [`Event`] into the state it
 //! commits (the same write as the decision), then appends it to the
 //! rollout's [`Outbox`]; a crash in between is repaired by the next open.
-//! With the `notify` feature, a [`Notifier`] runs one thread per channel
+//! With the `notify` feature, a `Notifier` runs one thread per channel
 //! that reads the outbox after the channel's cursor, delivers, retries with
 //! exponential backoff and jitter, and gives up after a bounded time,
 //! recording the give-up in the audit log. Decisions never wait for it: a
