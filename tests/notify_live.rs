@@ -441,6 +441,24 @@ fn a_dead_webhook_and_a_hung_slack_move_no_decision_and_a_kill_9_loses_nothing()
             e["type"] == "incident_update" && e["incident"] == Value::String(before[2].clone())
         })
     });
+    // A resume is applied by the running engine, which resolves the page.
+    let out = ok(&run(
+        d,
+        &["resume", "--reason", "fixed", "--notify", "notify.json"],
+    ));
+    assert!(out.contains("resume: stage 1"), "{out}");
+    wait_until(120, "the resolve", || {
+        pd.accepted()
+            .iter()
+            .any(|h| h.json()["event_action"] == "resolve")
+    });
+    let resolve = pd
+        .accepted()
+        .into_iter()
+        .map(|h| h.json())
+        .find(|b| b["event_action"] == "resolve")
+        .unwrap();
+    assert_eq!(resolve["dedup_key"], keys[0].as_str());
     // A SIGTERM stops the waiting run cleanly.
     let pid = second.id().to_string();
     assert!(Command::new("kill")
@@ -450,13 +468,13 @@ fn a_dead_webhook_and_a_hung_slack_move_no_decision_and_a_kill_9_loses_nothing()
         .success());
     let code = second.wait().unwrap();
     assert_eq!(code.code(), Some(0));
+    let decisions: Vec<String> = audit_events(d)
+        .into_iter()
+        .filter(|e| e != "incident_update")
+        .collect();
     assert_eq!(
-        audit_events(d)
-            .iter()
-            .filter(|e| *e != "incident_update")
-            .cloned()
-            .collect::<Vec<_>>(),
-        ["init", "start", "advance", "rollback"]
+        decisions[..5],
+        ["init", "start", "advance", "rollback", "resume"]
     );
 }
 
@@ -651,7 +669,7 @@ fn a_crash_right_after_the_commit_still_notifies_at_the_next_start() {
     ));
     assert!(hook.wait_for(60, |h| h.len() == 3));
     let types = field(&bodies(&hook), "type");
-    assert_eq!(types, ["advanced", "rolled_back", "resumed"]);
+    assert_eq!(types, ["started", "rolled_back", "resumed"]);
     assert!(pd.wait_for(60, |_| pd.accepted().len() == 2));
     assert_eq!(field(&bodies(&pd), "event_action"), ["trigger", "resolve"]);
 }

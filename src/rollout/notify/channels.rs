@@ -565,6 +565,54 @@ impl Channel for EmailChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::{DailyReport, Plan, RolloutState, Timestamp};
+
+    fn daily() -> Event {
+        let start: Timestamp = "2025-10-23T09:00:00Z".parse().unwrap();
+        let mut state = RolloutState::new("phase_4_deployment", Plan::six_day(), start);
+        state.start(start, "lead").unwrap();
+        let now: Timestamp = "2025-10-25T09:00:00Z".parse().unwrap();
+        let mut e = Event::about(
+            &state,
+            EventType::DailyReport,
+            now,
+            "notifier",
+            "daily".into(),
+        );
+        e.report = Some(DailyReport::new(&state, now));
+        e
+    }
+
+    #[test]
+    fn the_daily_mail_follows_the_stakeholder_template() {
+        let (subject, body) = email_text(&daily());
+        assert_eq!(
+            subject,
+            "[Genesis] Daily rollout update: phase_4_deployment — ON TRACK"
+        );
+        for line in [
+            "Status: ON TRACK",
+            "Rollout: phase_4_deployment at 5% (stage 1 of 6, soaking)",
+            "Error rate: n/a",
+            "Key updates since the last report:",
+            "Next milestone: stage 2 (10%) after the soak",
+            "Go-live progress: 2.0/6 days",
+            "deployment_lead: pending",
+        ] {
+            assert!(body.contains(line), "{line:?} missing from\n{body}");
+        }
+    }
+
+    #[test]
+    fn slack_shows_the_daily_figures_and_pagerduty_ignores_them() {
+        let e = daily();
+        let m = slack_message(&e, None).to_string();
+        assert!(
+            m.contains("*Status*\\nON TRACK") && m.contains("day 2.0 of 6"),
+            "{m}"
+        );
+        assert!(pagerduty_bodies(&e, "k", "s").is_empty());
+    }
 
     #[test]
     fn signature_matches_rfc_4231_case_2() {

@@ -148,6 +148,7 @@ impl Event {
     ) -> Option<Event> {
         let kind = match record.event.as_str() {
             "start" => EventType::Started,
+            "promote" if before.phase == Phase::Ready => EventType::Started,
             "advance" | "promote" => EventType::Advanced,
             "pause" => EventType::Paused,
             "resume" => EventType::Resumed,
