@@ -204,6 +204,12 @@ pub fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
             report.recovered_records
         );
     }
+    if report.recovered_events > 0 {
+        tracing::warn!(
+            "finished a change committed before a crash: {} notification events queued",
+            report.recovered_events
+        );
+    }
     if let Some((found, written)) = report.reconciled {
         tracing::warn!("reconciled: the flags file said {found}; rewrote it to {written}");
     }

@@ -461,6 +461,7 @@ impl ControllerBuilder {
         }
         // Its notification events the outbox lacks.
         let outbox = Outbox::beside(&self.files.state);
+        report.swept.extend(outbox.sweep()?);
         report.recovered_events = outbox.append(&state.notifications)?;
         let marks = Marks::from_events(&outbox.read()?, &state, now);
         if let Some(writer) = flags.as_mut() {

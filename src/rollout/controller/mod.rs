@@ -78,6 +78,8 @@ mod notices;
 mod report;
 mod requests;
 
+/// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).
+pub use crate::rollout::DailyReport;
 pub use engine::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
     RunEnd, RunEvent, RunOptions, StopFlag, TickReport, TICK_BOUNDS,
@@ -85,5 +87,5 @@ pub use engine::{
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
 pub use lock::{host_name, EngineLock, LockHolder};
-pub use report::{DailyReport, StatusView};
+pub use report::StatusView;
 pub use requests::{Answer, AnswerError, Mailbox, Request, REQUEST_TTL};

@@ -3,9 +3,9 @@
 //! hourly (configurable) update while a rollout stays rolled back or paused.
 
 use super::engine::Controller;
-use super::report::DailyReport;
 use super::{ControllerError, RunOptions};
 use crate::rollout::notify::{Event, EventType};
+use crate::rollout::DailyReport;
 use crate::rollout::{format_duration, AuditRecord, Explanation, Phase, Timestamp};
 
 const DAY_MS: u64 = 86_400_000;

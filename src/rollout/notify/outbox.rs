@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::NotifyError;
 use super::event::{ChannelKind, Event};
-use crate::rollout::{write_atomically, Timestamp};
+use crate::rollout::{sweep_temp_files, write_atomically, Timestamp};
 
 /// The outbox files of the state file `S`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +248,35 @@ impl Outbox {
         })
     }
 
+    /// Removes the temporary files killed cursor writers left (the caller
+    /// holds the engine lock, so no sender of another engine writes).
+    pub fn sweep(&self) -> Result<Vec<PathBuf>, NotifyError> {
+        let entries = match fs::read_dir(&self.cursors) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("cannot list", &self.cursors)(e)),
+        };
+        let mut targets: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let target = name.strip_prefix('.')?.rsplit_once(".tmp-")?.0.to_owned();
+                Some(self.cursors.join(target))
+            })
+            .collect();
+        targets.sort();
+        targets.dedup();
+        let mut removed = Vec::new();
+        for t in targets {
+            removed.extend(sweep_temp_files(&t).map_err(|e| NotifyError::Io {
+                action: "cannot sweep",
+                path: t.clone(),
+                source: io::Error::other(e.to_string()),
+            })?);
+        }
+        Ok(removed)
+    }
+
     /// Every channel that has a cursor.
     pub fn channels(&self) -> Result<Vec<Cursor>, NotifyError> {
         let entries = match fs::read_dir(&self.cursors) {
@@ -376,5 +405,11 @@ mod tests {
             .collect();
         assert_eq!(by, [("pagerduty", 1), ("slack", 2), ("webhook:1", 1)]);
         assert_eq!(outbox.open_incident().unwrap().as_deref(), Some("r/2"));
+        // A cursor writer killed before its rename left a temp: swept.
+        let temp = outbox.cursors.join(".slack.json.tmp-999999-0");
+        std::fs::write(&temp, "{").unwrap();
+        assert_eq!(outbox.sweep().unwrap(), [temp.clone()]);
+        assert!(!temp.exists());
+        assert_eq!(outbox.cursor("slack").unwrap(), Some(0));
     }
 }
