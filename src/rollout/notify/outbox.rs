@@ -408,7 +408,7 @@ mod tests {
         // A cursor writer killed before its rename left a temp: swept.
         let temp = outbox.cursors.join(".slack.json.tmp-999999-0");
         std::fs::write(&temp, "{").unwrap();
-        assert_eq!(outbox.sweep().unwrap(), [temp.clone()]);
+        assert_eq!(outbox.sweep().unwrap(), std::slice::from_ref(&temp));
         assert!(!temp.exists());
         assert_eq!(outbox.cursor("slack").unwrap(), Some(0));
     }
