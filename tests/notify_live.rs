@@ -673,3 +673,31 @@ fn a_crash_right_after_the_commit_still_notifies_at_the_next_start() {
     assert!(pd.wait_for(60, |_| pd.accepted().len() == 2));
     assert_eq!(field(&bodies(&pd), "event_action"), ["trigger", "resolve"]);
 }
+
+#[test]
+fn an_unusable_notify_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    ok(&run(d, &["promote", "--reason", "go"]));
+    let state = std::fs::read(d.join("rollout-state.json")).unwrap();
+    std::fs::write(
+        d.join("bad.json"),
+        r#"{ "slack": { "webhook_url_env": "GENESIS_TEST_UNSET_SLACK_URL" } }"#,
+    )
+    .unwrap();
+    for (file, says) in [
+        ("missing.json", "missing.json"),
+        ("bad.json", "slack.webhook_url_env: the environment variable GENESIS_TEST_UNSET_SLACK_URL is not set"),
+    ] {
+        let out = controller(d, &["pause", "--reason", "x", "--notify", file])
+            .env_remove("GENESIS_TEST_UNSET_SLACK_URL")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(std::fs::read(d.join("rollout-state.json")).unwrap(), state);
+    }
+    assert_eq!(outbox(d).len(), 1, "only the start");
+}
