@@ -68,10 +68,10 @@ fn post(
     }
     let mut response = request.send(body).map_err(|e| DeliveryError::Transport {
         target: target.clone(),
-        // ureq's messages never carry the URL's path or query.
+        // A URL's path and query may hold a token: never in a message.
         message: match e {
             ureq::Error::Timeout(t) => format!("no answer within the {t} timeout"),
-            other => other.to_string(),
+            other => other.to_string().replace(url.expose(), &target),
         },
     })?;
     let status = response.status().as_u16();
