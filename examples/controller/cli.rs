@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Drives a genesis-flags staged rollout: deploy, watch, roll back, simulate.
 #[derive(Debug, Parser)]
@@ -43,6 +43,19 @@ pub enum Output {
     Json,
 }
 
+/// Notification options of the commands that change a rollout.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Notify these channels (a JSON file: webhooks, slack, pagerduty,
+    /// email, delivery) of what this command changes (feature `notify`).
+    #[arg(long, value_name = "FILE")]
+    pub notify: Option<PathBuf>,
+    /// How long the command waits for its notifications before it exits;
+    /// what is still pending goes out at the next start with --notify.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub notify_wait: String,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -71,24 +84,36 @@ pub enum Command {
         /// Why.
         #[arg(long, default_value = "promoted by hand")]
         reason: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Pause for a person; the percentage stays.
     Pause {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Resume a paused rollout, or restart a rolled-back one from stage 1.
     Resume {
         /// Why.
         #[arg(long, default_value = "resumed by hand")]
         reason: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Roll back to 0% now.
     Rollback {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Record a sign-off.
     Signoff {
@@ -98,6 +123,9 @@ pub enum Command {
         /// Who signs.
         #[arg(long)]
         name: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// The daily stakeholder update.
     Report,
@@ -122,6 +150,11 @@ pub enum Command {
         /// Time between ticks (1s to 1d).
         #[arg(long, default_value = "1m")]
         tick: String,
+        /// Write the notifications the run would send to these channels, as
+        /// JSON lines on standard output, instead of the run's summary
+        /// (nothing is sent).
+        #[arg(long, value_name = "FILE")]
+        notify: Option<PathBuf>,
     },
     /// Move to the next stage, write the flags file, then watch the gate.
     Deploy {
@@ -140,6 +173,9 @@ pub enum Command {
         /// Time between gate checks while waiting.
         #[arg(long, default_value = "15s")]
         tick: String,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Evaluate the gate once now and print every check.
     HealthCheck {
@@ -159,7 +195,27 @@ pub enum Command {
         /// moves one tick per tick (for drills and tests).
         #[arg(long, hide = true)]
         scenario: Option<PathBuf>,
+        /// With --scenario: read it on the real clock, its offset 10m being
+        /// the moment `run` starts (for live drills and tests).
+        #[arg(long, hide = true, requires = "scenario")]
+        realtime: bool,
+        /// Stay through a rollback or a pause: send incident updates
+        /// (hourly by default) and go on ticking after a `resume`.
+        #[arg(long)]
+        wait_for_resume: bool,
+        /// Notifications.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
+    /// Notification tools.
+    Notify {
+        /// What to do.
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+    /// The post-incident timeline (Markdown) of the last rollback or pause,
+    /// from the audit log and the outbox.
+    IncidentReport,
     /// Scenario tools.
     Scenario {
         /// What to do with the scenario.
@@ -187,5 +243,16 @@ pub enum ScenarioCommand {
         /// Override the scenario's start (RFC 3339).
         #[arg(long)]
         start: Option<String>,
+    },
+}
+
+/// Notification tools.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test event to every channel now and print each result.
+    Test {
+        /// The notification file.
+        #[arg(long, value_name = "FILE")]
+        notify: PathBuf,
     },
 }

@@ -18,6 +18,8 @@ mod chart;
 mod cli;
 mod gates;
 mod health;
+mod incident;
+mod notify;
 mod output;
 
 use std::path::Path;
@@ -34,7 +36,7 @@ use genesis_flags::rollout::{
 use genesis_flags::Percentage;
 use serde_json::json;
 
-use cli::{Cli, Command, ScenarioCommand};
+use cli::{Cli, Command, NotifyArgs, NotifyCommand, ScenarioCommand};
 use output::{Failure, Out};
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -59,7 +61,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
-    let operate = |op: Operation| operate(cli, out, &op);
+    let operate = |op: Operation, notify: &NotifyArgs| operate(cli, out, &op, notify);
     match &cli.command {
         Command::Init {
             flags,
@@ -94,25 +96,48 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             let state = load_state(&cli.state)?;
             let lock = genesis_flags::rollout::ControllerFiles::beside(&cli.state).lock;
             let view = StatusView::new(&state, SystemClock.now(), EngineLock::holder(&lock));
-            out.emit(&view, &view);
+            let pending = notify::pending(&cli.state)?;
+            let mut value =
+                serde_json::to_value(&view).map_err(|e| Failure::input(e.to_string()))?;
+            value["notifications"] = json!(pending);
+            out.emit(&format!("{view}{}", notify::pending_text(&pending)), &value);
             Ok(0)
         }
-        Command::Promote { reason } => operate(Operation::Promote {
-            reason: reason.clone(),
-        }),
-        Command::Pause { reason } => operate(Operation::Pause {
-            reason: reason.clone(),
-        }),
-        Command::Resume { reason } => operate(Operation::Resume {
-            reason: reason.clone(),
-        }),
-        Command::Rollback { reason } => operate(Operation::Rollback {
-            reason: reason.clone(),
-        }),
-        Command::Signoff { role, name } => operate(Operation::SignOff {
-            role: role.clone(),
-            name: name.clone(),
-        }),
+        Command::Promote { reason, notify } => operate(
+            Operation::Promote {
+                reason: reason.clone(),
+            },
+            notify,
+        ),
+        Command::Pause { reason, notify } => operate(
+            Operation::Pause {
+                reason: reason.clone(),
+            },
+            notify,
+        ),
+        Command::Resume { reason, notify } => operate(
+            Operation::Resume {
+                reason: reason.clone(),
+            },
+            notify,
+        ),
+        Command::Rollback { reason, notify } => operate(
+            Operation::Rollback {
+                reason: reason.clone(),
+            },
+            notify,
+        ),
+        Command::Signoff { role, name, notify } => operate(
+            Operation::SignOff {
+                role: role.clone(),
+                name: name.clone(),
+            },
+            notify,
+        ),
+        Command::Notify {
+            command: NotifyCommand::Test { notify },
+        } => notify::test(cli, out, notify),
+        Command::IncidentReport => incident::report(cli, out),
         Command::Report => {
             let report = DailyReport::new(&load_state(&cli.state)?, SystemClock.now());
             out.emit(&report, &report);
@@ -125,28 +150,62 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             chart,
             no_signoff,
             tick,
-        } => run_simulation(
-            out,
-            scenario.as_deref(),
-            plan.as_deref(),
-            prometheus.as_deref(),
-            chart.as_deref(),
-            *no_signoff,
-            tick,
-        ),
+            notify,
+        } => match notify {
+            Some(config) => notify::simulate(
+                out,
+                config,
+                load_plan(plan.as_deref())?,
+                scenario_or_healthy(scenario.as_deref())?,
+                tick_option(tick)?,
+                !no_signoff,
+            ),
+            None => run_simulation(
+                out,
+                scenario.as_deref(),
+                plan.as_deref(),
+                prometheus.as_deref(),
+                chart.as_deref(),
+                *no_signoff,
+                tick,
+            ),
+        },
         Command::Deploy {
             strategy: _,
             wait,
             target_percentage,
             gate,
             tick,
-        } => deploy(cli, out, *wait, *target_percentage, gate.as_deref(), tick),
+            notify,
+        } => deploy(
+            cli,
+            out,
+            *wait,
+            *target_percentage,
+            gate.as_deref(),
+            tick,
+            notify,
+        ),
         Command::HealthCheck { gate } => health::health_check(cli, out, gate.as_deref()),
         Command::Run {
             gate,
             tick,
             scenario,
-        } => run_autopilot(cli, out, gate.as_deref(), tick, scenario.as_deref()),
+            realtime,
+            wait_for_resume,
+            notify,
+        } => run_autopilot(
+            cli,
+            out,
+            &Autopilot {
+                gate: gate.as_deref(),
+                tick,
+                scenario: scenario.as_deref(),
+                realtime: *realtime,
+                wait_for_resume: *wait_for_resume,
+                notify,
+            },
+        ),
         Command::Scenario {
             command: ScenarioCommand::Openmetrics { scenario, start },
         } => {
@@ -218,9 +277,24 @@ fn init(
     Ok(0)
 }
 
+fn scenario_or_healthy(path: Option<&Path>) -> Result<Scenario> {
+    match path {
+        Some(p) => load_scenario(p),
+        None => Ok(Scenario::healthy(
+            "2025-10-23T09:00:00Z"
+                .parse::<Timestamp>()
+                .map_err(|e| Failure::input(e.to_string()))?,
+        )),
+    }
+}
+
 /// An operator command: applied here, or by the running engine.
-fn operate(cli: &Cli, out: &Out, op: &Operation) -> Result<u8> {
-    let applied = Controller::submit(&cli.state, op, &operator())?;
+fn operate(cli: &Cli, out: &Out, op: &Operation, notify: &NotifyArgs) -> Result<u8> {
+    let channels = notify::load(notify)?;
+    let (applied, engine) = Controller::submit_with(&cli.state, op, &operator(), &|b| {
+        notify::configure(b, channels.as_ref())
+    })?;
+    let notified = notify::finish(engine.as_ref(), channels.as_ref(), notify)?;
     output::log_open_report(&applied.opened);
     let state = load_state(&cli.state)?;
     let e = &applied.entry;
@@ -231,9 +305,13 @@ fn operate(cli: &Cli, out: &Out, op: &Operation) -> Result<u8> {
     for p in &applied.commit.pending {
         text.push_str(&format!("\n  pending: {p}"));
     }
+    text.push_str(&notify::statuses_text(&notified));
     let mut value = serde_json::to_value(StatusView::new(&state, SystemClock.now(), None))
         .map_err(|e| Failure::input(e.to_string()))?;
     value["pending"] = json!(applied.commit.pending);
+    if channels.is_some() {
+        value["notifications"] = json!(notified);
+    }
     out.emit(&text, &value);
     Ok(0)
 }
@@ -334,6 +412,7 @@ fn deploy(
     target: f64,
     gate: Option<&Path>,
     tick: &str,
+    notify: &NotifyArgs,
 ) -> Result<u8> {
     // Every number first: a bad one changes nothing.
     let tick = tick_option(tick)?;
@@ -344,21 +423,44 @@ fn deploy(
     }
     let target = Percentage::from_percent(target)
         .map_err(|e| Failure::input(format!("--target-percentage: {e}")))?;
-    let mut engine = Controller::builder(&cli.state)
-        .command("deploy")
-        .boxed_gate(gates::from_file(gate)?)
-        .open()?;
-    let options = RunOptions::real_time(tick);
-    let applied = engine.deploy_safe(target, &operator(), &options)?;
+    let channels = notify::load(notify)?;
+    let mut engine = notify::configure(
+        Controller::builder(&cli.state)
+            .command("deploy")
+            .boxed_gate(gates::from_file(gate)?),
+        channels.as_ref(),
+    )
+    .open()?;
+    let mut options = RunOptions::real_time(tick);
+    notify::schedule(&mut options, channels.as_ref());
+    let result = deploy_on(cli, out, &mut engine, target, wait, &options);
+    let notified = notify::finish(Some(&engine), channels.as_ref(), notify)?;
+    notify::log_statuses(&notified);
+    result
+}
+
+fn deploy_on(
+    cli: &Cli,
+    out: &Out,
+    engine: &mut Controller,
+    target: Percentage,
+    wait: u64,
+    options: &RunOptions,
+) -> Result<u8> {
+    let applied = engine.deploy_safe(target, &operator(), options)?;
     tracing::info!(
         "deploy: stage {} at {}; watching the gate for {wait}s",
         applied.entry.stage,
         applied.entry.percentage
     );
     let until = engine.now().saturating_add(Duration::from_secs(wait));
-    let end = engine.run(&options.until(until), &stop_on_signals(), &mut |e| {
-        output::log_event(cli, out, e);
-    })?;
+    let end = engine.run(
+        &options.clone().until(until),
+        &stop_on_signals(),
+        &mut |e| {
+            output::log_event(cli, out, e);
+        },
+    )?;
     let state = engine.state();
     let view = StatusView::new(state, engine.now(), None);
     match end {
@@ -397,16 +499,35 @@ fn deploy(
     }
 }
 
-fn run_autopilot(
-    cli: &Cli,
-    out: &Out,
-    gate: Option<&Path>,
-    tick: &str,
-    scenario: Option<&Path>,
-) -> Result<u8> {
-    let tick = tick_option(tick)?;
-    let builder = Controller::builder(&cli.state).command("run");
-    let (mut engine, options) = match scenario.map(load_scenario).transpose()? {
+/// What `run` was asked.
+struct Autopilot<'a> {
+    gate: Option<&'a Path>,
+    tick: &'a str,
+    scenario: Option<&'a Path>,
+    realtime: bool,
+    wait_for_resume: bool,
+    notify: &'a NotifyArgs,
+}
+
+fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
+    let tick = tick_option(args.tick)?;
+    let channels = notify::load(args.notify)?;
+    let builder = notify::configure(
+        Controller::builder(&cli.state).command("run"),
+        channels.as_ref(),
+    );
+    let (mut engine, mut options) = match args.scenario.map(load_scenario).transpose()? {
+        // A live drill: the scenario read on the real clock, its offset
+        // 10m being now (so the gate's 5-minute window is full at once).
+        Some(mut s) if args.realtime => {
+            s.start = Timestamp::from_unix_millis(
+                SystemClock.now().unix_millis().saturating_sub(600_000),
+            );
+            let engine = builder
+                .gate(s.gate(Duration::from_secs(300)))
+                .open_with_report()?;
+            (engine, RunOptions::real_time(tick))
+        }
         // A drill: the scenario on a simulated clock, one tick per step.
         Some(s) => {
             let state = load_state(&cli.state)?;
@@ -421,11 +542,13 @@ fn run_autopilot(
         }
         None => (
             builder
-                .boxed_gate(gates::from_file(gate)?)
+                .boxed_gate(gates::from_file(args.gate)?)
                 .open_with_report()?,
             RunOptions::real_time(tick),
         ),
     };
+    options.wait_for_resume = args.wait_for_resume;
+    notify::schedule(&mut options, channels.as_ref());
     let (engine, report) = (&mut engine.0, engine.1);
     output::log_open_report(&report);
     let s = engine.state();
@@ -439,7 +562,10 @@ fn run_autopilot(
     );
     let end = engine.run(&options, &stop_on_signals(), &mut |e| {
         output::log_event(cli, out, e)
-    })?;
+    });
+    let notified = notify::finish(Some(engine), channels.as_ref(), args.notify)?;
+    notify::log_statuses(&notified);
+    let end = end?;
     let s = engine.state();
     match end {
         RunEnd::Stopped => tracing::info!(

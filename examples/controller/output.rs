@@ -64,7 +64,8 @@ macro_rules! input_errors {
 input_errors!(
     genesis_flags::rollout::StateError,
     genesis_flags::rollout::PlanError,
-    genesis_flags::rollout::ScenarioError
+    genesis_flags::rollout::ScenarioError,
+    genesis_flags::rollout::notify::NotifyError
 );
 #[cfg(feature = "prometheus")]
 input_errors!(genesis_flags::rollout::prometheus::GateError);
@@ -201,6 +202,12 @@ pub fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
         tracing::warn!(
             "finished a change committed before a crash: {} audit records appended",
             report.recovered_records
+        );
+    }
+    if report.recovered_events > 0 {
+        tracing::warn!(
+            "finished a change committed before a crash: {} notification events queued",
+            report.recovered_events
         );
     }
     if let Some((found, written)) = report.reconciled {

@@ -39,11 +39,13 @@ mod atomic;
 mod audit;
 mod clock;
 pub mod controller;
+mod daily;
 mod decision;
 mod durable;
 mod duration;
 mod flags_file;
 mod gate;
+pub mod notify;
 mod phase;
 mod plan;
 mod policy;
@@ -58,9 +60,10 @@ pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
-    ControllerFiles, DailyReport, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport,
-    Operation, Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
+    ControllerFiles, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation,
+    Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
 };
+pub use daily::DailyReport;
 pub use decision::{Action, Decision, Explanation};
 pub use durable::{write_atomically, StateError};
 pub use duration::{format_duration, parse_duration, DurationError};

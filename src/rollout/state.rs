@@ -138,6 +138,11 @@ pub struct RolloutState {
     /// nothing (the engine appends what the log lacks when it opens).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<AuditRecord>,
+    /// The notification events of the last committed change, kept like the
+    /// journal: the engine appends what the outbox lacks when it opens, so
+    /// a crash after the commit loses no notification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<super::notify::Event>,
 }
 
 /// Refuses an empty reason or name.
@@ -172,6 +177,7 @@ impl RolloutState {
             history: Vec::new(),
             revision: 0,
             journal: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 

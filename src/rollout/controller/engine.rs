@@ -13,6 +13,9 @@ use super::gate_worker::GateWorker;
 use super::lock::{host_name, EngineLock, LockHolder};
 use super::requests::{new_request_id, Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
 use super::ControllerError;
+use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
+#[cfg(feature = "notify")]
+use crate::rollout::notify::{ChannelStatus, Notifier, NotifyConfig};
 use crate::rollout::{
     decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision, FlagsFile,
     HealthGate, HistoryEntry, Observation, Phase, Plan, RolloutState, SystemClock, Timestamp,
@@ -85,6 +88,11 @@ pub enum Pending {
         /// Why the append failed.
         error: String,
     },
+    /// Notification events are still only in the state.
+    Outbox {
+        /// Why the append failed.
+        error: String,
+    },
 }
 
 impl std::fmt::Display for Pending {
@@ -97,6 +105,10 @@ impl std::fmt::Display for Pending {
             Pending::Audit { error } => write!(
                 f,
                 "the audit record was not appended ({error}); the next start of the controller appends it"
+            ),
+            Pending::Outbox { error } => write!(
+                f,
+                "the notification was not added to the outbox ({error}); the next start of the controller adds it"
             ),
         }
     }
@@ -190,6 +202,15 @@ pub struct RunOptions {
     /// Give every missing sign-off as soon as the final window has held
     /// (simulations only).
     pub auto_signoff: bool,
+    /// Stay through a rollback or a pause instead of returning: serve
+    /// operator requests (a `resume` goes on ticking) and send incident
+    /// updates.
+    pub wait_for_resume: bool,
+    /// While the rollout is rolled back or paused, an `incident_update`
+    /// event this often.
+    pub incident_every: Option<Duration>,
+    /// A `daily_report` event every day at this `(hour, minute)` UTC.
+    pub daily_at: Option<(u8, u8)>,
 }
 
 /// Bounds on the time between ticks.
@@ -206,6 +227,9 @@ impl RunOptions {
             until: None,
             gate_timeout: Duration::from_secs(30).min(tick.max(Duration::from_secs(1))),
             auto_signoff: false,
+            wait_for_resume: false,
+            incident_every: None,
+            daily_at: None,
         }
     }
 
@@ -219,6 +243,9 @@ impl RunOptions {
             until: None,
             gate_timeout: Duration::from_secs(60),
             auto_signoff: true,
+            wait_for_resume: false,
+            incident_every: None,
+            daily_at: None,
         }
     }
 
@@ -248,7 +275,8 @@ impl RunOptions {
 }
 
 enum Storage {
-    Memory,
+    /// In memory: every notification event, in order.
+    Memory(Vec<Event>),
     Files(Box<FileStorage>),
 }
 
@@ -258,6 +286,57 @@ struct FileStorage {
     audit: AuditLog,
     flags: Option<Box<dyn FlagsWriter>>,
     mailbox: Mailbox,
+    outbox: Outbox,
+    #[cfg(feature = "notify")]
+    notifier: Option<Notifier>,
+}
+
+/// What the engine remembers of its notifications: the open incident, when
+/// it was last told, and the last daily report.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Marks {
+    pub(super) incident: Option<String>,
+    pub(super) incident_noted: Option<Timestamp>,
+    pub(super) daily_last: Option<Timestamp>,
+}
+
+impl Marks {
+    fn from_events(events: &[Event], state: &RolloutState, now: Timestamp) -> Marks {
+        let stopped = matches!(state.phase, Phase::Paused | Phase::RolledBack);
+        let incident = open_incident(events).filter(|_| stopped);
+        let incident_noted = incident.as_ref().and_then(|i| {
+            events
+                .iter()
+                .rev()
+                .find(|e| e.incident.as_ref() == Some(i))
+                .map(|e| e.at)
+        });
+        let daily_last = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventType::DailyReport)
+            .map_or(now, |e| e.at);
+        Marks {
+            incident,
+            incident_noted,
+            daily_last: Some(daily_last),
+        }
+    }
+
+    fn observe(&mut self, events: &[Event]) {
+        for e in events {
+            if e.kind.closes_incident() {
+                self.incident = None;
+                self.incident_noted = None;
+            } else if let Some(i) = &e.incident {
+                self.incident = Some(i.clone());
+                self.incident_noted = Some(e.at);
+            }
+            if e.kind == EventType::DailyReport {
+                self.daily_last = Some(e.at);
+            }
+        }
+    }
 }
 
 /// What [`ControllerBuilder::open`] found and repaired.
@@ -270,6 +349,9 @@ pub struct OpenReport {
     pub recovered_records: usize,
     /// The flags file was out of step with the state: `(found, written)`.
     pub reconciled: Option<(Percentage, Percentage)>,
+    /// Notification events appended to the outbox (a change committed
+    /// before a crash).
+    pub recovered_events: usize,
 }
 
 /// Opens a [`Controller`] on a state file.
@@ -279,6 +361,8 @@ pub struct ControllerBuilder {
     gate: Option<Box<dyn HealthGate + Send>>,
     flags: Option<Box<dyn FlagsWriter>>,
     command: String,
+    #[cfg(feature = "notify")]
+    notify: Option<NotifyConfig>,
 }
 
 impl std::fmt::Debug for ControllerBuilder {
@@ -317,6 +401,15 @@ impl ControllerBuilder {
     #[must_use]
     pub fn flags_writer(mut self, writer: impl FlagsWriter + 'static) -> Self {
         self.flags = Some(Box::new(writer));
+        self
+    }
+
+    /// Delivers the rollout's notifications to these channels while the
+    /// engine is open (feature `notify`).
+    #[cfg(feature = "notify")]
+    #[must_use]
+    pub fn notify(mut self, config: NotifyConfig) -> Self {
+        self.notify = Some(config);
         self
     }
 
@@ -366,6 +459,11 @@ impl ControllerBuilder {
                 report.recovered_records += 1;
             }
         }
+        // Its notification events the outbox lacks.
+        let outbox = Outbox::beside(&self.files.state);
+        report.swept.extend(outbox.sweep()?);
+        report.recovered_events = outbox.append(&state.notifications)?;
+        let marks = Marks::from_events(&outbox.read()?, &state, now);
         if let Some(writer) = flags.as_mut() {
             let found = writer.percentage(&state.rollout)?;
             if found != state.percentage {
@@ -375,6 +473,17 @@ impl ControllerBuilder {
                 report.reconciled = Some((found, state.percentage));
             }
         }
+        #[cfg(feature = "notify")]
+        let notifier = match &self.notify {
+            Some(config) => Some(Notifier::start(
+                config,
+                outbox.clone(),
+                self.files.audit.clone(),
+                &format!("genesis-flags controller on {}", host_name()),
+                Arc::clone(&self.clock),
+            )?),
+            None => None,
+        };
         let controller = Controller {
             state,
             storage: Storage::Files(Box::new(FileStorage {
@@ -383,10 +492,14 @@ impl ControllerBuilder {
                 audit,
                 flags,
                 mailbox,
+                outbox,
+                #[cfg(feature = "notify")]
+                notifier,
             })),
             gate: self.gate.map(GateWorker::spawn),
             clock: self.clock,
             served: Vec::new(),
+            marks,
         };
         Ok((controller, report))
     }
@@ -413,12 +526,13 @@ fn load(path: &Path) -> Result<RolloutState, ControllerError> {
 
 /// The engine of one rollout. See the [module docs](super).
 pub struct Controller {
-    state: RolloutState,
+    pub(super) state: RolloutState,
     storage: Storage,
     gate: Option<GateWorker>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     /// Operator requests served while waiting for the gate, not yet reported.
     served: Vec<RunEvent>,
+    pub(super) marks: Marks,
 }
 
 impl std::fmt::Debug for Controller {
@@ -441,6 +555,8 @@ impl Controller {
             gate: None,
             flags: None,
             command: "controller".to_owned(),
+            #[cfg(feature = "notify")]
+            notify: None,
         }
     }
 
@@ -452,12 +568,15 @@ impl Controller {
         gate: Box<dyn HealthGate + Send>,
         clock: impl Clock + 'static,
     ) -> Controller {
+        let now = clock.now();
+        let marks = Marks::from_events(&[], &state, now);
         Controller {
             state,
-            storage: Storage::Memory,
+            storage: Storage::Memory(Vec::new()),
             gate: Some(GateWorker::spawn(gate)),
             clock: Arc::new(clock),
             served: Vec::new(),
+            marks,
         }
     }
 
@@ -525,7 +644,7 @@ impl Controller {
     #[must_use]
     pub fn files(&self) -> Option<&ControllerFiles> {
         match &self.storage {
-            Storage::Memory => None,
+            Storage::Memory(_) => None,
             Storage::Files(f) => Some(&f.files),
         }
     }
@@ -539,13 +658,32 @@ impl Controller {
     /// Commits `next` and its audit records by the write protocol.
     fn commit(
         &mut self,
-        mut next: RolloutState,
+        next: RolloutState,
         records: Vec<AuditRecord>,
     ) -> Result<Commit, ControllerError> {
+        self.commit_with(next, records, Vec::new())
+    }
+
+    /// Commits `next`, its audit records, the notification event of the
+    /// change (if receivers hear of it) and `extra` events.
+    pub(super) fn commit_with(
+        &mut self,
+        mut next: RolloutState,
+        records: Vec<AuditRecord>,
+        extra: Vec<Event>,
+    ) -> Result<Commit, ControllerError> {
         next.revision = self.state.revision;
+        let mut events: Vec<Event> = records
+            .first()
+            .and_then(|r| Event::for_change(&self.state, &next, r, self.marks.incident.as_deref()))
+            .into_iter()
+            .collect();
+        events.extend(extra);
+        next.notifications = events;
         let commit = match &mut self.storage {
-            Storage::Memory => {
+            Storage::Memory(log) => {
                 next.revision += 1;
+                log.extend(next.notifications.iter().cloned());
                 Commit {
                     revision: next.revision,
                     pending: Vec::new(),
@@ -554,11 +692,53 @@ impl Controller {
             Storage::Files(s) => {
                 let moves = next.percentage != self.state.percentage;
                 let flags = if moves { s.flags.as_deref_mut() } else { None };
-                commit_files(&s.files, &mut s.audit, flags, &mut next, records)?
+                let commit = commit_files(&s.files, &mut s.audit, flags, &mut next, records)?;
+                #[cfg(feature = "notify")]
+                if let Some(n) = &s.notifier {
+                    if !next.notifications.is_empty() {
+                        n.wake();
+                    }
+                }
+                commit
             }
         };
+        self.marks.observe(&next.notifications);
         self.state = next;
         Ok(commit)
+    }
+
+    /// Every notification event of an engine in memory (simulations), in
+    /// order; empty for an engine on files (their events are in the outbox).
+    #[must_use]
+    pub fn notifications(&self) -> &[Event] {
+        match &self.storage {
+            Storage::Memory(log) => log,
+            Storage::Files(_) => &[],
+        }
+    }
+
+    /// The outbox of an engine on files.
+    #[must_use]
+    pub fn outbox(&self) -> Option<&Outbox> {
+        match &self.storage {
+            Storage::Memory(_) => None,
+            Storage::Files(s) => Some(&s.outbox),
+        }
+    }
+
+    /// Waits up to `within` for the channels to deliver what is pending
+    /// (feature `notify`); returns each channel's status (empty without
+    /// channels).
+    #[cfg(feature = "notify")]
+    pub fn flush_notifications(&self, within: Duration) -> Vec<ChannelStatus> {
+        match &self.storage {
+            Storage::Files(s) => s
+                .notifier
+                .as_ref()
+                .map(|n| n.flush(within))
+                .unwrap_or_default(),
+            Storage::Memory(_) => Vec::new(),
+        }
     }
 
     /// One tick now: observe, decide, commit.
@@ -706,16 +886,44 @@ impl Controller {
             for event in std::mem::take(&mut self.served).iter().chain(&served) {
                 on_event(event);
             }
-            match self.state.phase {
+            self.send_due_notices(options)?;
+            let stopped = match self.state.phase {
                 Phase::Completed => return Ok(RunEnd::Completed),
-                Phase::RolledBack => return Ok(RunEnd::RolledBack),
-                Phase::Paused => return Ok(RunEnd::Paused),
-                _ => {}
-            }
+                Phase::RolledBack if !options.wait_for_resume => return Ok(RunEnd::RolledBack),
+                Phase::Paused if !options.wait_for_resume => return Ok(RunEnd::Paused),
+                Phase::RolledBack | Phase::Paused => true,
+                _ => false,
+            };
             if stop.load(Ordering::SeqCst) {
                 return Ok(RunEnd::Stopped);
             }
             let now = self.clock.now();
+            if stopped {
+                // Waiting for a person: requests, notices, the end.
+                if options.until.is_some_and(|u| now > u) {
+                    return Ok(RunEnd::Until);
+                }
+                let next = [self.next_notice(options), options.until]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match (options.poll, next) {
+                    (Some(poll), next) => self.clock.sleep(next.map_or(poll, |n| {
+                        poll.min(n.since(now).max(Duration::from_millis(1)))
+                    })),
+                    (None, Some(next)) => self
+                        .clock
+                        .sleep(next.since(now).max(Duration::from_millis(1))),
+                    (None, None) => {
+                        return Ok(if self.state.phase == Phase::Paused {
+                            RunEnd::Paused
+                        } else {
+                            RunEnd::RolledBack
+                        })
+                    }
+                }
+                continue;
+            }
             let due = self
                 .state
                 .last_tick
@@ -863,15 +1071,35 @@ impl Controller {
         operation: &Operation,
         by: &str,
     ) -> Result<Applied, ControllerError> {
+        Self::submit_with(state, operation, by, &|b| b).map(|(applied, _)| applied)
+    }
+
+    /// [`submit`](Self::submit), opening the engine through `configure`
+    /// when no engine holds the lock (to give it notification channels, a
+    /// clock...). Returns the engine, still open, when it applied the
+    /// operation itself (`None` when a running engine did), so the caller
+    /// can wait for its notifications before dropping it.
+    pub fn submit_with(
+        state: &Path,
+        operation: &Operation,
+        by: &str,
+        configure: &dyn Fn(ControllerBuilder) -> ControllerBuilder,
+    ) -> Result<(Applied, Option<Controller>), ControllerError> {
         let clock = SystemClock;
         let files = ControllerFiles::beside(state);
-        let direct = || -> Result<Applied, ControllerError> {
-            let (mut engine, opened) = Controller::builder(&files.state)
-                .command(operation.name())
-                .open_with_report()?;
+        let direct = || -> Result<(Applied, Option<Controller>), ControllerError> {
+            let (mut engine, opened) =
+                configure(Controller::builder(&files.state).command(operation.name()))
+                    .open_with_report()?;
             let mut applied = engine.apply(operation, by)?;
             applied.opened = opened;
-            Ok(applied)
+            Ok((applied, Some(engine)))
+        };
+        let remote = |answer: Answer| -> Result<(Applied, Option<Controller>), ControllerError> {
+            answer
+                .outcome
+                .map(|a| (a, None))
+                .map_err(ControllerError::Remote)
         };
         match direct() {
             Err(ControllerError::Locked { .. }) => {}
@@ -891,7 +1119,7 @@ impl Controller {
         let mut withdrawn_at: Option<Instant> = None;
         loop {
             if let Some(answer) = mailbox.take_answer(&request.id)? {
-                return answer.outcome.map_err(ControllerError::Remote);
+                return remote(answer);
             }
             let held = EngineLock::is_held(&files.lock);
             let holder = EngineLock::holder(&files.lock);
@@ -918,7 +1146,7 @@ impl Controller {
                 // died before answering, the state's history tells.
                 if !held || at.elapsed() > Duration::from_secs(60) {
                     if let Some(answer) = mailbox.take_answer(&request.id)? {
-                        return answer.outcome.map_err(ControllerError::Remote);
+                        return remote(answer);
                     }
                     let current = load(&files.state)?;
                     if let Some(entry) = current
@@ -927,14 +1155,17 @@ impl Controller {
                         .rev()
                         .find(|h| h.request.as_deref() == Some(request.id.as_str()))
                     {
-                        return Ok(Applied {
-                            entry: entry.clone(),
-                            commit: Commit {
-                                revision: current.revision,
-                                pending: Vec::new(),
+                        return Ok((
+                            Applied {
+                                entry: entry.clone(),
+                                commit: Commit {
+                                    revision: current.revision,
+                                    pending: Vec::new(),
+                                },
+                                opened: OpenReport::default(),
                             },
-                            opened: OpenReport::default(),
-                        });
+                            None,
+                        ));
                     }
                     if !held {
                         return direct();
@@ -995,6 +1226,15 @@ fn commit_files(
                 error: e.to_string(),
             });
             break;
+        }
+    }
+    // 5. Append the notification events to the outbox: the senders pick
+    // them up from there.
+    if !next.notifications.is_empty() {
+        if let Err(e) = Outbox::beside(&files.state).append(&next.notifications) {
+            pending.push(Pending::Outbox {
+                error: e.to_string(),
+            });
         }
     }
     Ok(Commit {

@@ -26,6 +26,9 @@ pub enum ControllerError {
     /// Saving or loading the state, or writing atomically, failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The notification file or the outbox is unusable.
+    #[error(transparent)]
+    Notify(#[from] crate::rollout::notify::NotifyError),
     /// The flags file cannot be read, edited or written.
     #[error(transparent)]
     Flags(#[from] crate::rollout::FlagsFileError),

@@ -49,11 +49,16 @@
 //!    `journal`, the audit records of this change. This is the commit point.
 //! 3. **Publish** the staged flags file (rename over the target).
 //! 4. **Append** the audit records, each carrying the revision.
+//! 5. **Queue** the change's notification event (committed in the state
+//!    with the decision) in the rollout's
+//!    [`Outbox`](crate::rollout::notify::Outbox), where the channels'
+//!    senders pick it up; a slow or dead receiver never delays a change.
 //!
 //! A failure or a crash after step 2 leaves the change committed with its
 //! follow-ups pending: [`Commit::pending`] says which, and the next
 //! [`open`](ControllerBuilder::open) finishes them (the flags file is
-//! reconciled with the state; journal records the log lacks are appended).
+//! reconciled with the state; journal records the log lacks are appended,
+//! and so are notification events the outbox lacks).
 //! Before step 2 nothing is visible, and `open` sweeps the temporary files.
 //!
 //! # Operators while an engine runs
@@ -69,9 +74,12 @@ mod error;
 mod files;
 mod gate_worker;
 mod lock;
+mod notices;
 mod report;
 mod requests;
 
+/// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).
+pub use crate::rollout::DailyReport;
 pub use engine::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
     RunEnd, RunEvent, RunOptions, StopFlag, TickReport, TICK_BOUNDS,
@@ -79,5 +87,5 @@ pub use engine::{
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
 pub use lock::{host_name, EngineLock, LockHolder};
-pub use report::{DailyReport, StatusView};
+pub use report::StatusView;
 pub use requests::{Answer, AnswerError, Mailbox, Request, REQUEST_TTL};

@@ -1,0 +1,146 @@
+//! The notices an engine sends on its own schedule, each committed like any
+//! change: the daily stakeholder update at a fixed time of day (UTC), and an
+//! hourly (configurable) update while a rollout stays rolled back or paused.
+
+use super::engine::Controller;
+use super::{ControllerError, RunOptions};
+use crate::rollout::notify::{Event, EventType};
+use crate::rollout::DailyReport;
+use crate::rollout::{format_duration, AuditRecord, Explanation, Phase, Timestamp};
+
+const DAY_MS: u64 = 86_400_000;
+
+/// The last `(hour, minute)` UTC at or before `now`.
+fn last_slot(now: Timestamp, (hour, minute): (u8, u8)) -> Timestamp {
+    let day = now.unix_millis() / DAY_MS * DAY_MS;
+    let offset = (u64::from(hour) * 3600 + u64::from(minute) * 60) * 1000;
+    let today = day + offset;
+    Timestamp::from_unix_millis(if today <= now.unix_millis() {
+        today
+    } else {
+        today.saturating_sub(DAY_MS)
+    })
+}
+
+fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
+    AuditRecord {
+        at: event.at,
+        rollout: rollout.to_owned(),
+        event: event.kind.name().to_owned(),
+        stage: event.stage,
+        percentage: crate::Percentage::from_percent(event.percentage)
+            .unwrap_or(crate::Percentage::ZERO),
+        tier: event.tier.clone(),
+        explanation: Explanation {
+            message: event.explanation.clone(),
+            check: None,
+            value: None,
+            threshold: None,
+            streak: None,
+            samples: None,
+        },
+        verdicts: None,
+        observation: None,
+        by: "notifier".to_owned(),
+        revision: None,
+    }
+}
+
+impl Controller {
+    /// When the next notice is due, if one is scheduled.
+    pub(super) fn next_notice(&self, options: &RunOptions) -> Option<Timestamp> {
+        let incident = options.incident_every.and_then(|every| {
+            let noted = self.marks.incident_noted?;
+            self.marks.incident.as_ref()?;
+            Some(noted.saturating_add(every))
+        });
+        let daily = options.daily_at.map(|at| {
+            let now = self.clock.now();
+            Timestamp::from_unix_millis(last_slot(now, at).unix_millis() + DAY_MS)
+        });
+        [incident, daily].into_iter().flatten().min()
+    }
+
+    /// Commits the notices that are due now.
+    pub(super) fn send_due_notices(&mut self, options: &RunOptions) -> Result<(), ControllerError> {
+        let now = self.clock.now();
+        if let Some(at) = options.daily_at {
+            let slot = last_slot(now, at);
+            if self.marks.daily_last.is_none_or(|last| last < slot) {
+                let report = DailyReport::new(&self.state, now);
+                let mut event = Event::about(
+                    &self.state,
+                    EventType::DailyReport,
+                    now,
+                    "notifier",
+                    format!(
+                        "daily update: {} at {}% (stage {}/{}), next: {}",
+                        report.status,
+                        report.rollout_percentage,
+                        report.stage,
+                        report.stages,
+                        report.next_milestone
+                    ),
+                );
+                event.incident = self.marks.incident.clone();
+                event.report = Some(report);
+                let record = notice_record(&self.state.rollout, &event);
+                self.commit_with(self.state.clone(), vec![record], vec![event])?;
+            }
+        }
+        let stopped = matches!(self.state.phase, Phase::RolledBack | Phase::Paused);
+        if let (Some(every), Some(incident), true) =
+            (options.incident_every, self.marks.incident.clone(), stopped)
+        {
+            let noted = self.marks.incident_noted.unwrap_or(self.state.since);
+            if now >= noted.saturating_add(every) {
+                let since = self
+                    .state
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|h| h.event == "rollback" || h.event == "pause")
+                    .map_or(self.state.since, |h| h.at);
+                let mut event = Event::about(
+                    &self.state,
+                    EventType::IncidentUpdate,
+                    now,
+                    "notifier",
+                    format!(
+                        "still {} at {} for {} (since {since}): {}; waiting for a person to resume",
+                        self.state.phase,
+                        self.state.percentage,
+                        format_duration(now.since(since)),
+                        self.state.reason.as_deref().unwrap_or("no reason recorded"),
+                    ),
+                );
+                event.incident = Some(incident);
+                let record = notice_record(&self.state.rollout, &event);
+                self.commit_with(self.state.clone(), vec![record], vec![event])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_slot_is_today_or_yesterday() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            last_slot(t("2025-10-23T10:00:00Z"), (9, 0)),
+            t("2025-10-23T09:00:00Z")
+        );
+        assert_eq!(
+            last_slot(t("2025-10-23T09:00:00Z"), (9, 0)),
+            t("2025-10-23T09:00:00Z")
+        );
+        assert_eq!(
+            last_slot(t("2025-10-23T08:59:59Z"), (9, 0)),
+            t("2025-10-22T09:00:00Z")
+        );
+    }
+}
