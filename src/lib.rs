@@ -54,6 +54,7 @@
 )]
 
 mod bucket;
+mod cohort;
 pub mod config;
 mod evaluation;
 mod failpoint;
@@ -65,8 +66,10 @@ mod reload;
 pub mod rollout;
 mod snapshot;
 mod store;
+mod user_view;
 
 pub use bucket::{bucket, Seed, BUCKETS};
+pub use cohort::Cohort;
 pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
 pub use evaluation::{Evaluation, Reason};
 pub use flag::{Flag, FlagClass, Targeting};
@@ -75,6 +78,7 @@ pub use percentage::{Percentage, PercentageError};
 pub use reload::{ReloadStats, Reloader, ReloaderBuilder};
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
+pub use user_view::UserView;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]
