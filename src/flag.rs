@@ -260,7 +260,7 @@ impl HotFlag {
     /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`.
     #[inline(always)]
     pub(crate) fn evaluate_with<B: FnOnce(Seed) -> u32>(
-        self,
+        &self,
         user: &str,
         allow_experimental: bool,
         flags: &[Flag],
@@ -279,7 +279,7 @@ impl HotFlag {
 
     #[inline(never)]
     fn evaluate_slow<B: FnOnce(Seed) -> u32>(
-        self,
+        &self,
         user: &str,
         allow_experimental: bool,
         flags: &[Flag],

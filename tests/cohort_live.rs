@@ -224,3 +224,33 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
         })
     }));
 }
+
+#[test]
+fn the_demo_plan_and_gate_file_load() {
+    use genesis_flags::rollout::prometheus::GateConfig;
+    use genesis_flags::rollout::Plan;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = Plan::from_file(root.join("examples/plans/live-demo.json")).unwrap();
+    let percentages: Vec<u32> = plan
+        .stages
+        .iter()
+        .map(|s| s.percentage.ppm() / 10_000)
+        .collect();
+    assert_eq!(percentages, [5, 10, 25, 50, 100]);
+    assert!(plan
+        .stages
+        .iter()
+        .all(|s| s.soak == Duration::from_secs(15)));
+    let short = Plan::from_json(PLAN).unwrap();
+    assert_eq!(short.stages.len(), 3);
+
+    let gate = GateConfig::from_json(&gate("http://127.0.0.1:9090")).unwrap();
+    let queries = gate.rendered_queries().unwrap();
+    for q in [
+        &queries.error_rate,
+        &queries.requests,
+        &queries.latency_p95_seconds,
+    ] {
+        assert!(q.contains(r#"cohort="in""#) && q.contains("[15s]"), "{q}");
+    }
+}
