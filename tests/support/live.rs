@@ -66,7 +66,24 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.0 exchange on loopback: (status, body).
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    http_to(
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        port,
+        method,
+        path,
+        body,
+    )
+}
+
+/// One HTTP/1.0 exchange with `ip:port`: (status, body).
+pub fn http_to(
+    ip: std::net::IpAddr,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect((ip, port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
@@ -87,17 +104,22 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Str
 /// request failing; its log goes to `dir/service-<port>.log`.
 pub struct Service {
     pub port: u16,
-    _process: Process,
+    pub process: Process,
 }
 
 impl Service {
     pub fn start(dir: &Path, flags: &Path, base_error_ratio: f64) -> Service {
+        Self::start_on(dir, flags, base_error_ratio, "127.0.0.1")
+    }
+
+    /// As `start`, listening on `host` (`0.0.0.0` for every interface).
+    pub fn start_on(dir: &Path, flags: &Path, base_error_ratio: f64, host: &str) -> Service {
         for _attempt in 0..5 {
             let port = free_port();
             let log = std::fs::File::create(dir.join(format!("service-{port}.log"))).unwrap();
             let child = Command::new(example("service"))
                 .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
+                .arg(format!("{host}:{port}"))
                 .arg("--flags")
                 .arg(flags)
                 .args(["--poll", "200ms", "--base-error-ratio"])
@@ -113,10 +135,7 @@ impl Service {
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Some((200, _)) = http(port, "GET", "/metrics", "") {
-                    return Service {
-                        port,
-                        _process: process,
-                    };
+                    return Service { port, process };
                 }
                 if let Ok(Some(_)) = process.child.try_wait() {
                     break; // most likely the port was taken: another one
