@@ -17,15 +17,12 @@ use serde_json::Value;
 const GENESIS: &str = include_str!("../examples/config/genesis.json");
 
 fn flags_at(path: &Path, percentage: u32) {
-    let text = GENESIS.replace(
-        r#""percentage": 5"#,
-        &format!(r#""percentage": {percentage}"#),
-    );
-    assert_ne!(
-        text,
-        GENESIS.replace("5", "x"),
+    let at_five = r#""percentage": 5,"#;
+    assert!(
+        GENESIS.contains(at_five),
         "the example config changed shape"
     );
+    let text = GENESIS.replace(at_five, &format!(r#""percentage": {percentage},"#));
     // Write then rename, as deploy tools do: the reloader never sees half a file.
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).unwrap();
