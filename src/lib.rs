@@ -37,6 +37,11 @@
 //! → off; user in `exclude` → off; user in `include` → on; rollout or own
 //! percentage → on iff the user's bucket is under it; otherwise on.
 //!
+//! A request that reads several flags takes one [`FlagStore::for_user`]
+//! view: the flags of a shared rollout share one hash of the user, and the
+//! view tells the user's [`Cohort`] in a rollout (the label services put on
+//! their request metrics, so a rollout is judged on the users it flags).
+//!
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
 //! contract, [`Reloader`] to follow a config file on disk, and [`rollout`]
 //! for staged percentage rollouts judged on health metrics.

@@ -176,12 +176,14 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
     );
     let took = at_millis(event(&s, "rollback")) - at_millis(event(&s, "promote"));
     let bound = (SUSTAINED_S + WINDOW_S + SLACK_TICKS) as i64 * 1000;
+    eprintln!("rolled back {took} ms after the move to 5% (bound {bound} ms)");
     assert!(
         took <= bound,
         "rolled back {took} ms after the move; the bound is {bound} ms"
     );
     // The point of cohorts: globally the errors were diluted under every threshold.
     let global = live::query(server.port, GLOBAL_ERRORS).expect("a global error rate");
+    eprintln!("global error ratio over the last 15 s: {global}");
     assert!(global < 0.02, "global error ratio {global}");
     // Both instances follow the rolled-back flags file.
     assert!(live::wait_for(Duration::from_secs(30), || {
