@@ -14,6 +14,7 @@
 # missing, with sudo unless root, as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
 
 fault=0
 rate=400
@@ -49,13 +50,14 @@ say "building the controller, the service and the load generator ($profile)"
 build=(cargo build --quiet --features prometheus --example controller --example service --example loadgen)
 [ "$profile" = release ] && build+=(--release)
 "${build[@]}"
-bin="$(pwd)/target/$profile/examples"
-plan="$(pwd)/examples/plans/live-demo.json"
+bin="$root/target/$profile/examples"
+plan="$root/examples/plans/live-demo.json"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/genesis-demo.XXXXXX")"
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # Newest first: the load generator stops before the services it calls.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [ "$keep" = 1 ]; then echo "demo: logs kept in $work"; else rm -rf "$work"; fi
 }
@@ -97,7 +99,7 @@ pids+=($!)
 
 # The gate judges the in cohort: the flagged users' own error rate and P95.
 sed "s#http://127.0.0.1:9090#http://127.0.0.1:$prom_port#" \
-    "$OLDPWD/examples/gates/cohort-in.json" >gate.json
+    "$root/examples/gates/cohort-in.json" >gate.json
 
 query() {
     curl -sfG "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" 2>/dev/null || true
@@ -120,9 +122,10 @@ fi
 say "load: $rate requests/s over 100000 users"
 "$bin/loadgen" --target "127.0.0.1:${ports[0]}" --target "127.0.0.1:${ports[1]}" \
     --rate "$rate" --report-every 5s >loadgen.log 2>&1 &
-pids+=($!)
-tail -n +1 -f loadgen.log | sed -u 's/^/    /' &
-pids+=($!)
+loadgen_pid=$!
+pids+=("$loadgen_pid")
+# Ends with the load generator.
+tail -n +1 -f --pid="$loadgen_pid" loadgen.log | sed -u 's/^/    /' &
 sleep 5
 
 say "controller: promote to the first stage, then run --tick 1s"
@@ -131,6 +134,10 @@ set +e
 "$bin/controller" run --gate gate.json --tick 1s 2>controller.log
 code=$?
 set -e
+# Stop the load first, so its last summary lines come before the verdict.
+kill -TERM "$loadgen_pid" 2>/dev/null || true
+wait "$loadgen_pid" 2>/dev/null || true
+sleep 0.5
 
 say "what Prometheus saw over the last 15 s"
 for cohort in in out; do
