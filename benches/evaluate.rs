@@ -3,7 +3,10 @@
 //! The floor is the least any lock-free flag lookup can do: `ArcSwap::load`,
 //! an FxHash map lookup by `&str`, one seeded xxh3 of the user id and the
 //! threshold compare. Targets: rollout flag by name <= 1.2x the floor, by
-//! handle <= 0.7x, plain on/off flag by name <= 0.8x.
+//! handle <= 0.7x, plain on/off flag by name <= 0.8x; a request's 10
+//! critical flags (by handle) and its cohort through one `for_user` view
+//! <= 3x: one hash for the shared rollout instead of ten. By name, the ten
+//! name lookups dominate (informational).
 //!
 //! Each case is measured by criterion (its median is quoted in ns) while the
 //! floor runs in alternating chunks beside it; the ratio quoted is the median
@@ -25,6 +28,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 const GROUP: &str = "evaluate";
 const FLAGS_IN_CONFIG: usize = 1000;
 use support::CRITICAL;
+const ROLLOUT: &str = "phase_4_deployment";
 
 /// The floor's "snapshot": name -> (seed, threshold in ppm).
 struct Floor {
@@ -58,7 +62,7 @@ struct Case {
     target: Option<f64>,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 9] = [
     Case {
         id: "rollout_by_name",
         label: "rollout flag by name",
@@ -94,6 +98,16 @@ const CASES: [Case; 7] = [
         label: "10 critical flags in one view (a request)",
         target: None,
     },
+    Case {
+        id: "ten_critical_for_user",
+        label: "10 critical flags + cohort, for_user by name (a request)",
+        target: None,
+    },
+    Case {
+        id: "ten_critical_for_user_handles",
+        label: "10 critical flags + cohort, for_user by handle (a request)",
+        target: Some(3.0),
+    },
 ];
 
 fn main() {
@@ -111,6 +125,7 @@ fn main() {
             .collect(),
     });
     let handle = store.handle("htdag_enabled");
+    let critical_handles: Vec<_> = CRITICAL.iter().map(|f| store.handle(f)).collect();
     // A plain enabled flag and a killed one, named as long as the floor's flag.
     assert!(store.is_enabled("maint_enabled", "u"));
     assert!(!store.is_enabled("legacy_x_flag", "u"));
@@ -163,6 +178,22 @@ fn main() {
                 let mut on = 0u32;
                 for name in CRITICAL {
                     on += u32::from(view.is_enabled(black_box(name), user));
+                }
+                black_box(on);
+            }),
+            "ten_critical_for_user" => support::paired(b, &mut r, &mut floor_eval, || {
+                let view = store.for_user(users.next());
+                let mut on = u32::from(view.cohort(black_box(ROLLOUT)).is_some_and(|c| c.is_in()));
+                for name in CRITICAL {
+                    on += u32::from(view.is_enabled(black_box(name)));
+                }
+                black_box(on);
+            }),
+            "ten_critical_for_user_handles" => support::paired(b, &mut r, &mut floor_eval, || {
+                let view = store.for_user(users.next());
+                let mut on = u32::from(view.cohort(black_box(ROLLOUT)).is_some_and(|c| c.is_in()));
+                for handle in &critical_handles {
+                    on += u32::from(view.is_enabled_handle(handle));
                 }
                 black_box(on);
             }),

@@ -186,9 +186,17 @@ impl Flag {
     }
 
     /// Evaluates this flag for `user` in the evaluation order of the crate
-    /// docs (`src/lib.rs`). Allocation-free.
+    /// docs (`src/lib.rs`), with the user's bucket under a seed supplied by
+    /// `bucket_of` (a per-request cache may answer it without hashing
+    /// again). `bucket_of(seed)` must equal `seed.bucket(user)`.
+    /// Allocation-free.
     #[inline(always)]
-    pub(crate) fn evaluate(&self, user: &str, allow_experimental: bool) -> Evaluation {
+    pub(crate) fn evaluate_with(
+        &self,
+        user: &str,
+        allow_experimental: bool,
+        bucket_of: impl FnOnce(Seed) -> u32,
+    ) -> Evaluation {
         if !self.enabled {
             return Evaluation::fixed(Reason::KillSwitch);
         }
@@ -204,7 +212,7 @@ impl Flag {
             }
         }
         if self.bucketed {
-            let bucket = self.seed.bucket(user);
+            let bucket = bucket_of(self.seed);
             Evaluation::bucketed(self.threshold.contains(bucket), bucket)
         } else {
             Evaluation::fixed(Reason::On)
@@ -237,7 +245,8 @@ impl HotFlag {
     const BUCKETED: u8 = 1 << 3;
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS;
 
-    /// Same result as [`Flag::evaluate`] on `flags[self.position]`.
+    /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`,
+    /// hashing the user for the bucket.
     #[inline(always)]
     pub(crate) fn evaluate(
         self,
@@ -245,11 +254,23 @@ impl HotFlag {
         allow_experimental: bool,
         flags: &[Flag],
     ) -> Evaluation {
+        self.evaluate_with(user, allow_experimental, flags, |seed| seed.bucket(user))
+    }
+
+    /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`.
+    #[inline(always)]
+    pub(crate) fn evaluate_with<B: FnOnce(Seed) -> u32>(
+        &self,
+        user: &str,
+        allow_experimental: bool,
+        flags: &[Flag],
+        bucket_of: B,
+    ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_slow(user, allow_experimental, flags);
+            return self.evaluate_slow(user, allow_experimental, flags, bucket_of);
         }
         if self.bits & Self::BUCKETED != 0 {
-            let bucket = self.seed.bucket(user);
+            let bucket = bucket_of(self.seed);
             Evaluation::bucketed(self.threshold.contains(bucket), bucket)
         } else {
             Evaluation::fixed(Reason::On)
@@ -257,7 +278,13 @@ impl HotFlag {
     }
 
     #[inline(never)]
-    fn evaluate_slow(self, user: &str, allow_experimental: bool, flags: &[Flag]) -> Evaluation {
+    fn evaluate_slow<B: FnOnce(Seed) -> u32>(
+        &self,
+        user: &str,
+        allow_experimental: bool,
+        flags: &[Flag],
+        bucket_of: B,
+    ) -> Evaluation {
         if self.bits & Self::KILLED != 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
@@ -266,7 +293,7 @@ impl HotFlag {
         }
         // User lists live in the full flag.
         match flags.get(self.position as usize) {
-            Some(flag) => flag.evaluate(user, allow_experimental),
+            Some(flag) => flag.evaluate_with(user, allow_experimental, bucket_of),
             None => Evaluation::fixed(Reason::UnknownFlag),
         }
     }

@@ -85,7 +85,7 @@ impl FlagHandle {
     /// The flag's position in `snapshot` (`ABSENT` when it is not there),
     /// from the cache when the cache is for this snapshot.
     #[inline(always)]
-    fn position_in(&self, snapshot: &Snapshot) -> u32 {
+    pub(crate) fn position_in(&self, snapshot: &Snapshot) -> u32 {
         let cached = self.cache.load(Ordering::Relaxed);
         if cached >> POSITION_BITS == snapshot.id() {
             // POSITION_BITS < 32, so the masked value fits.

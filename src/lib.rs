@@ -37,6 +37,11 @@
 //! → off; user in `exclude` → off; user in `include` → on; rollout or own
 //! percentage → on iff the user's bucket is under it; otherwise on.
 //!
+//! A request that reads several flags takes one [`FlagStore::for_user`]
+//! view: the flags of a shared rollout share one hash of the user, and the
+//! view tells the user's [`Cohort`] in a rollout (the label services put on
+//! their request metrics, so a rollout is judged on the users it flags).
+//!
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
 //! contract, [`Reloader`] to follow a config file on disk or a URL, and
 //! [`rollout`] for staged percentage rollouts judged on health metrics.
@@ -56,6 +61,7 @@
 )]
 
 mod bucket;
+mod cohort;
 pub mod config;
 mod evaluation;
 mod failpoint;
@@ -69,8 +75,10 @@ mod reload;
 pub mod rollout;
 mod snapshot;
 mod store;
+mod user_view;
 
 pub use bucket::{bucket, Seed, BUCKETS};
+pub use cohort::Cohort;
 pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
 pub use evaluation::{Evaluation, Reason};
 pub use flag::{Flag, FlagClass, Targeting};
@@ -81,6 +89,7 @@ pub use reload::HttpReloaderBuilder;
 pub use reload::{ReloadError, ReloadStats, Reloader, ReloaderBuilder};
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
+pub use user_view::UserView;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::bucket::Seed;
+use crate::cohort::Cohort;
 use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::evaluation::{Evaluation, Reason};
 use crate::flag::{Flag, HotFlag, Targeting};
@@ -52,6 +54,8 @@ pub struct RolloutStatus {
 struct Rollout {
     id: Box<str>,
     percentage: Percentage,
+    /// `Seed::from_salt(id)`: the seed of every flag bound to the rollout.
+    seed: Seed,
     flags: Vec<u32>,
 }
 
@@ -89,6 +93,7 @@ impl Snapshot {
             .rollouts
             .into_iter()
             .map(|(id, percentage)| Rollout {
+                seed: Seed::from_salt(&id),
                 id,
                 percentage,
                 flags: Vec::new(),
@@ -188,6 +193,43 @@ impl Snapshot {
         self.rollouts.iter().map(|r| self.status_of(r))
     }
 
+    /// The percentage a shared rollout applies, without allocating.
+    #[must_use]
+    pub fn rollout_percentage(&self, id: &str) -> Option<Percentage> {
+        self.rollout(id).map(|(_, percentage)| percentage)
+    }
+
+    /// Whether `user` is in the shared rollout `id` at the percentage this
+    /// snapshot applies: the bucket test every flag bound to the rollout
+    /// makes (`bucket(id, user) < percentage`), before kill switches and
+    /// user lists. `None` when the snapshot has no such rollout.
+    /// Allocation-free: one hash of the user id.
+    ///
+    /// ```
+    /// use genesis_flags::{bucket, Cohort, Snapshot};
+    /// let s = Snapshot::from_json(r#"{"version":1,"rollouts":{"r":{"percentage":5}},"flags":{}}"#)?;
+    /// let expected = if bucket("r", "user-42") < 50_000 { Cohort::In } else { Cohort::Out };
+    /// assert_eq!(s.cohort("r", "user-42"), Some(expected));
+    /// assert_eq!(s.cohort("nope", "user-42"), None);
+    /// # Ok::<(), genesis_flags::ConfigError>(())
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn cohort(&self, id: &str, user: &str) -> Option<Cohort> {
+        let (seed, percentage) = self.rollout(id)?;
+        Some(Cohort::of(percentage, seed.bucket(user)))
+    }
+
+    /// A shared rollout's seed and percentage. Snapshots hold few rollouts,
+    /// so a scan beats hashing the id.
+    #[inline]
+    pub(crate) fn rollout(&self, id: &str) -> Option<(Seed, Percentage)> {
+        self.rollouts
+            .iter()
+            .find(|r| &*r.id == id)
+            .map(|r| (r.seed, r.percentage))
+    }
+
     fn status_of(&self, rollout: &Rollout) -> RolloutStatus {
         RolloutStatus {
             id: rollout.id.to_string(),
@@ -216,6 +258,38 @@ impl Snapshot {
     ) -> Evaluation {
         match self.hot.get(position as usize) {
             Some(hot) => hot.evaluate(user, allow_experimental, &self.flags),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
+    }
+
+    /// As [`evaluate_at`](Self::evaluate_at), with buckets from `bucket_of`
+    /// (see [`Flag::evaluate_with`]).
+    #[inline(always)]
+    pub(crate) fn evaluate_at_with(
+        &self,
+        position: u32,
+        user: &str,
+        allow_experimental: bool,
+        bucket_of: impl FnOnce(Seed) -> u32,
+    ) -> Evaluation {
+        match self.hot.get(position as usize) {
+            Some(hot) => hot.evaluate_with(user, allow_experimental, &self.flags, bucket_of),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
+    }
+
+    /// As [`evaluate`](Self::evaluate), with buckets from `bucket_of`
+    /// (see [`Flag::evaluate_with`]).
+    #[inline(always)]
+    pub(crate) fn evaluate_with(
+        &self,
+        name: &str,
+        user: &str,
+        allow_experimental: bool,
+        bucket_of: impl FnOnce(Seed) -> u32,
+    ) -> Evaluation {
+        match self.index.get(name) {
+            Some(hot) => hot.evaluate_with(user, allow_experimental, &self.flags, bucket_of),
             None => Evaluation::fixed(Reason::UnknownFlag),
         }
     }

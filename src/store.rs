@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+use crate::cohort::Cohort;
 use crate::config::ConfigError;
 use crate::evaluation::Evaluation;
 use crate::handle::FlagHandle;
 use crate::snapshot::{RolloutStatus, Snapshot};
+use crate::user_view::UserView;
 
 /// A shared, atomically replaceable flag set.
 ///
@@ -148,6 +150,29 @@ impl FlagStore {
             snapshot: self.shared.current.load(),
             allow_experimental: self.shared.allow_experimental,
         }
+    }
+
+    /// A view of the current snapshot for one request's `user`: it evaluates
+    /// flags as [`evaluate`](Self::evaluate) does, hashing the user at most
+    /// once per rollout (the ten flags of a shared rollout cost one hash),
+    /// and tells the user's [`Cohort`] in a rollout. Same lifetime advice as
+    /// [`view`](Self::view).
+    #[inline(always)]
+    #[must_use]
+    pub fn for_user<'u>(&self, user: &'u str) -> UserView<'u> {
+        UserView::new(
+            self.shared.current.load(),
+            self.shared.allow_experimental,
+            user,
+        )
+    }
+
+    /// Whether `user` is in the shared rollout `id` at its current
+    /// percentage (see [`Snapshot::cohort`]); `None` for an unknown rollout.
+    #[inline]
+    #[must_use]
+    pub fn cohort(&self, id: &str, user: &str) -> Option<Cohort> {
+        self.shared.current.load().cohort(id, user)
     }
 
     /// The current snapshot.

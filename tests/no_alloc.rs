@@ -55,7 +55,8 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 
 fn main() {
     let store = FlagStore::from_json(
-        r#"{"version":1,"rollouts":{"phase_4_deployment":{"percentage":25}},
+        r#"{"version":1,"rollouts":{"phase_4_deployment":{"percentage":25},
+            "r1":{"percentage":50},"r2":{"percentage":50},"r3":{"percentage":50},"r4":{"percentage":50}},
             "flags":{
               "htdag_enabled": {"rollout":"phase_4_deployment"},
               "new_checkout":  {"percentage":12.5,"include":["qa-1"],"exclude":["vip-7"]},
@@ -93,6 +94,16 @@ fn main() {
                 on += u64::from(view.evaluate_handle(handle, user).enabled);
                 on += u64::from(view.is_enabled(flag, user));
             }
+            // The per-request view: buckets cached in a fixed array, and the cohort.
+            let per_user = store.for_user(user);
+            for (flag, handle) in flags.iter().zip(&handles) {
+                on += u64::from(per_user.is_enabled(flag));
+                on += u64::from(per_user.evaluate_handle(handle).enabled);
+            }
+            for rollout in ["phase_4_deployment", "r1", "r2", "r3", "r4", "nope"] {
+                on += u64::from(per_user.cohort(rollout).is_some_and(|c| c.is_in()));
+                on += u64::from(store.cohort(rollout, user).is_some_and(|c| c.is_in()));
+            }
         }
     });
     assert!(on > 0, "nothing was on: the workload did not run");
@@ -115,6 +126,6 @@ fn main() {
     assert_eq!(after, 0, "re-resolving handles allocated {after} times");
     println!(
         "no_alloc: {} evaluations, 0 allocations",
-        users.len() * flags.len() * 5
+        users.len() * (flags.len() * 7 + 12)
     );
 }

@@ -1,0 +1,185 @@
+//! The per-request view against the store: every flag evaluates as
+//! `FlagStore::evaluate` does, in any order and with more rollouts than the
+//! view's bucket slots; a cohort is `in` exactly when the bucket is under
+//! the rollout's percentage.
+
+use genesis_flags::{bucket, Cohort, FlagStore};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+const ROLLOUTS: [&str; 7] = ["r0", "r1", "r2", "r3", "r4", "r5", "phase_4_deployment"];
+const LISTED: [&str; 3] = ["qa-1", "vip-7", ""];
+
+#[derive(Debug, Clone)]
+enum Binding {
+    Everyone,
+    Rollout(usize),
+    Own(u32),
+}
+
+#[derive(Debug, Clone)]
+struct FlagSpec {
+    experimental: bool,
+    enabled: bool,
+    binding: Binding,
+    include: Vec<usize>,
+    exclude: Vec<usize>,
+}
+
+fn ppm() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(0u32), Just(1_000_000u32), 0u32..=1_000_000]
+}
+
+fn flag_spec() -> impl Strategy<Value = FlagSpec> {
+    (
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.9),
+        prop_oneof![
+            1 => Just(Binding::Everyone),
+            4 => (0..ROLLOUTS.len()).prop_map(Binding::Rollout),
+            1 => ppm().prop_map(Binding::Own),
+        ],
+        prop::collection::vec(0..LISTED.len(), 0..2),
+        prop::collection::vec(0..LISTED.len(), 0..2),
+    )
+        .prop_map(
+            |(experimental, enabled, binding, include, exclude)| FlagSpec {
+                experimental,
+                enabled,
+                binding,
+                include,
+                exclude,
+            },
+        )
+}
+
+fn percent(ppm: u32) -> f64 {
+    f64::from(ppm) / 10_000.0
+}
+
+fn config(rollouts: &[u32], flags: &[FlagSpec]) -> String {
+    let mut r = Map::new();
+    for (id, &p) in ROLLOUTS.iter().zip(rollouts) {
+        r.insert((*id).into(), json!({ "percentage": percent(p) }));
+    }
+    let mut f = Map::new();
+    for (i, spec) in flags.iter().enumerate() {
+        let mut body = Map::new();
+        // A rollout's flags share one class: those of r5 are experimental,
+        // the other rollouts' critical.
+        let experimental = match spec.binding {
+            Binding::Rollout(r) => r == 5,
+            _ => spec.experimental,
+        };
+        if experimental {
+            body.insert("class".into(), json!("experimental"));
+        }
+        body.insert("enabled".into(), json!(spec.enabled));
+        match spec.binding {
+            Binding::Everyone => {}
+            Binding::Rollout(r) => {
+                body.insert("rollout".into(), json!(ROLLOUTS[r]));
+            }
+            Binding::Own(p) => {
+                body.insert("percentage".into(), json!(percent(p)));
+            }
+        }
+        let names = |list: &[usize]| -> Vec<&str> {
+            let mut v: Vec<&str> = list.iter().map(|&u| LISTED[u]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if !spec.include.is_empty() {
+            body.insert("include".into(), json!(names(&spec.include)));
+        }
+        if !spec.exclude.is_empty() {
+            body.insert("exclude".into(), json!(names(&spec.exclude)));
+        }
+        f.insert(format!("flag_{i}"), Value::Object(body));
+    }
+    json!({ "version": 1, "rollouts": r, "flags": f }).to_string()
+}
+
+fn user() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => prop::sample::select(LISTED.to_vec()).prop_map(String::from),
+        4 => "[a-zA-Z0-9_-]{0,24}",
+        1 => any::<String>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_view_agrees_with_the_store(
+        rollouts in prop::collection::vec(ppm(), ROLLOUTS.len()),
+        flags in prop::collection::vec(flag_spec(), 0..14),
+        allow_experimental in any::<bool>(),
+        users in prop::collection::vec(user(), 1..6),
+        order in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+    ) {
+        let store = FlagStore::builder()
+            .allow_experimental(allow_experimental)
+            .from_json(&config(&rollouts, &flags))
+            .unwrap();
+        let mut names: Vec<String> = (0..flags.len()).map(|i| format!("flag_{i}")).collect();
+        names.push("no_such_flag".into());
+        let handles: Vec<_> = names.iter().map(|n| store.handle(n)).collect();
+        for user in &users {
+            let view = store.for_user(user);
+            prop_assert_eq!(view.user(), user.as_str());
+            // A random order first (evictions, repeats), then every flag once.
+            let picks = order.iter().map(|i| i.index(names.len())).chain(0..names.len());
+            for i in picks {
+                let expected = store.evaluate(&names[i], user);
+                prop_assert_eq!(view.evaluate(&names[i]), expected, "{} by name", &names[i]);
+                prop_assert_eq!(view.evaluate_handle(&handles[i]), expected, "{} by handle", &names[i]);
+                prop_assert_eq!(view.is_enabled(&names[i]), store.is_enabled(&names[i], user));
+            }
+        }
+    }
+
+    #[test]
+    fn a_cohort_is_in_iff_the_bucket_is_under_the_percentage(
+        rollouts in prop::collection::vec(ppm(), ROLLOUTS.len()),
+        users in prop::collection::vec(user(), 1..6),
+        order in prop::collection::vec(0..ROLLOUTS.len(), 0..30),
+    ) {
+        let store = FlagStore::from_json(&config(&rollouts, &[])).unwrap();
+        for user in &users {
+            let view = store.for_user(user);
+            for r in order.iter().copied().chain(0..ROLLOUTS.len()) {
+                let inside = bucket(ROLLOUTS[r], user) < rollouts[r];
+                let expected = if inside { Cohort::In } else { Cohort::Out };
+                prop_assert_eq!(view.cohort(ROLLOUTS[r]), Some(expected));
+                prop_assert_eq!(store.cohort(ROLLOUTS[r], user), Some(expected));
+                prop_assert_eq!(store.snapshot().cohort(ROLLOUTS[r], user), Some(expected));
+            }
+            prop_assert_eq!(view.cohort("no_such_rollout"), None);
+        }
+    }
+
+    #[test]
+    fn the_cohort_matches_the_rollout_flags(
+        p in ppm(),
+        user in user(),
+    ) {
+        // With no kill switch and no lists, a flag bound to the rollout is on
+        // exactly for the in cohort.
+        let flags = [FlagSpec {
+            experimental: false,
+            enabled: true,
+            binding: Binding::Rollout(6),
+            include: vec![],
+            exclude: vec![],
+        }];
+        let mut rollouts = vec![0; ROLLOUTS.len()];
+        rollouts[6] = p;
+        let store = FlagStore::from_json(&config(&rollouts, &flags)).unwrap();
+        let view = store.for_user(&user);
+        let on = view.is_enabled("flag_0");
+        prop_assert_eq!(view.cohort("phase_4_deployment").map(Cohort::is_in), Some(on));
+    }
+}
