@@ -11,6 +11,8 @@
 
 #[path = "support/controller.rs"]
 mod controller;
+#[path = "support/live.rs"]
+mod live;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -593,4 +595,47 @@ fn the_controllers_writer_never_reproduces_the_trap() {
     assert_ne!(header(&head, "ETag"), etag);
     assert!(naive.check_now(), "even a naive poller sees the rollback");
     assert_eq!(percentage(&naive_store), 0.0);
+}
+
+#[test]
+fn the_example_service_follows_a_url_and_names_the_document_it_applies() {
+    if !available("the_example_service_follows_a_url") {
+        return;
+    }
+    let nginx = Nginx::start();
+    let file = publish(&nginx, 5.0);
+    let logs = tempfile::tempdir().unwrap();
+    let service = live::Service::start_url(logs.path(), &nginx.url("flags.json"));
+    let gauge = r#"genesis_flags_rollout_percentage{rollout="phase_4_deployment"} "#;
+    let info = |service: &live::Service| {
+        let (_, text) = live::http(service.port, "GET", "/metrics", "").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("genesis_flags_source_info{version=\""))
+            .map(|rest| rest.split('"').next().unwrap().to_owned())
+    };
+    eventually("the service applies 5%", || {
+        service.metric(gauge) == Some(5.0)
+    });
+    assert_eq!(info(&service), Some(version_of(file.path())));
+
+    file.write(ROLLOUT, Percentage::from_percent(10.0).unwrap())
+        .unwrap();
+    eventually("the service applies 10%", || {
+        service.metric(gauge) == Some(10.0)
+    });
+    assert_eq!(info(&service), Some(version_of(file.path())));
+    assert_eq!(
+        service.metric("genesis_flags_reload_errors_total "),
+        Some(0.0)
+    );
+
+    // A truncated document is refused and counted; 10% stays.
+    let text = fs::read_to_string(file.path()).unwrap();
+    fs::write(file.path(), &text[..text.len() / 2]).unwrap();
+    eventually("the refusal is counted", || {
+        service
+            .metric("genesis_flags_reload_errors_total ")
+            .is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(service.metric(gauge), Some(10.0));
 }

@@ -3,15 +3,19 @@
 //!
 //! ```text
 //! cargo run --release --example service -- --listen 127.0.0.1:8080 --flags flags.json
+//! cargo run --release --features http --example service -- --listen 127.0.0.1:8080 \
+//!     --flags-url http://127.0.0.1:8081/flags.json --poll 5s
 //! GET  /work?user=ID   evaluates the critical flags for ID; 200, or 500 when a fault hits
 //! GET  /metrics        the cohort series (OpenMetrics text)
 //! POST /admin/fault    {"error_ratio": 0.05, "latency_ms": 400}: in-cohort requests only; loopback only
 //! GET  /admin/fault    the fault in force
 //! ```
 //!
-//! The flags file is followed with the crate's `Reloader`: a valid change is
-//! applied within `--poll`, an invalid one is counted in
-//! `genesis_flags_reload_errors_total` and the last good flags stay. Every
+//! The flags file (or URL, with the `http` feature) is followed with the
+//! crate's `Reloader`: a valid change is applied within `--poll`, an invalid
+//! document or a failed fetch is counted in `genesis_flags_reload_errors_total`
+//! and the last good flags stay; `genesis_flags_source_info{version}` names the
+//! document applied. Every
 //! request is labelled with its user's cohort in `--rollout` (`in` when the
 //! user's bucket is under the percentage this instance applies), so a gate
 //! can judge the flagged users apart from the rest. SIGTERM or Ctrl-C stops
@@ -48,9 +52,20 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// The flags file (JSON), followed while running.
+    #[arg(
+        long,
+        required_unless_present = "flags_url",
+        conflicts_with = "flags_url"
+    )]
+    flags: Option<PathBuf>,
+    /// A URL serving the flags document, polled with ETag (feature `http`).
     #[arg(long)]
-    flags: PathBuf,
-    /// How often to check the flags file.
+    flags_url: Option<String>,
+    /// With `--flags-url`: a file keeping the last document fetched, so a
+    /// start while the server is down begins from it.
+    #[arg(long, requires = "flags_url")]
+    flags_cache: Option<PathBuf>,
+    /// How often to check the flags source.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     poll: Duration,
     /// The rollout whose cohorts label the request metrics.
@@ -96,11 +111,7 @@ fn run(cli: Cli) -> Result<(), String> {
             cli.base_error_ratio
         ));
     }
-    let store = FlagStore::from_file(&cli.flags).map_err(|e| e.to_string())?;
-    let reloader = Reloader::builder(store.clone(), &cli.flags)
-        .interval(cli.poll)
-        .spawn()
-        .map_err(|e| format!("cannot start the flags reloader: {e}"))?;
+    let (store, reloader) = follow_flags(&cli)?;
     if store.rollout_status(&cli.rollout).is_none() {
         tracing::warn!(rollout = %cli.rollout, "no such rollout in the flags file: every request is `out`");
     }
@@ -109,7 +120,7 @@ fn run(cli: Cli) -> Result<(), String> {
         store,
         rollout: cli.rollout.as_str().into(),
         faults: Arc::new(Faults::new((cli.base_error_ratio * 1e6).round() as u64)),
-        metrics: Arc::new(Metrics::new(&cli.rollout, cli.flags.clone())),
+        metrics: Arc::new(Metrics::new(&cli.rollout)),
         reloader: Arc::new(reloader),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -118,6 +129,46 @@ fn run(cli: Cli) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(serve(cli.listen, app))
+}
+
+/// The store and the reloader that follows `--flags` or `--flags-url`.
+fn follow_flags(cli: &Cli) -> Result<(FlagStore, Reloader), String> {
+    if let Some(path) = &cli.flags {
+        let store = FlagStore::from_file(path).map_err(|e| e.to_string())?;
+        let reloader = Reloader::builder(store.clone(), path)
+            .interval(cli.poll)
+            .spawn()
+            .map_err(|e| format!("cannot start the flags reloader: {e}"))?;
+        return Ok((store, reloader));
+    }
+    let url = cli.flags_url.as_deref().unwrap_or_default();
+    follow_url(cli, url)
+}
+
+#[cfg(feature = "http")]
+fn follow_url(cli: &Cli, url: &str) -> Result<(FlagStore, Reloader), String> {
+    use genesis_flags::Snapshot;
+    let store = FlagStore::builder().build(Snapshot::empty());
+    let mut builder = Reloader::http(store.clone(), url).interval(cli.poll);
+    if let Some(cache) = &cli.flags_cache {
+        builder = builder.cache_file(cache);
+    }
+    let reloader = builder
+        .spawn()
+        .map_err(|e| format!("cannot follow --flags-url {url}: {e}"))?;
+    let stats = reloader.stats();
+    if stats.from_cache {
+        tracing::warn!(
+            url,
+            "the flags server is down: started from the cached document"
+        );
+    }
+    Ok((store, reloader))
+}
+
+#[cfg(not(feature = "http"))]
+fn follow_url(_cli: &Cli, _url: &str) -> Result<(FlagStore, Reloader), String> {
+    Err("--flags-url needs the `http` feature (cargo run --features http --example service)".into())
 }
 
 async fn serve(listen: SocketAddr, app: App) -> Result<(), String> {

@@ -12,7 +12,6 @@
 //! Request series are resolved once at start (one rollout, two cohorts), so a
 //! request touches two counters and a histogram and never builds a label set.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use xxhash_rust::xxh3::xxh3_64;
 
 /// Request duration buckets, in seconds (the gate reads `le="0.2"`).
 const DURATION_BUCKETS: [f64; 12] = [
@@ -57,9 +55,9 @@ struct Series {
 
 #[derive(Default)]
 struct Seen {
-    reloads: u64,
-    rejections: u64,
-    version_known: bool,
+    /// Refused documents and failed fetches counted so far.
+    errors: u64,
+    version: Option<String>,
 }
 
 /// What the service measures and how it renders `/metrics`.
@@ -73,12 +71,11 @@ pub struct Metrics {
     /// What `/metrics` last saw of the reloader; held while rendering, so
     /// concurrent scrapes each see whole series.
     seen: Mutex<Seen>,
-    flags_path: PathBuf,
 }
 
 impl Metrics {
     /// Registers every series; `rollout` labels the request series.
-    pub fn new(rollout: &str, flags_path: PathBuf) -> Self {
+    pub fn new(rollout: &str) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<CohortLabels, Counter>::default();
         let errors = Family::<CohortLabels, Counter>::default();
@@ -112,12 +109,12 @@ impl Metrics {
         );
         registry.register(
             "genesis_flags_source_info",
-            "The flags file this instance applies (hex xxh3 of its bytes)",
+            "The flags document this instance applies (hex xxh3 of its bytes)",
             source_info.clone(),
         );
         registry.register(
             "genesis_flags_reload_errors",
-            "Changes of the flags file that were refused (the last good one stays)",
+            "Flags documents refused and fetches failed (the last good one stays)",
             reload_errors.clone(),
         );
         let series = |cohort: Cohort| {
@@ -139,7 +136,6 @@ impl Metrics {
             source_info,
             reload_errors,
             seen: Mutex::new(Seen::default()),
-            flags_path,
         }
     }
 
@@ -177,21 +173,22 @@ impl Metrics {
                 .set(status.percentage.as_percent());
         }
         let stats = reloader.stats();
+        let errors = stats.rejections.saturating_add(stats.fetch_errors);
         self.reload_errors
-            .inc_by(stats.rejections.saturating_sub(seen.rejections));
-        if stats.reloads != seen.reloads || !seen.version_known {
-            // A new good version was installed: name it by the file's bytes.
-            if let Ok(bytes) = std::fs::read(&self.flags_path) {
-                self.source_info.clear();
+            .inc_by(errors.saturating_sub(seen.errors));
+        seen.errors = errors;
+        if stats.version != seen.version {
+            // The reloader names each installed document by its bytes
+            // (the same for the file and the HTTP source).
+            self.source_info.clear();
+            if let Some(version) = &stats.version {
                 self.source_info
                     .get_or_create(&VersionLabels {
-                        version: format!("{:016x}", xxh3_64(&bytes)),
+                        version: version.clone(),
                     })
                     .set(1);
-                seen.version_known = true;
             }
+            seen.version = stats.version;
         }
-        seen.reloads = stats.reloads;
-        seen.rejections = stats.rejections;
     }
 }

@@ -114,14 +114,33 @@ impl Service {
 
     /// As `start`, listening on `host` (`0.0.0.0` for every interface).
     pub fn start_on(dir: &Path, flags: &Path, base_error_ratio: f64, host: &str) -> Service {
+        let source = [std::ffi::OsStr::new("--flags"), flags.as_os_str()];
+        Self::start_with(dir, &source, base_error_ratio, host)
+    }
+
+    /// An instance polling `url` for its flags (`--flags-url`).
+    pub fn start_url(dir: &Path, url: &str) -> Service {
+        let source = [
+            std::ffi::OsStr::new("--flags-url"),
+            std::ffi::OsStr::new(url),
+        ];
+        Self::start_with(dir, &source, 0.0, "127.0.0.1")
+    }
+
+    /// An instance with `source` (the flags arguments) on `host`.
+    pub fn start_with(
+        dir: &Path,
+        source: &[&std::ffi::OsStr],
+        base_error_ratio: f64,
+        host: &str,
+    ) -> Service {
         for _attempt in 0..5 {
             let port = free_port();
             let log = std::fs::File::create(dir.join(format!("service-{port}.log"))).unwrap();
             let child = Command::new(example("service"))
                 .arg("--listen")
                 .arg(format!("{host}:{port}"))
-                .arg("--flags")
-                .arg(flags)
+                .args(source)
                 .args(["--poll", "200ms", "--base-error-ratio"])
                 .arg(base_error_ratio.to_string())
                 .stdout(Stdio::null())
