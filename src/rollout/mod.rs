@@ -38,6 +38,7 @@
 mod atomic;
 mod audit;
 mod clock;
+mod cohort;
 pub mod controller;
 mod decision;
 mod durable;
@@ -56,6 +57,11 @@ mod verdict;
 pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
+pub use cohort::{
+    excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts,
+    CohortFigures, CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage,
+    MIXTURE_RATIOS,
+};
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
     ControllerFiles, DailyReport, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport,
@@ -72,9 +78,12 @@ pub use plan::{
     MAX_PLAN_DURATION,
 };
 pub use policy::decide;
-pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
+pub use scenario::{
+    Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
+    LATENCY_BUCKETS,
+};
 pub use simulate::{
     simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
 };
 pub use state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
-pub use verdict::{CheckKind, CheckResult, Verdict, Verdicts};
+pub use verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};

@@ -18,7 +18,7 @@ mod response;
 #[cfg(feature = "prometheus")]
 pub use client::PrometheusClient;
 pub use config::{
-    escape_label_value, render_template, BasicAuthConfig, GateConfig, GateError, Queries,
+    escape_label_value, render_template, BasicAuthConfig, CohortQueries, GateConfig, GateError, Queries,
     RenderedQueries, ServerConfig,
 };
 #[cfg(feature = "prometheus")]
