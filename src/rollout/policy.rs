@@ -203,8 +203,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
         let span = now.since(since);
         if span >= state.plan.no_data_budget {
             let blind: Vec<String> = verdicts
-                .all()
-                .iter()
+                .checks()
                 .filter(|c| c.verdict.is_blind())
                 .map(|c| format!("{} {} ({})", c.check, c.verdict, c.detail))
                 .collect();
