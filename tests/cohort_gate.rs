@@ -164,3 +164,194 @@ fn every_cohort_scenario_agrees_on_a_real_prometheus() {
         }
     }
 }
+
+mod policy {
+    //! The cohort rules through `decide`, on hand-made observations.
+
+    use std::time::Duration;
+
+    use genesis_flags::rollout::{
+        decide, Action, CheckKind, CohortFigures, CohortObservation, FleetPercentage, Observation,
+        Plan, Reading, RolloutState, Timestamp, Verdict,
+    };
+    use genesis_flags::Percentage;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn t0() -> Timestamp {
+        "2025-10-23T09:00:00Z".parse().unwrap()
+    }
+
+    fn started() -> RolloutState {
+        let mut state = RolloutState::new("phase_4_deployment", Plan::six_day(), t0());
+        state.start(t0(), "alice").unwrap();
+        state
+    }
+
+    /// A 5-minute window of 60,000 requests split at `share`, with the given
+    /// error rates, every instance on `percent`.
+    fn cohorts(share: f64, in_rate: f64, out_rate: f64, percent: f64) -> CohortObservation {
+        let figures = |n: f64, rate: f64| CohortFigures {
+            requests: n,
+            errors: (n * rate).round(),
+            p95_ms: Some(120.0),
+            slow: (n * 0.01).round(),
+        };
+        let total = 60_000.0;
+        CohortObservation::converged(
+            "phase_4_deployment",
+            5 * MINUTE,
+            Percentage::from_percent(percent).unwrap(),
+            figures(total * share, in_rate),
+            figures(total * (1.0 - share), out_rate),
+        )
+    }
+
+    fn observe(c: CohortObservation) -> Observation {
+        let requests = c.in_cohort.requests + c.out_cohort.requests;
+        let errors = c.in_cohort.errors + c.out_cohort.errors;
+        Observation::healthy()
+            .with_error_rate(errors / requests)
+            .with_cohorts(c)
+    }
+
+    /// Ticks every minute from `from` until a decision other than Hold, or
+    /// `limit`.
+    fn until_action(
+        state: &mut RolloutState,
+        from: Timestamp,
+        limit: Duration,
+        obs: &dyn Fn(Timestamp) -> Observation,
+    ) -> Option<(Timestamp, genesis_flags::rollout::Decision)> {
+        let mut now = from;
+        while now.since(from) <= limit {
+            let d = decide(state, &obs(now), now);
+            state.apply(&d);
+            if d.action != Action::Hold {
+                return Some((now, d));
+            }
+            now = now + MINUTE;
+        }
+        None
+    }
+
+    #[test]
+    fn without_cohort_series_every_explanation_says_global_only() {
+        let state = started();
+        let d = decide(&state, &Observation::healthy(), t0() + MINUTE);
+        assert!(
+            d.explanation
+                .message
+                .contains("global series only: the gate found no cohort series"),
+            "{}",
+            d.explanation
+        );
+        assert!(d.verdicts.cohort.is_none());
+    }
+
+    #[test]
+    fn a_significant_excess_under_every_threshold_rolls_back() {
+        // 0.3% in the in cohort (under the 0.5% threshold and the tier),
+        // 0.05% elsewhere: only the in-vs-out test can see it.
+        let mut state = started();
+        let obs = |_| observe(cohorts(0.05, 0.003, 0.0005, 5.0));
+        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(12 * 3600), &obs)
+            .expect("a decision");
+        assert!(matches!(d.action, Action::Rollback { .. }), "{}", d.explanation);
+        assert_eq!(d.explanation.check, Some(CheckKind::CohortErrorExcess));
+        let why = &d.explanation.message;
+        assert!(why.contains("in-vs-out error excess significant"), "{why}");
+        assert!(why.contains("e-value"), "{why}");
+        assert!(why.contains("the flagged users only"), "{why}");
+        // Within hours, not days; never before the sustained limit.
+        let took = at.since(t0());
+        assert!(took > 5 * MINUTE && took < Duration::from_secs(6 * 3600), "{took:?}");
+    }
+
+    #[test]
+    fn the_same_rates_in_both_cohorts_never_trip_the_test() {
+        let mut state = started();
+        let obs = |_| observe(cohorts(0.05, 0.0005, 0.0005, 5.0));
+        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(13 * 3600), &obs)
+            .expect("an advance");
+        assert!(matches!(d.action, Action::Advance { stage: 2, .. }), "{}", d.explanation);
+        assert_eq!(at, t0() + Duration::from_secs(12 * 3600));
+        let c = d.verdicts.cohort.as_ref().unwrap();
+        assert_eq!(c.error_excess.verdict, Verdict::Pass);
+        assert!(c.sample.go, "{}", c.sample.detail);
+    }
+
+    #[test]
+    fn a_sample_ratio_mismatch_holds_then_pauses() {
+        // Every instance says 5%, but only 2% of requests are in the cohort.
+        let mut state = started();
+        let obs = |_| observe(cohorts(0.02, 0.0005, 0.0005, 5.0));
+        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(3600), &obs)
+            .expect("a pause");
+        assert!(matches!(d.action, Action::Pause { .. }), "{}", d.explanation);
+        assert!(d.explanation.message.contains("sample ratio mismatch"), "{}", d.explanation);
+        // Judged once a whole window follows convergence (6m), then the
+        // 30-minute no-data budget.
+        assert_eq!(at, t0() + 36 * MINUTE);
+    }
+
+    #[test]
+    fn the_soak_starts_when_the_fleet_converges() {
+        let mut state = started();
+        // One instance still applies 0% for the first 20 minutes.
+        let obs = |now: Timestamp| {
+            let mut c = cohorts(0.05, 0.0005, 0.0005, 5.0);
+            if now < t0() + 20 * MINUTE {
+                c.fleet = Reading::Value(FleetPercentage {
+                    min_percent: 0.0,
+                    max_percent: 5.0,
+                    instances: 2,
+                    reports: vec!["a=0%".into(), "b=5%".into()],
+                });
+            }
+            observe(c)
+        };
+        let d = decide(&state, &obs(t0() + MINUTE), t0() + MINUTE);
+        assert!(d.explanation.message.contains("has not started"), "{}", d.explanation);
+        assert_eq!(d.verdicts.cohort.as_ref().unwrap().fleet.verdict, Verdict::NoData);
+        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(13 * 3600), &obs)
+            .expect("an advance");
+        assert!(matches!(d.action, Action::Advance { stage: 2, .. }), "{}", d.explanation);
+        assert_eq!(at, t0() + 20 * MINUTE + Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn too_few_in_cohort_requests_hold_go_until_the_sample_is_there() {
+        // 0.02% of 60,000 requests is 12 in-cohort requests a window: the
+        // soak ends long before a doubling could be detected.
+        let mut state = started();
+        let mut c = cohorts(0.0002, 0.0, 0.0005, 5.0);
+        // Keep the sample ratio check out of it.
+        c.rules.sample_ratio_tolerance = 0.999;
+        let obs = |_| observe(c.clone());
+        let at = t0() + Duration::from_secs(12 * 3600);
+        let mut now = t0() + MINUTE;
+        while now < at {
+            state.apply(&decide(&state, &obs(now), now));
+            now = now + MINUTE;
+        }
+        let d = decide(&state, &obs(at), at);
+        assert_eq!(d.action, Action::Hold, "{}", d.explanation);
+        assert!(
+            d.explanation.message.contains("needed to detect a doubling"),
+            "{}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn failed_cohort_queries_are_errors_not_passes() {
+        let state = started();
+        let mut obs = Observation::healthy();
+        obs.cohorts = Reading::Failed("connection refused".into());
+        let d = decide(&state, &obs, t0() + MINUTE);
+        let c = d.verdicts.cohort.as_ref().unwrap();
+        assert!(c.all().iter().all(|k| k.verdict == Verdict::Error));
+        assert!(!d.verdicts.go());
+    }
+}

@@ -327,7 +327,7 @@ impl fmt::Display for ExcessTest {
         let rate = |e: f64, n: f64| if n > 0.0 { 100.0 * e / n } else { f64::NAN };
         write!(
             f,
-            "in {:.0}/{:.0} ({:.3}%) vs out {:.0}/{:.0} ({:.3}%), ratio {:.2}, e-value {:.3} (significant at {:.0})",
+            "in {:.0}/{:.0} ({:.3}%) vs out {:.0}/{:.0} ({:.3}%), ratio {:.2}, e-value {} (significant at {:.0})",
             self.in_events,
             self.in_requests,
             rate(self.in_events, self.in_requests),
@@ -335,9 +335,19 @@ impl fmt::Display for ExcessTest {
             self.out_requests,
             rate(self.out_events, self.out_requests),
             self.ratio,
-            self.e_value,
+            readable(self.e_value),
             self.threshold
         )
+    }
+}
+
+/// An e-value for people: fixed-point between 0.001 and 10,000, else
+/// scientific.
+fn readable(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e4).contains(&v) {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
     }
 }
 
