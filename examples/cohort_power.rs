@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use genesis_flags::rollout::{
-    decide, Action, CohortFigures, CohortObservation, FleetPercentage, Observation, Plan,
-    Reading, RolloutState, Timestamp,
+    decide, Action, CohortFigures, CohortObservation, FleetPercentage, Observation, Plan, Reading,
+    RolloutState, Timestamp,
 };
 use genesis_flags::Percentage;
 
@@ -113,7 +113,12 @@ fn run(seed: u64, fault: Option<Fault>) -> End {
         if faulty && fault_since.is_none() {
             fault_since = Some(state.since);
         }
-        let in_rate = ERROR_RATE * if faulty { fault.map_or(1.0, |f| f.factor) } else { 1.0 };
+        let in_rate = ERROR_RATE
+            * if faulty {
+                fault.map_or(1.0, |f| f.factor)
+            } else {
+                1.0
+            };
         let n = RPS * 60.0;
         let in_requests = rng.poisson(n * share);
         let out_requests = rng.poisson(n * (1.0 - share));
@@ -132,8 +137,16 @@ fn run(seed: u64, fault: Option<Fault>) -> End {
             p95_ms: (requests > 0.0).then_some(120.0),
             slow,
         };
-        let inn = figures(sum(|m| m.in_requests), sum(|m| m.in_errors), sum(|m| m.in_slow));
-        let out = figures(sum(|m| m.out_requests), sum(|m| m.out_errors), sum(|m| m.out_slow));
+        let inn = figures(
+            sum(|m| m.in_requests),
+            sum(|m| m.in_errors),
+            sum(|m| m.in_slow),
+        );
+        let out = figures(
+            sum(|m| m.out_requests),
+            sum(|m| m.out_errors),
+            sum(|m| m.out_slow),
+        );
         let requests = inn.requests + out.requests;
         let mut cohorts = CohortObservation::converged(
             "power",
@@ -198,7 +211,12 @@ fn many(count: usize, seed: u64, fault: Option<Fault>) -> Vec<End> {
                 s.spawn(move || {
                     (t..count)
                         .step_by(threads)
-                        .map(|i| (i, run(seed.wrapping_mul(1_000_003).wrapping_add(i as u64), fault)))
+                        .map(|i| {
+                            (
+                                i,
+                                run(seed.wrapping_mul(1_000_003).wrapping_add(i as u64), fault),
+                            )
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -225,10 +243,30 @@ fn main() {
         .filter(|e| matches!(e, End::RolledBack { .. }))
         .count();
     let paused = healthy.iter().filter(|e| matches!(e, End::Paused)).count();
-    println!("seed {seed}; 200 rps, 0.05% errors, 1-minute ticks over a 5-minute window, six-day plan\n");
+    println!(
+        "seed {seed}; 200 rps, 0.05% errors, 1-minute ticks over a 5-minute window, six-day plan\n"
+    );
     println!(
         "False alarms: {wrongful} wrongful rollbacks in {runs} healthy six-day runs ({:.2}%); {paused} paused\n",
         100.0 * wrongful as f64 / runs.max(1) as f64
+    );
+    // At the null hypothesis's boundary (the in cohort 1.25 times worse, the
+    // margin): Ville's inequality bounds the share of runs the in-vs-out
+    // test rolls back by alpha (1%).
+    let boundary = many(
+        runs,
+        seed ^ 0xB0DA,
+        Percentage::from_percent(5.0)
+            .ok()
+            .map(|from| Fault { from, factor: 1.25 }),
+    );
+    let tripped = boundary
+        .iter()
+        .filter(|e| matches!(e, End::RolledBack { .. }))
+        .count();
+    println!(
+        "At the margin (in cohort 1.25x the out cohort's error rate from 5% on): {tripped} rollbacks in {runs} runs ({:.2}%; the method's bound is alpha = 1%)\n",
+        100.0 * tripped as f64 / runs.max(1) as f64
     );
     println!("| stage | in-cohort error rate | detected | median delay | 90th percentile | max |");
     println!("|---|---|---|---|---|---|");

@@ -7,14 +7,15 @@
 
 use std::time::Duration;
 
-use genesis_flags::rollout::{
-    simulate, Outcome, Plan, Scenario, Simulation, SimulationOptions,
-};
+use genesis_flags::rollout::{simulate, Outcome, Plan, Scenario, Simulation, SimulationOptions};
 
 const WINDOW: Duration = Duration::from_secs(300);
 
 fn load(name: &str) -> Scenario {
-    let path = format!("{}/examples/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/examples/scenarios/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     Scenario::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -87,7 +88,10 @@ fn a_lagging_instance_holds_then_pauses() {
         .collect();
     assert_eq!(decisions, [("12h", "advance"), ("12h31m", "pause")]);
     let (_, _, why) = last(&run);
-    assert!(why.contains("waiting for every instance to apply 10%"), "{why}");
+    assert!(
+        why.contains("waiting for every instance to apply 10%"),
+        "{why}"
+    );
     assert!(why.contains("instance-0=5%"), "{why}");
 }
 
@@ -124,8 +128,16 @@ fn every_cohort_scenario_agrees_on_a_real_prometheus() {
     let cases = [
         ("cohort-flagged-errors", MINUTE, "the flagged users only"),
         ("cohort-global-incident", MINUTE, "both cohorts affected"),
-        ("cohort-lagging-instance", 5 * MINUTE, "waiting for every instance to apply 10%"),
-        ("cohort-healthy", 30 * MINUTE, "final validation of 48h held"),
+        (
+            "cohort-lagging-instance",
+            5 * MINUTE,
+            "waiting for every instance to apply 10%",
+        ),
+        (
+            "cohort-healthy",
+            30 * MINUTE,
+            "final validation of 48h held",
+        ),
     ];
     for (name, tick, phrase) in cases {
         let window = tick.max(WINDOW);
@@ -155,7 +167,12 @@ fn every_cohort_scenario_agrees_on_a_real_prometheus() {
                 .map(|e| (e.offset.clone(), e.decision.clone()))
                 .collect()
         };
-        assert_eq!(decisions(&via), decisions(&direct), "{name}: {:#?}", via.events);
+        assert_eq!(
+            decisions(&via),
+            decisions(&direct),
+            "{name}: {:#?}",
+            via.events
+        );
         assert_eq!(via.outcome, direct.outcome, "{name}");
         for r in [&direct, &via] {
             let (_, _, why) = last(r);
@@ -255,9 +272,18 @@ mod policy {
         // 0.05% elsewhere: only the in-vs-out test can see it.
         let mut state = started();
         let obs = |_| observe(cohorts(0.05, 0.003, 0.0005, 5.0));
-        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(12 * 3600), &obs)
-            .expect("a decision");
-        assert!(matches!(d.action, Action::Rollback { .. }), "{}", d.explanation);
+        let (at, d) = until_action(
+            &mut state,
+            t0() + MINUTE,
+            Duration::from_secs(12 * 3600),
+            &obs,
+        )
+        .expect("a decision");
+        assert!(
+            matches!(d.action, Action::Rollback { .. }),
+            "{}",
+            d.explanation
+        );
         assert_eq!(d.explanation.check, Some(CheckKind::CohortErrorExcess));
         let why = &d.explanation.message;
         assert!(why.contains("in-vs-out error excess significant"), "{why}");
@@ -265,16 +291,28 @@ mod policy {
         assert!(why.contains("the flagged users only"), "{why}");
         // Within hours, not days; never before the sustained limit.
         let took = at.since(t0());
-        assert!(took > 5 * MINUTE && took < Duration::from_secs(6 * 3600), "{took:?}");
+        assert!(
+            took > 5 * MINUTE && took < Duration::from_secs(6 * 3600),
+            "{took:?}"
+        );
     }
 
     #[test]
     fn the_same_rates_in_both_cohorts_never_trip_the_test() {
         let mut state = started();
         let obs = |_| observe(cohorts(0.05, 0.0005, 0.0005, 5.0));
-        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(13 * 3600), &obs)
-            .expect("an advance");
-        assert!(matches!(d.action, Action::Advance { stage: 2, .. }), "{}", d.explanation);
+        let (at, d) = until_action(
+            &mut state,
+            t0() + MINUTE,
+            Duration::from_secs(13 * 3600),
+            &obs,
+        )
+        .expect("an advance");
+        assert!(
+            matches!(d.action, Action::Advance { stage: 2, .. }),
+            "{}",
+            d.explanation
+        );
         assert_eq!(at, t0() + Duration::from_secs(12 * 3600));
         let c = d.verdicts.cohort.as_ref().unwrap();
         assert_eq!(c.error_excess.verdict, Verdict::Pass);
@@ -288,8 +326,16 @@ mod policy {
         let obs = |_| observe(cohorts(0.02, 0.0005, 0.0005, 5.0));
         let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(3600), &obs)
             .expect("a pause");
-        assert!(matches!(d.action, Action::Pause { .. }), "{}", d.explanation);
-        assert!(d.explanation.message.contains("sample ratio mismatch"), "{}", d.explanation);
+        assert!(
+            matches!(d.action, Action::Pause { .. }),
+            "{}",
+            d.explanation
+        );
+        assert!(
+            d.explanation.message.contains("sample ratio mismatch"),
+            "{}",
+            d.explanation
+        );
         // Judged once a whole window follows convergence (6m), then the
         // 30-minute no-data budget.
         assert_eq!(at, t0() + 36 * MINUTE);
@@ -312,11 +358,27 @@ mod policy {
             observe(c)
         };
         let d = decide(&state, &obs(t0() + MINUTE), t0() + MINUTE);
-        assert!(d.explanation.message.contains("has not started"), "{}", d.explanation);
-        assert_eq!(d.verdicts.cohort.as_ref().unwrap().fleet.verdict, Verdict::NoData);
-        let (at, d) = until_action(&mut state, t0() + MINUTE, Duration::from_secs(13 * 3600), &obs)
-            .expect("an advance");
-        assert!(matches!(d.action, Action::Advance { stage: 2, .. }), "{}", d.explanation);
+        assert!(
+            d.explanation.message.contains("has not started"),
+            "{}",
+            d.explanation
+        );
+        assert_eq!(
+            d.verdicts.cohort.as_ref().unwrap().fleet.verdict,
+            Verdict::NoData
+        );
+        let (at, d) = until_action(
+            &mut state,
+            t0() + MINUTE,
+            Duration::from_secs(13 * 3600),
+            &obs,
+        )
+        .expect("an advance");
+        assert!(
+            matches!(d.action, Action::Advance { stage: 2, .. }),
+            "{}",
+            d.explanation
+        );
         assert_eq!(at, t0() + 20 * MINUTE + Duration::from_secs(12 * 3600));
     }
 
@@ -338,7 +400,9 @@ mod policy {
         let d = decide(&state, &obs(at), at);
         assert_eq!(d.action, Action::Hold, "{}", d.explanation);
         assert!(
-            d.explanation.message.contains("needed to detect a doubling"),
+            d.explanation
+                .message
+                .contains("needed to detect a doubling"),
             "{}",
             d.explanation
         );

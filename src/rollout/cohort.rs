@@ -511,7 +511,10 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
 /// out_slow)`. `None` when the out cohort has no requests or its P95 falls
 /// in `+Inf`.
 #[must_use]
-pub fn slow_counts(in_buckets: &[(f64, f64)], out_buckets: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
+pub fn slow_counts(
+    in_buckets: &[(f64, f64)],
+    out_buckets: &[(f64, f64)],
+) -> Option<(f64, f64, f64)> {
     let out_total = out_buckets.last()?.1;
     if out_total <= 0.0 {
         return None;
@@ -525,7 +528,11 @@ pub fn slow_counts(in_buckets: &[(f64, f64)], out_buckets: &[(f64, f64)]) -> Opt
         .iter()
         .find(|(le, _)| (*le - bound).abs() < 1e-12)
         .map_or(in_total, |b| b.1);
-    Some((bound, (in_total - in_at).max(0.0), (out_total - out_at).max(0.0)))
+    Some((
+        bound,
+        (in_total - in_at).max(0.0),
+        (out_total - out_at).max(0.0),
+    ))
 }
 
 /// Reading helper for observations built by hand.
@@ -605,7 +612,10 @@ mod tests {
             required_in_requests(0.0, 0.0, 0.05, threshold, &rules),
             Some(rules.max_required_in_requests)
         );
-        assert_eq!(required_in_requests(1.0, 10.0, 1.0, threshold, &rules), None);
+        assert_eq!(
+            required_in_requests(1.0, 10.0, 1.0, threshold, &rules),
+            None
+        );
     }
 
     #[test]
@@ -624,7 +634,10 @@ mod tests {
             ledger = ledger.after(&obs, five, t(m));
         }
         // 60 one-minute gaps, each a fifth of the 5-minute window.
-        assert!((ledger.in_requests - 60.0 * 300.0).abs() < 1e-6, "{ledger:?}");
+        assert!(
+            (ledger.in_requests - 60.0 * 300.0).abs() < 1e-6,
+            "{ledger:?}"
+        );
         assert_eq!(ledger.soak_from(t(0)), Some(t(0)));
         let ten = Percentage::from_percent(10.0).unwrap();
         let moved = ledger.after(&obs, ten, t(61));
@@ -635,8 +648,18 @@ mod tests {
 
     #[test]
     fn slow_counts_use_the_out_cohorts_p95_bucket() {
-        let out = [(0.1, 900.0), (0.2, 960.0), (0.5, 990.0), (f64::INFINITY, 1000.0)];
-        let inn = [(0.1, 10.0), (0.2, 30.0), (0.5, 80.0), (f64::INFINITY, 100.0)];
+        let out = [
+            (0.1, 900.0),
+            (0.2, 960.0),
+            (0.5, 990.0),
+            (f64::INFINITY, 1000.0),
+        ];
+        let inn = [
+            (0.1, 10.0),
+            (0.2, 30.0),
+            (0.5, 80.0),
+            (f64::INFINITY, 100.0),
+        ];
         assert_eq!(slow_counts(&inn, &out), Some((0.2, 70.0, 40.0)));
         assert!((histogram_quantile(0.5, &inn) - 0.32).abs() < 1e-9);
         assert!(histogram_quantile(0.95, &[]).is_nan());

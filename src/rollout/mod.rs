@@ -58,9 +58,8 @@ pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use cohort::{
-    excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts,
-    CohortFigures, CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage,
-    MIXTURE_RATIOS,
+    excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts, CohortFigures,
+    CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage, MIXTURE_RATIOS,
 };
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,

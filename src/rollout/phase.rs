@@ -96,12 +96,13 @@ impl Streaks {
             Verdict::NoData | Verdict::Error => since,
         };
         // Without cohort series a cohort run neither grows nor ends.
-        let cohort_run = |since: Option<Timestamp>, pick: fn(&CohortVerdicts) -> &CheckResult| {
-            match &verdicts.cohort {
+        let cohort_run =
+            |since: Option<Timestamp>, pick: fn(&CohortVerdicts) -> &CheckResult| match &verdicts
+                .cohort
+            {
                 Some(c) => run(since, pick(c).verdict),
                 None => since,
-            }
-        };
+            };
         Streaks {
             error_rate_since: run(self.error_rate_since, verdicts.error_rate.verdict),
             p95_since: run(self.p95_since, verdicts.p95.verdict),

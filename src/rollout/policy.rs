@@ -29,12 +29,12 @@
 use super::clock::Timestamp;
 // `Decision` and `Explanation` are re-exported for the modules that import
 // them from here (durable.rs).
+use super::cohort::CohortLedger;
 pub(super) use super::decision::{Action, Decision, Explanation};
 use super::duration::format_duration;
-use super::cohort::CohortLedger;
 use super::gate::{Observation, Reading};
-use super::plan::Tier;
 use super::phase::{Phase, Streaks};
+use super::plan::Tier;
 use super::state::RolloutState;
 use super::verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};
 use crate::Percentage;

@@ -22,11 +22,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::duration::serde_text;
 use super::cohort::{
     histogram_quantile as cohort_quantile, slow_counts, CohortFigures, CohortObservation,
     CohortRules, FleetPercentage,
 };
+use super::duration::serde_text;
 use super::gate::{HealthCheck, HealthGate, Observation, Reading, DEFAULT_HEALTH_JOBS};
 
 /// Upper bounds (seconds) of the `genesis_request_duration_seconds` buckets.
@@ -136,7 +136,10 @@ impl ScenarioCohorts {
     /// lagging one.
     fn percentages_at(&self, offset: Duration) -> (f64, f64) {
         let current = self.schedule.iter().rposition(|s| s.at < offset);
-        let at = |i: Option<usize>| i.and_then(|i| self.schedule.get(i)).map_or(0.0, |s| s.percentage);
+        let at = |i: Option<usize>| {
+            i.and_then(|i| self.schedule.get(i))
+                .map_or(0.0, |s| s.percentage)
+        };
         (at(current), at(current.and_then(|i| i.checked_sub(1))))
     }
 }
@@ -340,7 +343,11 @@ impl Scenario {
                 }
             }
         }
-        check_cohort_values("baseline", self.baseline.in_error_rate, self.baseline.in_p95_ms)?;
+        check_cohort_values(
+            "baseline",
+            self.baseline.in_error_rate,
+            self.baseline.in_p95_ms,
+        )?;
         for (i, e) in self.events.iter().enumerate() {
             check_cohort_values(&format!("events[{i}]"), e.in_error_rate, e.in_p95_ms)?;
             if let (Some(lag), Some(c)) = (e.lagging_instances, &self.cohorts) {
@@ -527,13 +534,25 @@ impl Scenario {
         let _ = writeln!(out, "# TYPE genesis_requests counter");
         for (labels, counters) in &series {
             for (i, c) in counters.iter().enumerate() {
-                let _ = writeln!(out, "genesis_requests_total{} {} {}", braces(labels), c.requests, ts(i));
+                let _ = writeln!(
+                    out,
+                    "genesis_requests_total{} {} {}",
+                    braces(labels),
+                    c.requests,
+                    ts(i)
+                );
             }
         }
         let _ = writeln!(out, "# TYPE genesis_errors counter");
         for (labels, counters) in &series {
             for (i, c) in counters.iter().enumerate() {
-                let _ = writeln!(out, "genesis_errors_total{} {} {}", braces(labels), c.errors, ts(i));
+                let _ = writeln!(
+                    out,
+                    "genesis_errors_total{} {} {}",
+                    braces(labels),
+                    c.errors,
+                    ts(i)
+                );
             }
         }
         let _ = writeln!(out, "# TYPE genesis_request_duration_seconds histogram");
@@ -868,8 +887,10 @@ impl ScenarioGate {
         let Some(cohorts) = &self.scenario.cohorts else {
             return Reading::Missing;
         };
-        let (Some(a), Some(b)) = (self.cohort_counters.get(begin), self.cohort_counters.get(end))
-        else {
+        let (Some(a), Some(b)) = (
+            self.cohort_counters.get(begin),
+            self.cohort_counters.get(end),
+        ) else {
             return Reading::Missing;
         };
         let histogram = |k: usize| -> Vec<(f64, f64)> {
@@ -898,7 +919,10 @@ impl ScenarioGate {
         } else {
             Reading::Value(FleetPercentage {
                 min_percent: percentages.iter().copied().fold(f64::INFINITY, f64::min),
-                max_percent: percentages.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                max_percent: percentages
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max),
                 instances: percentages.len(),
                 reports: percentages
                     .iter()

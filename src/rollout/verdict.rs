@@ -437,7 +437,10 @@ impl CohortVerdicts {
             threshold,
             &c.rules,
         ) {
-            None => pass(CheckKind::CohortSample, "nothing to compare with at this percentage"),
+            None => pass(
+                CheckKind::CohortSample,
+                "nothing to compare with at this percentage",
+            ),
             Some(need) => {
                 let enough = ledger.in_requests >= need;
                 CheckResult {
@@ -482,7 +485,11 @@ fn pass(check: CheckKind, detail: &str) -> CheckResult {
 
 /// Every instance on the percentage, then (a window after that) the in
 /// cohort's share of requests near it.
-fn fleet_check(c: &CohortObservation, ledger: &CohortLedger, ctx: &CohortContext<'_>) -> CheckResult {
+fn fleet_check(
+    c: &CohortObservation,
+    ledger: &CohortLedger,
+    ctx: &CohortContext<'_>,
+) -> CheckResult {
     let target = ctx.percentage.as_percent();
     let fleet = match &c.fleet {
         Reading::Failed(why) => return blind(CheckKind::Fleet, Verdict::Error, why),

@@ -29,10 +29,7 @@ pub struct GateConfig {
     /// Values for `{{name}}` in the templates, inserted PromQL-escaped;
     /// merged over the defaults (`window` = `5m`). `rollout`, when set,
     /// selects the rollout's cohort series (see [`GateConfig::for_rollout`]).
-    #[serde(
-        default = "default_variables",
-        deserialize_with = "merged_variables"
-    )]
+    #[serde(default = "default_variables", deserialize_with = "merged_variables")]
     pub variables: BTreeMap<String, String>,
     /// The queries behind the observation.
     #[serde(default)]
@@ -588,7 +585,10 @@ mod tests {
             c.requests,
             "sum by (cohort) (increase(genesis_requests_total{rollout!=\"\",cohort=~\"in|out\"}[5m]))"
         );
-        assert_eq!(c.rollout_percentage, "genesis_flags_rollout_percentage{rollout!=\"\"}");
+        assert_eq!(
+            c.rollout_percentage,
+            "genesis_flags_rollout_percentage{rollout!=\"\"}"
+        );
         assert_eq!(c.window, Duration::from_secs(300));
     }
 

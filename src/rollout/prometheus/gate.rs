@@ -249,10 +249,12 @@ impl PrometheusGate {
                 .filter(|v| v.is_finite())
                 .sum()
         };
-        if !requests
-            .iter()
-            .any(|s| matches!(s.metric.get("cohort").map(String::as_str), Some("in" | "out")))
-        {
+        if !requests.iter().any(|s| {
+            matches!(
+                s.metric.get("cohort").map(String::as_str),
+                Some("in" | "out")
+            )
+        }) {
             return Reading::Missing;
         }
         let histogram = |cohort: &str| -> Vec<(f64, f64)> {
