@@ -674,4 +674,50 @@ mod tests {
         };
         assert_eq!(bad.problem().map(|p| p.0), Some("margin"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn the_e_value_is_finite_and_grows_with_in_cohort_events(
+            in_events in 0.0f64..1e4,
+            extra in 0.0f64..1e3,
+            in_requests in 1.0f64..1e7,
+            out_events in 0.0f64..1e5,
+            out_requests in 1.0f64..1e8,
+            margin in 0.0f64..0.99,
+        ) {
+            let a = log_e_value(in_events, in_requests, out_events, out_requests, margin);
+            let b = log_e_value(in_events + extra, in_requests, out_events, out_requests, margin);
+            proptest::prop_assert!(a.is_finite() && b.is_finite());
+            proptest::prop_assert!(b >= a - 1e-9, "{a} then {b}");
+            let rules = CohortRules { margin, ..CohortRules::default() };
+            let need = required_in_requests(out_events, out_requests, 0.05, 1200.0, &rules);
+            proptest::prop_assert!(need.is_some_and(|n| n > 0.0 && n <= rules.max_required_in_requests));
+        }
+
+        #[test]
+        fn the_ledger_only_grows_within_a_stage(
+            windows in proptest::collection::vec((0.0f64..1e5, 0.0f64..1e3, 0u64..600), 1..40),
+        ) {
+            let five = Percentage::from_percent(5.0).unwrap_or_default();
+            let mut ledger = CohortLedger::default();
+            let mut now = Timestamp::from_unix_millis(0);
+            for (requests, errors, gap) in windows {
+                let obs = CohortObservation::converged(
+                    "r",
+                    Duration::from_secs(300),
+                    five,
+                    fig(requests, errors.min(requests)),
+                    fig(requests * 19.0, errors.min(requests)),
+                );
+                now = now + Duration::from_secs(gap);
+                let next = ledger.after(&obs, five, now);
+                proptest::prop_assert!(next.in_requests >= ledger.in_requests);
+                proptest::prop_assert!(next.in_errors >= ledger.in_errors);
+                proptest::prop_assert!(next.in_errors <= next.in_requests + 1e-6);
+                // Converged on the first tick, and stays so.
+                proptest::prop_assert_eq!(next.converged_at, Some(ledger.converged_at.unwrap_or(now)));
+                ledger = next;
+            }
+        }
+    }
 }
