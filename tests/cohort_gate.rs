@@ -406,6 +406,23 @@ mod policy {
             "{}",
             d.explanation
         );
+        // max_sample_wait (24 h by default) after the soak's end, go stops
+        // waiting for the sample, and says so.
+        let (at, d) =
+            until_action(&mut state, at, Duration::from_secs(25 * 3600), &obs).expect("an advance");
+        assert!(
+            matches!(d.action, Action::Advance { stage: 2, .. }),
+            "{}",
+            d.explanation
+        );
+        assert_eq!(at, t0() + Duration::from_secs(36 * 3600));
+        assert!(
+            d.explanation
+                .message
+                .contains("waived: 24h past the soak's end"),
+            "{}",
+            d.explanation
+        );
     }
 
     #[test]
@@ -417,5 +434,50 @@ mod policy {
         let c = d.verdicts.cohort.as_ref().unwrap();
         assert!(c.all().iter().all(|k| k.verdict == Verdict::Error));
         assert!(!d.verdicts.go());
+    }
+}
+
+#[path = "support/controller.rs"]
+mod bin;
+
+/// `controller simulate --scenario` reads cohort scenarios too: the flagged
+/// path's errors roll back (exit 1) and the explanation names the cohorts.
+#[test]
+fn controller_simulate_reads_cohort_scenarios() {
+    let scenarios = format!("{}/examples/scenarios", env!("CARGO_MANIFEST_DIR"));
+    for (name, code, outcome, phrase) in [
+        (
+            "cohort-flagged-errors",
+            1,
+            "rolled_back",
+            "the flagged users only",
+        ),
+        (
+            "cohort-global-incident",
+            1,
+            "rolled_back",
+            "both cohorts affected",
+        ),
+        (
+            "cohort-lagging-instance",
+            1,
+            "paused",
+            "waiting for every instance",
+        ),
+    ] {
+        let out = std::process::Command::new(bin::controller())
+            .args(["simulate", "--output", "json", "--scenario"])
+            .arg(format!("{scenarios}/{name}.json"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(out.status.code(), Some(code), "{name}: {v}");
+        assert_eq!(v["outcome"], outcome, "{name}: {v}");
+        let why = v["events"].as_array().unwrap().last().unwrap()["why"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(why.contains(phrase), "{name}: {why}");
     }
 }

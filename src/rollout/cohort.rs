@@ -62,6 +62,13 @@ pub struct CohortRules {
     /// whatever a doubling needs.
     #[serde(default = "default_cap")]
     pub max_required_in_requests: f64,
+    /// How long after the soak's end go waits for that sample at most
+    /// (default 24 h); then the stage may advance without it, and says so.
+    #[serde(
+        with = "crate::rollout::duration::serde_text",
+        default = "default_sample_wait"
+    )]
+    pub max_sample_wait: Duration,
     /// The in cohort's share of requests may differ from the percentage by
     /// this fraction of it (default 0.2: 4% to 6% at 5%) before the sample
     /// ratio counts as mismatched.
@@ -78,6 +85,9 @@ fn default_margin() -> f64 {
 fn default_cap() -> f64 {
     1_000_000.0
 }
+fn default_sample_wait() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
 fn default_srm() -> f64 {
     0.2
 }
@@ -88,6 +98,7 @@ impl Default for CohortRules {
             alpha: default_alpha(),
             margin: default_margin(),
             max_required_in_requests: default_cap(),
+            max_sample_wait: default_sample_wait(),
             sample_ratio_tolerance: default_srm(),
         }
     }
@@ -114,6 +125,9 @@ impl CohortRules {
                 "max_required_in_requests",
                 format!("{} is not in [1, 1e12]", self.max_required_in_requests),
             ));
+        }
+        if self.max_sample_wait > Duration::from_secs(366 * 24 * 3600) {
+            return Some(("max_sample_wait", "is longer than a year".to_owned()));
         }
         if !(self.sample_ratio_tolerance > 0.0 && self.sample_ratio_tolerance < 1.0) {
             return Some((

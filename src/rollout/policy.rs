@@ -253,6 +253,8 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
         return finish(state, now, tier_name, verdicts, streaks, a, e);
     };
     let soak_end = soak_from + stage.soak;
+    let mut verdicts = verdicts;
+    waive_sample_after_wait(&mut verdicts, obs, soak_end, now);
     let go = verdicts.go();
     let go_failures: Vec<String> = verdicts.go_failures().map(describe_go_failure).collect();
     let blind = verdicts.any_blind();
@@ -438,6 +440,28 @@ fn judge(
         }
     }
     (verdicts, ledger)
+}
+
+/// The in-cohort sample rule gives way `max_sample_wait` after the soak's
+/// end: go no longer waits for it, and its detail says so.
+fn waive_sample_after_wait(
+    verdicts: &mut Verdicts,
+    obs: &Observation,
+    soak_end: Timestamp,
+    now: Timestamp,
+) {
+    let (Some(c), Reading::Value(cohorts)) = (&mut verdicts.cohort, &obs.cohorts) else {
+        return;
+    };
+    let wait = cohorts.rules.max_sample_wait;
+    if !c.sample.go && now >= soak_end + wait {
+        c.sample.go = true;
+        c.sample.detail = format!(
+            "{}; waived: {} past the soak's end (max_sample_wait)",
+            c.sample.detail,
+            format_duration(wait)
+        );
+    }
 }
 
 /// One line for a breached check.
