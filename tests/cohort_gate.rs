@@ -426,6 +426,23 @@ mod policy {
     }
 
     #[test]
+    fn one_stray_error_in_a_small_in_cohort_is_not_a_breach() {
+        let state = started();
+        // 40 in-cohort requests in the window: one error is 2.5%, over 0.5%.
+        let mut c = cohorts(40.0 / 60_000.0, 0.0, 0.0005, 5.0);
+        c.in_cohort.errors = 1.0;
+        let d = decide(&state, &observe(c.clone()), t0() + MINUTE);
+        let check = d.verdicts.cohort.as_ref().unwrap().in_error_rate.clone();
+        assert_eq!(check.verdict, Verdict::Pass, "{}", check.detail);
+        assert!(check.detail.contains("min_in_errors"), "{}", check.detail);
+        assert!(!check.go, "2.5% still misses the go criterion");
+        c.in_cohort.errors = 3.0;
+        let d = decide(&state, &observe(c), t0() + MINUTE);
+        let check = &d.verdicts.cohort.as_ref().unwrap().in_error_rate;
+        assert_eq!(check.verdict, Verdict::Breach, "{}", check.detail);
+    }
+
+    #[test]
     fn failed_cohort_queries_are_errors_not_passes() {
         let state = started();
         let mut obs = Observation::healthy();

@@ -58,6 +58,11 @@ pub struct CohortRules {
     /// cohort's is tolerated).
     #[serde(default = "default_margin")]
     pub margin: f64,
+    /// The fewest in-cohort errors in a window that can breach the tier's
+    /// error-rate threshold (default 3): over a few dozen requests one stray
+    /// error is already over 0.5%.
+    #[serde(default = "default_min_in_errors")]
+    pub min_in_errors: f64,
     /// The most in-cohort requests go ever waits for (default 1,000,000),
     /// whatever a doubling needs.
     #[serde(default = "default_cap")]
@@ -82,6 +87,9 @@ fn default_alpha() -> f64 {
 fn default_margin() -> f64 {
     0.25
 }
+fn default_min_in_errors() -> f64 {
+    3.0
+}
 fn default_cap() -> f64 {
     1_000_000.0
 }
@@ -97,6 +105,7 @@ impl Default for CohortRules {
         CohortRules {
             alpha: default_alpha(),
             margin: default_margin(),
+            min_in_errors: default_min_in_errors(),
             max_required_in_requests: default_cap(),
             max_sample_wait: default_sample_wait(),
             sample_ratio_tolerance: default_srm(),
@@ -118,6 +127,12 @@ impl CohortRules {
                     "{} is not in [0, 1) (a doubling must stay detectable)",
                     self.margin
                 ),
+            ));
+        }
+        if !(self.min_in_errors >= 0.0 && self.min_in_errors <= 1e6) {
+            return Some((
+                "min_in_errors",
+                format!("{} is not in [0, 1000000]", self.min_in_errors),
             ));
         }
         if !(self.max_required_in_requests >= 1.0 && self.max_required_in_requests <= 1e12) {

@@ -366,6 +366,13 @@ impl CohortVerdicts {
                 "in cohort {:.0} errors / {:.0} requests",
                 inn.errors, inn.requests
             );
+            if in_error_rate.verdict == Verdict::Breach && inn.errors < c.rules.min_in_errors {
+                in_error_rate.verdict = Verdict::Pass;
+                in_error_rate.detail = format!(
+                    "{}; over the threshold on fewer than {} errors (min_in_errors): not a breach",
+                    in_error_rate.detail, c.rules.min_in_errors
+                );
+            }
         }
         let p95 = inn.p95_ms.map_or(Reading::Missing, Reading::Value);
         let mut in_p95 = ratio_check(
