@@ -195,6 +195,25 @@ pub struct FleetPercentage {
 }
 
 impl FleetPercentage {
+    /// The fleet from each instance's name and percentage; `None` without
+    /// any instance.
+    #[must_use]
+    pub fn from_reports(reports: &[(String, f64)]) -> Option<FleetPercentage> {
+        if reports.is_empty() {
+            return None;
+        }
+        let percents = reports.iter().map(|(_, percent)| *percent);
+        Some(FleetPercentage {
+            min_percent: percents.clone().fold(f64::INFINITY, f64::min),
+            max_percent: percents.fold(f64::NEG_INFINITY, f64::max),
+            instances: reports.len(),
+            reports: reports
+                .iter()
+                .map(|(instance, percent)| format!("{instance}={percent}%"))
+                .collect(),
+        })
+    }
+
     /// Whether every instance applies `target` (within 1 ppm).
     #[must_use]
     pub fn converged_on(&self, target: Percentage) -> bool {
@@ -535,15 +554,23 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
     lo + (hi - lo) * (rank - prev) / in_bucket
 }
 
-/// The out cohort's P95 bucket bound (the smallest finite bound holding 95%
-/// of its requests) and each cohort's requests above it: `(bound, in_slow,
-/// out_slow)`. `None` when the out cohort has no requests or its P95 falls
-/// in `+Inf`.
+/// Requests above the out cohort's P95 bucket bound, in each cohort.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowCounts {
+    /// The bound, in seconds: the smallest finite bucket bound holding 95%
+    /// of the out cohort's requests.
+    pub bound_seconds: f64,
+    /// In-cohort requests above it.
+    pub in_slow: f64,
+    /// Out-cohort requests above it.
+    pub out_slow: f64,
+}
+
+/// The out cohort's P95 bucket bound and each cohort's requests above it,
+/// from cumulative `(upper bound, count)` buckets sorted by bound. `None`
+/// when the out cohort has no requests or its P95 falls in `+Inf`.
 #[must_use]
-pub fn slow_counts(
-    in_buckets: &[(f64, f64)],
-    out_buckets: &[(f64, f64)],
-) -> Option<(f64, f64, f64)> {
+pub fn slow_counts(in_buckets: &[(f64, f64)], out_buckets: &[(f64, f64)]) -> Option<SlowCounts> {
     let out_total = out_buckets.last()?.1;
     if out_total <= 0.0 {
         return None;
@@ -557,11 +584,11 @@ pub fn slow_counts(
         .iter()
         .find(|(le, _)| (*le - bound).abs() < 1e-12)
         .map_or(in_total, |b| b.1);
-    Some((
-        bound,
-        (in_total - in_at).max(0.0),
-        (out_total - out_at).max(0.0),
-    ))
+    Some(SlowCounts {
+        bound_seconds: bound,
+        in_slow: (in_total - in_at).max(0.0),
+        out_slow: (out_total - out_at).max(0.0),
+    })
 }
 
 /// Reading helper for observations built by hand.
@@ -689,7 +716,14 @@ mod tests {
             (0.5, 80.0),
             (f64::INFINITY, 100.0),
         ];
-        assert_eq!(slow_counts(&inn, &out), Some((0.2, 70.0, 40.0)));
+        assert_eq!(
+            slow_counts(&inn, &out),
+            Some(SlowCounts {
+                bound_seconds: 0.2,
+                in_slow: 70.0,
+                out_slow: 40.0
+            })
+        );
         assert!((histogram_quantile(0.5, &inn) - 0.32).abs() < 1e-9);
         assert!(histogram_quantile(0.95, &[]).is_nan());
     }

@@ -7,7 +7,10 @@
 //! a [`HealthGate`] produces an [`Observation`]; [`decide`] judges it against
 //! the [`RolloutState`] and returns a [`Decision`] (hold, advance, pause,
 //! roll back, complete) with its explanation; [`RolloutState::apply`] moves
-//! the state; [`RolloutState::save`] writes it atomically.
+//! the state; [`RolloutState::save`] writes it atomically. When the service
+//! labels its series with the user's cohort, the observation carries a
+//! [`CohortObservation`] and the policy judges the flagged users themselves,
+//! and against the others ([`CohortVerdicts`], [`excess_test`]).
 //!
 //! The modules import one another without cycles: `phase` (where a rollout
 //! stands) ← `decision` (what a tick decided) ← `state` (applies decisions)
@@ -59,7 +62,8 @@ pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use cohort::{
     excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts, CohortFigures,
-    CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage, MIXTURE_RATIOS,
+    CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage, SlowCounts,
+    MIXTURE_RATIOS,
 };
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,

@@ -9,14 +9,22 @@
 //!    for long enough: the error rate or P95 latency breached on consecutive
 //!    ticks spanning at least the tier's `sustained` duration (a Pass ends the
 //!    run; NoData and Error neither extend nor end it), or the tier's number of
-//!    consecutive ticks with a failed health check. Rollback applies even to a
-//!    paused rollout or one awaiting sign-off.
+//!    consecutive ticks with a failed health check. With cohort series the
+//!    in cohort's error rate and P95, and the in-vs-out tests, are held to the
+//!    same rule, and the explanation says which cohorts were affected.
+//!    Rollback applies even to a paused rollout or one awaiting sign-off.
 //! 3. A paused rollout holds for a person.
 //! 4. **Pause** after the plan's `no_data_budget` of continuous ticks with any
 //!    NoData or Error.
 //! 5. **Advance** to the next stage (never skipping one) when the soak is
 //!    complete, every go criterion holds on this tick and no check is
-//!    NoData/Error.
+//!    NoData/Error. With cohort series the soak starts once every instance
+//!    applies the stage's percentage (until then the fleet check is NoData),
+//!    and go needs the in-cohort sample (waived `max_sample_wait` after the
+//!    soak's end).
+//!
+//! Without cohort series every explanation ends by saying that the global
+//! series alone were judged (see `cohort` for the cohort rules).
 //! 6. At the last stage, the final window (from reaching 100%) restarts on any
 //!    go-criterion breach; **Complete** once it has held for its whole
 //!    duration, the go criteria hold on this tick, and every sign-off is in.

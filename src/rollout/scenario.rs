@@ -913,31 +913,22 @@ impl ScenarioGate {
                 slow,
             }
         };
-        let percentages = self.scenario.instance_percentages(end as u64);
-        let fleet = if percentages.is_empty() {
-            Reading::Missing
-        } else {
-            Reading::Value(FleetPercentage {
-                min_percent: percentages.iter().copied().fold(f64::INFINITY, f64::min),
-                max_percent: percentages
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max),
-                instances: percentages.len(),
-                reports: percentages
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| format!("instance-{k}={p}%"))
-                    .collect(),
-            })
-        };
+        let reports: Vec<(String, f64)> = self
+            .scenario
+            .instance_percentages(end as u64)
+            .into_iter()
+            .enumerate()
+            .map(|(k, percent)| (format!("instance-{k}"), percent))
+            .collect();
+        let fleet =
+            FleetPercentage::from_reports(&reports).map_or(Reading::Missing, Reading::Value);
         let rollout = crate::rollout::prometheus::escape_label_value(&cohorts.rollout);
         Reading::Value(CohortObservation {
             selector: format!("rollout=\"{rollout}\""),
             window_seconds: self.window.as_secs_f64(),
-            in_cohort: figures(0, &in_h, slow.map_or(0.0, |s| s.1)),
-            out_cohort: figures(1, &out_h, slow.map_or(0.0, |s| s.2)),
-            slow_above_ms: slow.map(|s| s.0 * 1000.0),
+            in_cohort: figures(0, &in_h, slow.map_or(0.0, |s| s.in_slow)),
+            out_cohort: figures(1, &out_h, slow.map_or(0.0, |s| s.out_slow)),
+            slow_above_ms: slow.map(|s| s.bound_seconds * 1000.0),
             fleet,
             rules: CohortRules::default(),
         })

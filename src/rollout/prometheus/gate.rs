@@ -301,24 +301,15 @@ impl PrometheusGate {
                         (who, s.value)
                     })
                     .collect();
-                if values.is_empty() {
-                    Reading::Missing
-                } else {
-                    Reading::Value(FleetPercentage {
-                        min_percent: values.iter().map(|v| v.1).fold(f64::INFINITY, f64::min),
-                        max_percent: values.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max),
-                        instances: values.len(),
-                        reports: values.iter().map(|(w, v)| format!("{w}={v}%")).collect(),
-                    })
-                }
+                FleetPercentage::from_reports(&values).map_or(Reading::Missing, Reading::Value)
             }
         };
         Reading::Value(CohortObservation {
             selector: q.selector.clone(),
             window_seconds: q.window.as_secs_f64(),
-            in_cohort: figures("in", &in_h, slow.map_or(0.0, |s| s.1)),
-            out_cohort: figures("out", &out_h, slow.map_or(0.0, |s| s.2)),
-            slow_above_ms: slow.map(|s| s.0 * 1000.0),
+            in_cohort: figures("in", &in_h, slow.map_or(0.0, |s| s.in_slow)),
+            out_cohort: figures("out", &out_h, slow.map_or(0.0, |s| s.out_slow)),
+            slow_above_ms: slow.map(|s| s.bound_seconds * 1000.0),
             fleet,
             rules: q.rules,
         })
