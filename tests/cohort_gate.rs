@@ -498,3 +498,119 @@ fn controller_simulate_reads_cohort_scenarios() {
         assert!(why.contains(phrase), "{name}: {why}");
     }
 }
+
+mod properties {
+    //! Invariants of the policy on arbitrary cohort observations.
+
+    use std::time::Duration;
+
+    use genesis_flags::rollout::{
+        decide, Action, CohortFigures, CohortObservation, FleetPercentage, Observation, Plan,
+        Reading, RolloutState, Timestamp, Verdict,
+    };
+    use genesis_flags::Percentage;
+    use proptest::prelude::*;
+
+    /// Mostly healthy windows (so that soaks end and stages advance), now
+    /// and then anything.
+    fn figures() -> impl Strategy<Value = CohortFigures> {
+        let build = |(requests, rate, p95_ms, slow): (f64, f64, Option<f64>, f64)| CohortFigures {
+            requests,
+            errors: (requests * rate).round(),
+            p95_ms,
+            slow: (requests * slow).round(),
+        };
+        prop_oneof![
+            4 => (1e3f64..1e5, 0.0f64..0.0008, prop::option::of(80.0f64..190.0), 0.005f64..0.012)
+                .prop_map(build),
+            1 => (0.0f64..1e5, 0.0f64..0.2, prop::option::of(1.0f64..2000.0), 0.0f64..0.5)
+                .prop_map(build),
+        ]
+    }
+
+    /// (in cohort, out cohort's error rate, lagging fleet's min and max,
+    /// whether the fleet converged, minutes since the last tick)
+    fn tick() -> impl Strategy<Value = (CohortFigures, f64, f64, f64, bool, u64)> {
+        (
+            figures(),
+            prop_oneof![4 => 0.0f64..0.0008, 1 => 0.0f64..0.2],
+            0.0f64..100.0,
+            0.0f64..100.0,
+            prop::bool::weighted(0.85),
+            prop_oneof![3 => 1u64..30, 1 => 30u64..900],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Whatever the cohort series say: a rollback follows a Breach on
+        /// its tick, an advance needs every check reporting and its go
+        /// criterion holding, and a fleet off the stage's percentage never
+        /// advances.
+        #[test]
+        fn cohort_decisions_keep_the_rules(ticks in prop::collection::vec(tick(), 1..60)) {
+            let t0: Timestamp = Timestamp::from_unix_millis(1_761_210_000_000);
+            let mut state = RolloutState::new("p", Plan::six_day(), t0);
+            state.start(t0, "alice").unwrap();
+            let mut now = t0;
+            for (inn, out_rate, lo, hi, converged, gap) in ticks {
+                // Long gaps reach the end of soaks now and then.
+                now = now + Duration::from_secs(gap * 60);
+                let (min_percent, max_percent) = (lo.min(hi), lo.max(hi));
+                // The out cohort in proportion (the sample ratio holds).
+                let share = state.percentage.as_percent() / 100.0;
+                let out_requests = (inn.requests * (1.0 - share) / share.max(0.01)).round();
+                let out = CohortFigures {
+                    requests: out_requests,
+                    errors: (out_requests * out_rate).round(),
+                    p95_ms: Some(120.0),
+                    slow: (out_requests * 0.01).round(),
+                };
+                let mut c = CohortObservation::converged(
+                    "p",
+                    Duration::from_secs(300),
+                    state.percentage,
+                    inn,
+                    out,
+                );
+                if !converged {
+                    c.fleet = Reading::Value(FleetPercentage {
+                        min_percent,
+                        max_percent,
+                        instances: 2,
+                        reports: Vec::new(),
+                    });
+                }
+                let requests = inn.requests + out.requests;
+                let mut obs = Observation::healthy()
+                    .with_error_rate((inn.errors + out.errors) / requests.max(1.0))
+                    .with_cohorts(c);
+                obs.requests = Reading::Value(requests);
+                let d = decide(&state, &obs, now);
+                match &d.action {
+                    Action::Rollback { .. } => {
+                        prop_assert!(d.verdicts.any_breach(), "{}", d.explanation);
+                    }
+                    Action::Advance { .. } => {
+                        prop_assert!(d.verdicts.go(), "{}", d.explanation);
+                        let fleet = &d.verdicts.cohort.as_ref().unwrap().fleet;
+                        prop_assert_eq!(fleet.verdict, Verdict::Pass);
+                        let stage_percent = state.percentage;
+                        prop_assert!(
+                            converged
+                                || (min_percent - stage_percent.as_percent()).abs() < 1e-4
+                                    && (max_percent - stage_percent.as_percent()).abs() < 1e-4
+                        );
+                    }
+                    _ => {}
+                }
+                state.apply(&d);
+                if matches!(d.action, Action::Rollback { .. } | Action::Pause { .. }) {
+                    break;
+                }
+                prop_assert!(state.percentage <= Percentage::HUNDRED);
+            }
+        }
+    }
+}
