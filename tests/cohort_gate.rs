@@ -406,7 +406,8 @@ mod policy {
             "{}",
             d.explanation
         );
-        // max_sample_wait (24 h by default) after the soak's end, go stops
+        // max_sample_wait (by default one more soak, 12 h) after the soak's
+        // end, go stops
         // waiting for the sample, and says so.
         let (at, d) =
             until_action(&mut state, at, Duration::from_secs(25 * 3600), &obs).expect("an advance");
@@ -415,11 +416,11 @@ mod policy {
             "{}",
             d.explanation
         );
-        assert_eq!(at, t0() + Duration::from_secs(36 * 3600));
+        assert_eq!(at, t0() + Duration::from_secs(24 * 3600));
         assert!(
             d.explanation
                 .message
-                .contains("waived: 24h past the soak's end"),
+                .contains("waived: 12h past the soak's end"),
             "{}",
             d.explanation
         );

@@ -67,13 +67,16 @@ pub struct CohortRules {
     /// whatever a doubling needs.
     #[serde(default = "default_cap")]
     pub max_required_in_requests: f64,
-    /// How long after the soak's end go waits for that sample at most
-    /// (default 24 h); then the stage may advance without it, and says so.
+    /// How long after the soak's end go waits for that sample at most;
+    /// then the stage may advance without it, and says so. Default (unset):
+    /// the stage's own soak, so a stage lasts at most twice its soak for
+    /// want of traffic.
     #[serde(
-        with = "crate::rollout::duration::serde_text",
-        default = "default_sample_wait"
+        with = "optional_duration",
+        default,
+        skip_serializing_if = "Option::is_none"
     )]
-    pub max_sample_wait: Duration,
+    pub max_sample_wait: Option<Duration>,
     /// The in cohort's share of requests may differ from the percentage by
     /// this fraction of it (default 0.2: 4% to 6% at 5%) before the sample
     /// ratio counts as mismatched.
@@ -93,8 +96,27 @@ fn default_min_in_errors() -> f64 {
 fn default_cap() -> f64 {
     1_000_000.0
 }
-fn default_sample_wait() -> Duration {
-    Duration::from_secs(24 * 3600)
+/// `Option<Duration>` as `"12h"` text.
+mod optional_duration {
+    use crate::rollout::duration::{format_duration, parse_duration};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 fn default_srm() -> f64 {
     0.2
@@ -107,7 +129,7 @@ impl Default for CohortRules {
             margin: default_margin(),
             min_in_errors: default_min_in_errors(),
             max_required_in_requests: default_cap(),
-            max_sample_wait: default_sample_wait(),
+            max_sample_wait: None,
             sample_ratio_tolerance: default_srm(),
         }
     }
@@ -141,7 +163,10 @@ impl CohortRules {
                 format!("{} is not in [1, 1e12]", self.max_required_in_requests),
             ));
         }
-        if self.max_sample_wait > Duration::from_secs(366 * 24 * 3600) {
+        if self
+            .max_sample_wait
+            .is_some_and(|w| w > Duration::from_secs(366 * 24 * 3600))
+        {
             return Some(("max_sample_wait", "is longer than a year".to_owned()));
         }
         if !(self.sample_ratio_tolerance > 0.0 && self.sample_ratio_tolerance < 1.0) {

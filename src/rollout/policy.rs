@@ -20,8 +20,8 @@
 //!    complete, every go criterion holds on this tick and no check is
 //!    NoData/Error. With cohort series the soak starts once every instance
 //!    applies the stage's percentage (until then the fleet check is NoData),
-//!    and go needs the in-cohort sample (waived `max_sample_wait` after the
-//!    soak's end).
+//!    and go needs the in-cohort sample (waived `max_sample_wait`, by default
+//!    one more soak, after the soak's end).
 //!
 //! Without cohort series every explanation ends by saying that the global
 //! series alone were judged (see `cohort` for the cohort rules).
@@ -262,7 +262,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
     };
     let soak_end = soak_from + stage.soak;
     let mut verdicts = verdicts;
-    waive_sample_after_wait(&mut verdicts, obs, soak_end, now);
+    waive_sample_after_wait(&mut verdicts, obs, soak_end, stage.soak, now);
     let go = verdicts.go();
     let go_failures: Vec<String> = verdicts.go_failures().map(describe_go_failure).collect();
     let blind = verdicts.any_blind();
@@ -450,18 +450,20 @@ fn judge(
     (verdicts, ledger)
 }
 
-/// The in-cohort sample rule gives way `max_sample_wait` after the soak's
-/// end: go no longer waits for it, and its detail says so.
+/// The in-cohort sample rule gives way `max_sample_wait` (default: the
+/// stage's soak) after the soak's end: go no longer waits for it, and its
+/// detail says so.
 fn waive_sample_after_wait(
     verdicts: &mut Verdicts,
     obs: &Observation,
     soak_end: Timestamp,
+    soak: std::time::Duration,
     now: Timestamp,
 ) {
     let (Some(c), Reading::Value(cohorts)) = (&mut verdicts.cohort, &obs.cohorts) else {
         return;
     };
-    let wait = cohorts.rules.max_sample_wait;
+    let wait = cohorts.rules.max_sample_wait.unwrap_or(soak);
     if !c.sample.go && now >= soak_end + wait {
         c.sample.go = true;
         c.sample.detail = format!(

@@ -607,7 +607,8 @@ mod tests {
         let q = file.for_rollout("other").rendered_queries().unwrap();
         assert_eq!(q.cohort.selector, "rollout=\"mine\"");
         let demo = GateConfig::from_json(r#"{"cohort": {"max_sample_wait": "0s"}}"#).unwrap();
-        assert_eq!(demo.cohort.max_sample_wait, Duration::ZERO);
+        assert_eq!(demo.cohort.max_sample_wait, Some(Duration::ZERO));
+        assert_eq!(GateConfig::default().cohort.max_sample_wait, None);
         let err = GateConfig::from_json(r#"{"cohort": {"margin": 2}}"#).unwrap_err();
         assert!(err.to_string().contains("cohort.margin"), "{err}");
         let err = GateConfig::from_json(r#"{"variables": {"window": "5 minutes"}}"#).unwrap_err();
