@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::cohort::CohortObservation;
 
 /// One signal of an observation: a value, nothing (no data), or a failure of
 /// the source.
@@ -27,6 +28,15 @@ impl<T> Reading<T> {
             _ => None,
         }
     }
+
+    /// Whether the source answered with nothing.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Reading::Missing)
+    }
+}
+
+fn missing<T>() -> Reading<T> {
+    Reading::Missing
 }
 
 /// One named health check and whether it passed.
@@ -51,6 +61,11 @@ pub struct Observation {
     pub health: Reading<Vec<HealthCheck>>,
     /// Names of firing critical alerts.
     pub critical_alerts: Reading<Vec<String>>,
+    /// The cohort series of the rollout (flagged users against the others),
+    /// when the service exports them; `Missing` means the policy judges the
+    /// global series only, and says so.
+    #[serde(default = "missing", skip_serializing_if = "Reading::is_missing")]
+    pub cohorts: Reading<CohortObservation>,
     /// Warnings from the source, kept for the explanation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -84,6 +99,7 @@ impl Observation {
                     .collect(),
             ),
             critical_alerts: Reading::Value(Vec::new()),
+            cohorts: Reading::Missing,
             notes: Vec::new(),
         }
     }
@@ -97,6 +113,7 @@ impl Observation {
             requests: Reading::Missing,
             health: Reading::Missing,
             critical_alerts: Reading::Missing,
+            cohorts: Reading::Missing,
             notes: Vec::new(),
         }
     }
@@ -110,6 +127,7 @@ impl Observation {
             requests: Reading::Failed(why.to_owned()),
             health: Reading::Failed(why.to_owned()),
             critical_alerts: Reading::Failed(why.to_owned()),
+            cohorts: Reading::Failed(why.to_owned()),
             notes: Vec::new(),
         }
     }
@@ -140,6 +158,13 @@ impl Observation {
                 }),
             }
         }
+        self
+    }
+
+    /// This observation with cohort series.
+    #[must_use]
+    pub fn with_cohorts(mut self, cohorts: CohortObservation) -> Self {
+        self.cohorts = Reading::Value(cohorts);
         self
     }
 

@@ -7,7 +7,10 @@
 //! a [`HealthGate`] produces an [`Observation`]; [`decide`] judges it against
 //! the [`RolloutState`] and returns a [`Decision`] (hold, advance, pause,
 //! roll back, complete) with its explanation; [`RolloutState::apply`] moves
-//! the state; [`RolloutState::save`] writes it atomically.
+//! the state; [`RolloutState::save`] writes it atomically. When the service
+//! labels its series with the user's cohort, the observation carries a
+//! [`CohortObservation`] and the policy judges the flagged users themselves,
+//! and against the others ([`CohortVerdicts`], [`excess_test`]).
 //!
 //! The modules import one another without cycles: `phase` (where a rollout
 //! stands) ← `decision` (what a tick decided) ← `state` (applies decisions)
@@ -38,6 +41,7 @@
 mod atomic;
 mod audit;
 mod clock;
+mod cohort;
 pub mod controller;
 mod daily;
 mod decision;
@@ -58,6 +62,11 @@ mod verdict;
 pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
+pub use cohort::{
+    excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts, CohortFigures,
+    CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage, SlowCounts,
+    MIXTURE_RATIOS,
+};
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
     ControllerFiles, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation,
@@ -75,9 +84,12 @@ pub use plan::{
     MAX_PLAN_DURATION,
 };
 pub use policy::decide;
-pub use scenario::{Conditions, Event, Scenario, ScenarioError, ScenarioGate, LATENCY_BUCKETS};
+pub use scenario::{
+    Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
+    LATENCY_BUCKETS,
+};
 pub use simulate::{
     simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
 };
 pub use state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
-pub use verdict::{CheckKind, CheckResult, Verdict, Verdicts};
+pub use verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};

@@ -10,7 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::verdict::{Verdict, Verdicts};
+use super::cohort::CohortLedger;
+use super::verdict::{CheckResult, CohortVerdicts, Verdict, Verdicts};
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,6 +69,21 @@ pub struct Streaks {
     pub health_failures: u32,
     /// First tick of the current run of ticks with any NoData/Error.
     pub blind_since: Option<Timestamp>,
+    /// First tick of the current run of in-cohort error-rate breaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_error_rate_since: Option<Timestamp>,
+    /// First tick of the current run of in-cohort P95 breaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_p95_since: Option<Timestamp>,
+    /// First tick of the current run of significant in-vs-out error excesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_excess_since: Option<Timestamp>,
+    /// First tick of the current run of significant in-vs-out latency excesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_excess_since: Option<Timestamp>,
+    /// The stage's cohort counts (empty without cohort series).
+    #[serde(default, skip_serializing_if = "CohortLedger::is_empty")]
+    pub cohort: CohortLedger,
 }
 
 impl Streaks {
@@ -79,6 +95,14 @@ impl Streaks {
             Verdict::Pass => None,
             Verdict::NoData | Verdict::Error => since,
         };
+        // Without cohort series a cohort run neither grows nor ends.
+        let cohort_run =
+            |since: Option<Timestamp>, pick: fn(&CohortVerdicts) -> &CheckResult| match &verdicts
+                .cohort
+            {
+                Some(c) => run(since, pick(c).verdict),
+                None => since,
+            };
         Streaks {
             error_rate_since: run(self.error_rate_since, verdicts.error_rate.verdict),
             p95_since: run(self.p95_since, verdicts.p95.verdict),
@@ -92,6 +116,11 @@ impl Streaks {
             } else {
                 None
             },
+            in_error_rate_since: cohort_run(self.in_error_rate_since, |c| &c.in_error_rate),
+            in_p95_since: cohort_run(self.in_p95_since, |c| &c.in_p95),
+            error_excess_since: cohort_run(self.error_excess_since, |c| &c.error_excess),
+            latency_excess_since: cohort_run(self.latency_excess_since, |c| &c.latency_excess),
+            cohort: self.cohort,
         }
     }
 }

@@ -9,14 +9,22 @@
 //!    for long enough: the error rate or P95 latency breached on consecutive
 //!    ticks spanning at least the tier's `sustained` duration (a Pass ends the
 //!    run; NoData and Error neither extend nor end it), or the tier's number of
-//!    consecutive ticks with a failed health check. Rollback applies even to a
-//!    paused rollout or one awaiting sign-off.
+//!    consecutive ticks with a failed health check. With cohort series the
+//!    in cohort's error rate and P95, and the in-vs-out tests, are held to the
+//!    same rule, and the explanation says which cohorts were affected.
+//!    Rollback applies even to a paused rollout or one awaiting sign-off.
 //! 3. A paused rollout holds for a person.
 //! 4. **Pause** after the plan's `no_data_budget` of continuous ticks with any
 //!    NoData or Error.
 //! 5. **Advance** to the next stage (never skipping one) when the soak is
 //!    complete, every go criterion holds on this tick and no check is
-//!    NoData/Error.
+//!    NoData/Error. With cohort series the soak starts once every instance
+//!    applies the stage's percentage (until then the fleet check is NoData),
+//!    and go needs the in-cohort sample (waived `max_sample_wait`, by default
+//!    one more soak, after the soak's end).
+//!
+//! Without cohort series every explanation ends by saying that the global
+//! series alone were judged (see `cohort` for the cohort rules).
 //! 6. At the last stage, the final window (from reaching 100%) restarts on any
 //!    go-criterion breach; **Complete** once it has held for its whole
 //!    duration, the go criteria hold on this tick, and every sign-off is in.
@@ -29,12 +37,14 @@
 use super::clock::Timestamp;
 // `Decision` and `Explanation` are re-exported for the modules that import
 // them from here (durable.rs).
+use super::cohort::CohortLedger;
 pub(super) use super::decision::{Action, Decision, Explanation};
 use super::duration::format_duration;
-use super::gate::Observation;
+use super::gate::{Observation, Reading};
 use super::phase::{Phase, Streaks};
+use super::plan::Tier;
 use super::state::RolloutState;
-use super::verdict::{CheckKind, CheckResult, Verdict, Verdicts};
+use super::verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};
 use crate::Percentage;
 
 /// Decides what a rollout in `state` does at `now`, having observed `obs`.
@@ -57,7 +67,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
     let tier_name = state.tier_name().to_owned();
     let Some(tier) = state.plan.tier(&tier_name) else {
         // A validated plan always has its tiers; a hand-edited state may not.
-        let lenient = super::plan::Tier {
+        let lenient = Tier {
             error_rate_percent: 100.0,
             p95_ms: f64::MAX,
             sustained: std::time::Duration::MAX,
@@ -80,7 +90,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
             explanation,
         );
     };
-    let verdicts = Verdicts::judge(obs, tier, &state.plan.go, state.plan.min_requests);
+    let (verdicts, ledger) = judge(state, obs, tier, now);
     let hold = |message: String| (Action::Hold, Explanation::says(message));
 
     // 1. Terminal and not-started phases change only by hand.
@@ -102,36 +112,39 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
         }
         _ => {}
     }
-    let streaks = state.streaks.after(&verdicts, now);
+    let mut streaks = state.streaks.after(&verdicts, now);
+    streaks.cohort = ledger;
 
-    // 2. Rollback on a sustained breach.
+    // 2. Rollback on a sustained breach: of the global series, of the in
+    //    cohort, or of the in-vs-out tests.
     let sustained = |check: &CheckResult, since: Option<Timestamp>| {
         let since = since?;
         let span = now.since(since);
         (check.verdict == Verdict::Breach && span >= tier.sustained).then_some(span)
     };
-    let mut rollback = None;
-    for (check, since) in [
+    let mut candidates = vec![
         (&verdicts.error_rate, streaks.error_rate_since),
         (&verdicts.p95, streaks.p95_since),
-    ] {
+    ];
+    if let Some(c) = &verdicts.cohort {
+        candidates.extend([
+            (&c.in_error_rate, streaks.in_error_rate_since),
+            (&c.in_p95, streaks.in_p95_since),
+            (&c.error_excess, streaks.error_excess_since),
+            (&c.latency_excess, streaks.latency_excess_since),
+        ]);
+    }
+    let mut rollback = None;
+    for (check, since) in candidates {
         if let Some(span) = sustained(check, since) {
-            let (value, threshold) = (
-                check.value.unwrap_or(f64::NAN),
-                check.threshold.unwrap_or(f64::NAN),
-            );
-            let unit = if check.check == CheckKind::ErrorRate {
-                "%"
-            } else {
-                " ms"
-            };
             let why = format!(
-                "{} {value:.3}{unit} above the {tier_name} threshold of {threshold}{unit} for {} (sustained limit {}) at stage {} ({})",
-                check.check,
+                "{} for {} (sustained limit {}) at stage {} ({}){}",
+                describe_breach(check, &tier_name),
                 format_duration(span),
                 format_duration(tier.sustained),
                 state.stage,
                 state.percentage,
+                affected(&verdicts, check.check, tier),
             );
             let explanation = Explanation {
                 message: why.clone(),
@@ -198,8 +211,7 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
         let span = now.since(since);
         if span >= state.plan.no_data_budget {
             let blind: Vec<String> = verdicts
-                .all()
-                .iter()
+                .checks()
                 .filter(|c| c.verdict.is_blind())
                 .map(|c| format!("{} {} ({})", c.check, c.verdict, c.detail))
                 .collect();
@@ -231,7 +243,26 @@ pub fn decide(state: &RolloutState, obs: &Observation, now: Timestamp) -> Decisi
         let (a, e) = hold(format!("stage {} is not in the plan", state.stage));
         return finish(state, now, tier_name, verdicts, streaks, a, e);
     };
-    let soak_end = state.since + stage.soak;
+    // After a move the soak starts when every instance applies the stage's
+    // percentage (cohort series only); until then the fleet check is NoData.
+    let soak_from = match &verdicts.cohort {
+        Some(_) => streaks.cohort.soak_from(state.since),
+        None => Some(state.since),
+    };
+    let Some(soak_from) = soak_from else {
+        let waiting = verdicts
+            .cohort
+            .as_ref()
+            .map_or(String::new(), |c| c.fleet.detail.clone());
+        let (a, e) = hold(format!(
+            "the soak at {} has not started: {waiting}",
+            stage.percentage
+        ));
+        return finish(state, now, tier_name, verdicts, streaks, a, e);
+    };
+    let soak_end = soak_from + stage.soak;
+    let mut verdicts = verdicts;
+    waive_sample_after_wait(&mut verdicts, obs, soak_end, stage.soak, now);
     let go = verdicts.go();
     let go_failures: Vec<String> = verdicts.go_failures().map(describe_go_failure).collect();
     let blind = verdicts.any_blind();
@@ -357,8 +388,17 @@ fn finish(
     verdicts: Verdicts,
     streaks: Streaks,
     action: Action,
-    explanation: Explanation,
+    mut explanation: Explanation,
 ) -> Decision {
+    // Without cohort series every explanation says what was judged instead.
+    let mut action = action;
+    if verdicts.cohort.is_none() && !verdicts.scope.is_empty() {
+        let suffix = format!(" [{}]", verdicts.scope);
+        explanation.message.push_str(&suffix);
+        if let Action::Rollback { why } | Action::Pause { why } = &mut action {
+            why.push_str(&suffix);
+        }
+    }
     Decision {
         at: now,
         action,
@@ -370,6 +410,129 @@ fn finish(
         streaks,
         next_phase: state.phase,
         restart_window: false,
+    }
+}
+
+/// The tick's verdicts, the cohort ones included, and the stage's cohort
+/// ledger after the tick.
+fn judge(
+    state: &RolloutState,
+    obs: &Observation,
+    tier: &Tier,
+    now: Timestamp,
+) -> (Verdicts, CohortLedger) {
+    let plan = &state.plan;
+    let mut verdicts = Verdicts::judge(obs, tier, &plan.go, plan.min_requests);
+    let mut ledger = state.streaks.cohort;
+    match &obs.cohorts {
+        Reading::Value(c) => {
+            ledger = ledger.after(c, state.percentage, now);
+            let context = CohortContext {
+                tier,
+                go: &plan.go,
+                min_requests: plan.min_requests,
+                percentage: state.percentage,
+                stages: plan.stages.len(),
+                now,
+            };
+            verdicts.cohort = Some(CohortVerdicts::judge(c, &ledger, &context));
+            verdicts.scope = format!("cohort series {{{}}}", c.selector);
+        }
+        Reading::Missing => {
+            verdicts.scope =
+                "global series only: the gate found no cohort series for this rollout".to_owned();
+        }
+        Reading::Failed(why) => {
+            verdicts.cohort = Some(CohortVerdicts::failed(why));
+            verdicts.scope = "cohort series: the query failed".to_owned();
+        }
+    }
+    (verdicts, ledger)
+}
+
+/// The in-cohort sample rule gives way `max_sample_wait` (default: the
+/// stage's soak) after the soak's end: go no longer waits for it, and its
+/// detail says so.
+fn waive_sample_after_wait(
+    verdicts: &mut Verdicts,
+    obs: &Observation,
+    soak_end: Timestamp,
+    soak: std::time::Duration,
+    now: Timestamp,
+) {
+    let (Some(c), Reading::Value(cohorts)) = (&mut verdicts.cohort, &obs.cohorts) else {
+        return;
+    };
+    let wait = cohorts.rules.max_sample_wait.unwrap_or(soak);
+    if !c.sample.go && now >= soak_end + wait {
+        c.sample.go = true;
+        c.sample.detail = format!(
+            "{}; waived: {} past the soak's end (max_sample_wait)",
+            c.sample.detail,
+            format_duration(wait)
+        );
+    }
+}
+
+/// One line for a breached check.
+fn describe_breach(check: &CheckResult, tier: &str) -> String {
+    let value = check.value.unwrap_or(f64::NAN);
+    let threshold = check.threshold.unwrap_or(f64::NAN);
+    match check.check {
+        CheckKind::ErrorRate | CheckKind::InCohortErrorRate => format!(
+            "{} {value:.3}% above the {tier} threshold of {threshold}%{}",
+            check.check,
+            detail(check)
+        ),
+        CheckKind::P95Latency | CheckKind::InCohortP95Latency => format!(
+            "{} {value:.3} ms above the {tier} threshold of {threshold} ms{}",
+            check.check,
+            detail(check)
+        ),
+        _ => format!("{} significant: {}", check.check, check.detail),
+    }
+}
+
+fn detail(check: &CheckResult) -> String {
+    if check.detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", check.detail)
+    }
+}
+
+/// Which cohorts a breach of `kind` affects, when cohort series exist:
+/// both (the out cohort over the same threshold too) or the flagged users
+/// only.
+fn affected(verdicts: &Verdicts, kind: CheckKind, tier: &Tier) -> String {
+    let Some(c) = &verdicts.cohort else {
+        return String::new();
+    };
+    let (inn, out, threshold, unit) = match kind {
+        CheckKind::ErrorRate | CheckKind::InCohortErrorRate | CheckKind::CohortErrorExcess => (
+            c.in_error_rate.value,
+            c.out_error_rate,
+            tier.error_rate_percent,
+            "%",
+        ),
+        CheckKind::P95Latency | CheckKind::InCohortP95Latency | CheckKind::CohortLatencyExcess => {
+            (c.in_p95.value, c.out_p95, tier.p95_ms, " ms")
+        }
+        _ => return String::new(),
+    };
+    let show = |v: Option<f64>| v.map_or("no data".to_owned(), |v| format!("{v:.3}{unit}"));
+    if out.is_some_and(|o| o > threshold) {
+        format!(
+            "; both cohorts affected (in {}, out {})",
+            show(inn),
+            show(out)
+        )
+    } else {
+        format!(
+            "; the flagged users only (in {}, out {})",
+            show(inn),
+            show(out)
+        )
     }
 }
 
@@ -385,15 +548,41 @@ fn describe_go_failure(c: &CheckResult) -> String {
         ),
         CheckKind::Health => format!("health checks: {}", c.detail),
         CheckKind::CriticalAlerts => format!("critical alerts {}", c.detail),
+        CheckKind::InCohortErrorRate => format!(
+            "in-cohort error rate {:.3}% not below the go limit ({})",
+            c.value.unwrap_or(f64::NAN),
+            c.detail
+        ),
+        CheckKind::InCohortP95Latency => format!(
+            "in-cohort P95 {:.1} ms not below the go limit ({})",
+            c.value.unwrap_or(f64::NAN),
+            c.detail
+        ),
+        CheckKind::CohortErrorExcess
+        | CheckKind::CohortLatencyExcess
+        | CheckKind::Fleet
+        | CheckKind::CohortSample => format!("{}: {}", c.check, c.detail),
     }
 }
 
 fn go_summary(v: &Verdicts) -> String {
-    format!(
+    let global = format!(
         "error rate {:.3}%, P95 {:.0} ms, health {}, {} critical alerts",
         v.error_rate.value.unwrap_or(f64::NAN),
         v.p95.value.unwrap_or(f64::NAN),
         v.health.detail,
         v.alerts.value.unwrap_or(f64::NAN)
-    )
+    );
+    match &v.cohort {
+        None => global,
+        Some(c) => format!(
+            "{global}; in cohort: error rate {:.3}% ({}), P95 {:.0} ms; {}; {}; {}",
+            c.in_error_rate.value.unwrap_or(f64::NAN),
+            c.in_error_rate.detail,
+            c.in_p95.value.unwrap_or(f64::NAN),
+            c.error_excess.detail,
+            c.latency_excess.detail,
+            c.sample.detail
+        ),
+    }
 }

@@ -22,6 +22,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::cohort::{
+    histogram_quantile as cohort_quantile, slow_counts, CohortFigures, CohortObservation,
+    CohortRules, FleetPercentage,
+};
 use super::duration::serde_text;
 use super::gate::{HealthCheck, HealthGate, Observation, Reading, DEFAULT_HEALTH_JOBS};
 
@@ -44,6 +48,100 @@ pub struct Conditions {
     /// Names of firing critical alerts.
     #[serde(default)]
     pub critical_alerts: Vec<String>,
+    /// The in cohort's error rate, when it differs from `error_rate` (which
+    /// is then the out cohort's); cohort scenarios only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_error_rate: Option<f64>,
+    /// The in cohort's P95 in ms, when it differs from `p95_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_p95_ms: Option<f64>,
+    /// How many instances still apply the previous percentage of the
+    /// schedule (report it, and serve with it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lagging_instances: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A scenario's cohort series: the service labels its requests with the
+/// rollout and the cohort, and each instance reports the percentage it
+/// applies, following `schedule`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioCohorts {
+    /// The rollout id (the `rollout` label).
+    pub rollout: String,
+    /// How many instances serve (default 2).
+    #[serde(default = "two")]
+    pub instances: u32,
+    /// When the instances apply each percentage: from just after `at`
+    /// (a controller moving at `at` sees the old percentage at `at` itself).
+    /// Default: the six-day plan's healthy timeline.
+    #[serde(default = "six_day_schedule")]
+    pub schedule: Vec<ScheduleStep>,
+}
+
+/// One move of a cohort scenario's schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleStep {
+    /// Offset from the start.
+    #[serde(with = "serde_text")]
+    pub at: Duration,
+    /// The percentage from then on (0 to 100).
+    pub percentage: f64,
+}
+
+fn two() -> u32 {
+    2
+}
+
+fn six_day_schedule() -> Vec<ScheduleStep> {
+    ScenarioCohorts::schedule_for(&super::plan::Plan::six_day())
+}
+
+impl ScenarioCohorts {
+    /// Cohorts of `rollout` on two instances following `plan`'s healthy
+    /// timeline.
+    #[must_use]
+    pub fn following(rollout: &str, plan: &super::plan::Plan) -> ScenarioCohorts {
+        ScenarioCohorts {
+            rollout: rollout.to_owned(),
+            instances: 2,
+            schedule: Self::schedule_for(plan),
+        }
+    }
+
+    /// The healthy timeline of `plan`: each stage at the end of the previous
+    /// one's soak, from offset 0.
+    #[must_use]
+    pub fn schedule_for(plan: &super::plan::Plan) -> Vec<ScheduleStep> {
+        let mut at = Duration::ZERO;
+        plan.stages
+            .iter()
+            .map(|stage| {
+                let step = ScheduleStep {
+                    at,
+                    percentage: stage.percentage.as_percent(),
+                };
+                at += stage.soak;
+                step
+            })
+            .collect()
+    }
+
+    /// The percentage applied at `offset` by an up-to-date instance and by a
+    /// lagging one.
+    fn percentages_at(&self, offset: Duration) -> (f64, f64) {
+        let current = self.schedule.iter().rposition(|s| s.at < offset);
+        let at = |i: Option<usize>| {
+            i.and_then(|i| self.schedule.get(i))
+                .map_or(0.0, |s| s.percentage)
+        };
+        (at(current), at(current.and_then(|i| i.checked_sub(1))))
+    }
 }
 
 /// Overrides of the baseline on `[from, to)`.
@@ -71,6 +169,15 @@ pub struct Event {
     /// Overrides the firing alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critical_alerts: Option<Vec<String>>,
+    /// Overrides the in cohort's error rate only (the flagged path fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_error_rate: Option<f64>,
+    /// Overrides the in cohort's P95 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_p95_ms: Option<f64>,
+    /// Overrides how many instances lag on the previous percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lagging_instances: Option<u32>,
 }
 
 impl Event {
@@ -86,6 +193,9 @@ impl Event {
             p95_ms: None,
             jobs_down: None,
             critical_alerts: None,
+            in_error_rate: None,
+            in_p95_ms: None,
+            lagging_instances: None,
         }
     }
 }
@@ -107,6 +217,9 @@ pub struct Scenario {
     /// Overrides, later ones winning.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Cohort series instead of global ones, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<ScenarioCohorts>,
 }
 
 fn one_minute() -> Duration {
@@ -172,8 +285,12 @@ impl Scenario {
                 p95_ms: 120.0,
                 jobs_down: Vec::new(),
                 critical_alerts: Vec::new(),
+                in_error_rate: None,
+                in_p95_ms: None,
+                lagging_instances: 0,
             },
             events: Vec::new(),
+            cohorts: None,
         }
     }
 
@@ -204,6 +321,44 @@ impl Scenario {
             Some(self.baseline.error_rate),
             Some(self.baseline.p95_ms),
         )?;
+        if let Some(c) = &self.cohorts {
+            if c.rollout.is_empty() {
+                return bad("cohorts.rollout".into(), "must not be empty");
+            }
+            if !(1..=1000).contains(&c.instances) {
+                return bad("cohorts.instances".into(), "must be 1 to 1000");
+            }
+            for (i, step) in c.schedule.iter().enumerate() {
+                if !(step.percentage.is_finite() && (0.0..=100.0).contains(&step.percentage)) {
+                    return bad(
+                        format!("cohorts.schedule[{i}].percentage"),
+                        "must be in [0, 100]",
+                    );
+                }
+                if i > 0 && c.schedule[i - 1].at >= step.at {
+                    return bad(
+                        format!("cohorts.schedule[{i}].at"),
+                        "must come after the previous step",
+                    );
+                }
+            }
+        }
+        check_cohort_values(
+            "baseline",
+            self.baseline.in_error_rate,
+            self.baseline.in_p95_ms,
+        )?;
+        for (i, e) in self.events.iter().enumerate() {
+            check_cohort_values(&format!("events[{i}]"), e.in_error_rate, e.in_p95_ms)?;
+            if let (Some(lag), Some(c)) = (e.lagging_instances, &self.cohorts) {
+                if lag > c.instances {
+                    return bad(
+                        format!("events[{i}].lagging_instances"),
+                        "exceeds cohorts.instances",
+                    );
+                }
+            }
+        }
         for (i, e) in self.events.iter().enumerate() {
             if e.from >= e.to {
                 return bad(format!("events[{i}]"), "`from` must be before `to`");
@@ -242,6 +397,15 @@ impl Scenario {
             if let Some(v) = &e.critical_alerts {
                 c.critical_alerts.clone_from(v);
             }
+            if let Some(v) = e.in_error_rate {
+                c.in_error_rate = Some(v);
+            }
+            if let Some(v) = e.in_p95_ms {
+                c.in_p95_ms = Some(v);
+            }
+            if let Some(v) = e.lagging_instances {
+                c.lagging_instances = v;
+            }
         }
         c
     }
@@ -250,8 +414,21 @@ impl Scenario {
         (self.duration.as_millis() / self.step.as_millis().max(1)) as u64
     }
 
-    /// Cumulative counters at every sample, sample 0 at the start.
+    /// Cumulative counters at every sample, sample 0 at the start: the
+    /// totals (the sum of both cohorts in a cohort scenario).
     fn counters(&self) -> Vec<Counters> {
+        if self.cohorts.is_some() {
+            return self
+                .cohort_counters()
+                .iter()
+                .map(|[a, b]| Counters {
+                    requests: a.requests + b.requests,
+                    errors: a.errors + b.errors,
+                    buckets: std::array::from_fn(|i| a.buckets[i] + b.buckets[i]),
+                    sum: a.sum + b.sum,
+                })
+                .collect();
+        }
         let mut out = Vec::with_capacity(self.steps() as usize + 1);
         let mut acc = Counters::default();
         out.push(acc.clone());
@@ -261,14 +438,53 @@ impl Scenario {
             let n = (c.requests_per_second * self.step.as_secs_f64()).round() as u64;
             acc.requests += n;
             acc.errors += (n as f64 * c.error_rate).round() as u64;
-            for (value, count) in latency_mix(c.p95_ms / 1000.0, n) {
-                for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
-                    if value <= *le {
-                        acc.buckets[b] += count;
-                    }
-                }
-                acc.buckets[LATENCY_BUCKETS.len()] += count;
-                acc.sum += value * count as f64;
+            add_latencies(&mut acc, c.p95_ms, n);
+            out.push(acc.clone());
+        }
+        out
+    }
+
+    /// The percentage each instance applies at sample `i` (lagging ones
+    /// first); empty without cohorts.
+    fn instance_percentages(&self, i: u64) -> Vec<f64> {
+        let Some(cohorts) = &self.cohorts else {
+            return Vec::new();
+        };
+        let offset = self.step * i as u32;
+        let (current, previous) = cohorts.percentages_at(offset);
+        let lagging = self.conditions_at(offset).lagging_instances;
+        (0..cohorts.instances)
+            .map(|k| if k < lagging { previous } else { current })
+            .collect()
+    }
+
+    /// Cumulative `[in, out]` counters at every sample of a cohort scenario.
+    /// Errors and requests are rounded from exact running sums, so small
+    /// rates are neither lost nor inflated.
+    fn cohort_counters(&self) -> Vec<[Counters; 2]> {
+        let mut out = Vec::with_capacity(self.steps() as usize + 1);
+        let mut acc: [Counters; 2] = Default::default();
+        let mut exact = [[0.0f64; 2]; 2]; // [cohort][requests, errors]
+        out.push(acc.clone());
+        for i in 1..=self.steps() {
+            let c = self.conditions_at(self.step * (i - 1) as u32);
+            let percentages = self.instance_percentages(i);
+            let share = if percentages.is_empty() {
+                0.0
+            } else {
+                percentages.iter().sum::<f64>() / percentages.len() as f64 / 100.0
+            };
+            let n = c.requests_per_second * self.step.as_secs_f64();
+            let rates = [c.in_error_rate.unwrap_or(c.error_rate), c.error_rate];
+            let p95s = [c.in_p95_ms.unwrap_or(c.p95_ms), c.p95_ms];
+            for (k, part) in [n * share, n * (1.0 - share)].into_iter().enumerate() {
+                exact[k][0] += part;
+                exact[k][1] += part * rates[k];
+                let requests = exact[k][0].round() as u64;
+                let added = requests - acc[k].requests;
+                acc[k].requests = requests;
+                acc[k].errors = (exact[k][1].round() as u64).min(requests);
+                add_latencies(&mut acc[k], p95s[k], added);
             }
             out.push(acc.clone());
         }
@@ -281,42 +497,112 @@ impl Scenario {
     pub fn openmetrics(&self) -> String {
         let counters = self.counters();
         let ts = |i: usize| (self.start + self.step * i as u32).unix_millis() as f64 / 1000.0;
+        // Global series carry no labels; a cohort scenario's carry the
+        // rollout and the cohort (global queries sum over them).
+        let series: Vec<(String, Vec<Counters>)> = match &self.cohorts {
+            None => vec![(String::new(), counters.clone())],
+            Some(cohorts) => {
+                let split = self.cohort_counters();
+                let rollout = crate::rollout::prometheus::escape_label_value(&cohorts.rollout);
+                ["in", "out"]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, cohort)| {
+                        (
+                            format!("rollout=\"{rollout}\",cohort=\"{cohort}\""),
+                            split.iter().map(|c| c[k].clone()).collect(),
+                        )
+                    })
+                    .collect()
+            }
+        };
+        let braces = |labels: &str| {
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            }
+        };
+        let with_le = |labels: &str, le: &str| {
+            if labels.is_empty() {
+                format!("{{le=\"{le}\"}}")
+            } else {
+                format!("{{{labels},le=\"{le}\"}}")
+            }
+        };
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE genesis_requests counter");
-        for (i, c) in counters.iter().enumerate() {
-            let _ = writeln!(out, "genesis_requests_total {} {}", c.requests, ts(i));
-        }
-        let _ = writeln!(out, "# TYPE genesis_errors counter");
-        for (i, c) in counters.iter().enumerate() {
-            let _ = writeln!(out, "genesis_errors_total {} {}", c.errors, ts(i));
-        }
-        let _ = writeln!(out, "# TYPE genesis_request_duration_seconds histogram");
-        for (i, c) in counters.iter().enumerate() {
-            for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+        for (labels, counters) in &series {
+            for (i, c) in counters.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "genesis_request_duration_seconds_bucket{{le=\"{le}\"}} {} {}",
-                    c.buckets[b],
+                    "genesis_requests_total{} {} {}",
+                    braces(labels),
+                    c.requests,
                     ts(i)
                 );
             }
-            let total = c.buckets[LATENCY_BUCKETS.len()];
-            let _ = writeln!(
-                out,
-                "genesis_request_duration_seconds_bucket{{le=\"+Inf\"}} {total} {}",
-                ts(i)
-            );
-            let _ = writeln!(
-                out,
-                "genesis_request_duration_seconds_count {total} {}",
-                ts(i)
-            );
-            let _ = writeln!(
-                out,
-                "genesis_request_duration_seconds_sum {} {}",
-                c.sum,
-                ts(i)
-            );
+        }
+        let _ = writeln!(out, "# TYPE genesis_errors counter");
+        for (labels, counters) in &series {
+            for (i, c) in counters.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "genesis_errors_total{} {} {}",
+                    braces(labels),
+                    c.errors,
+                    ts(i)
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE genesis_request_duration_seconds histogram");
+        for (labels, counters) in &series {
+            for (i, c) in counters.iter().enumerate() {
+                for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "genesis_request_duration_seconds_bucket{} {} {}",
+                        with_le(labels, &le.to_string()),
+                        c.buckets[b],
+                        ts(i)
+                    );
+                }
+                let total = c.buckets[LATENCY_BUCKETS.len()];
+                let _ = writeln!(
+                    out,
+                    "genesis_request_duration_seconds_bucket{} {total} {}",
+                    with_le(labels, "+Inf"),
+                    ts(i)
+                );
+                let _ = writeln!(
+                    out,
+                    "genesis_request_duration_seconds_count{} {total} {}",
+                    braces(labels),
+                    ts(i)
+                );
+                let _ = writeln!(
+                    out,
+                    "genesis_request_duration_seconds_sum{} {} {}",
+                    braces(labels),
+                    c.sum,
+                    ts(i)
+                );
+            }
+        }
+        if let Some(cohorts) = &self.cohorts {
+            let rollout = crate::rollout::prometheus::escape_label_value(&cohorts.rollout);
+            let _ = writeln!(out, "# TYPE genesis_flags_rollout_percentage gauge");
+            for k in 0..cohorts.instances as usize {
+                for i in 0..counters.len() {
+                    let p = self.instance_percentages(i as u64);
+                    let _ = writeln!(
+                        out,
+                        "genesis_flags_rollout_percentage{{rollout=\"{rollout}\",instance=\"instance-{k}\"}} {} {}",
+                        p.get(k).copied().unwrap_or(0.0),
+                        ts(i)
+                    );
+                }
+            }
         }
         let _ = writeln!(out, "# TYPE up gauge");
         for job in DEFAULT_HEALTH_JOBS {
@@ -364,10 +650,31 @@ impl Scenario {
     pub fn gate(&self, window: Duration) -> ScenarioGate {
         ScenarioGate {
             counters: self.counters(),
+            cohort_counters: if self.cohorts.is_some() {
+                self.cohort_counters()
+            } else {
+                Vec::new()
+            },
             scenario: self.clone(),
             window,
         }
     }
+}
+
+fn check_cohort_values(
+    at: &str,
+    error_rate: Option<f64>,
+    p95: Option<f64>,
+) -> Result<(), ScenarioError> {
+    check_values(at, None, error_rate, p95).map_err(|e| match e {
+        ScenarioError::Invalid { field, message } => ScenarioError::Invalid {
+            field: field
+                .replace(".error_rate", ".in_error_rate")
+                .replace(".p95_ms", ".in_p95_ms"),
+            message,
+        },
+        other => other,
+    })
 }
 
 fn check_values(
@@ -401,6 +708,19 @@ fn check_values(
         }
     }
     Ok(())
+}
+
+/// Adds `n` requests whose P95 is `p95_ms` to the buckets.
+fn add_latencies(acc: &mut Counters, p95_ms: f64, n: u64) {
+    for (value, count) in latency_mix(p95_ms / 1000.0, n) {
+        for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if value <= *le {
+                acc.buckets[b] += count;
+            }
+        }
+        acc.buckets[LATENCY_BUCKETS.len()] += count;
+        acc.sum += value * count as f64;
+    }
 }
 
 /// `n` requests split over three latencies so that `histogram_quantile(0.95)`
@@ -472,6 +792,7 @@ fn histogram_quantile(q: f64, buckets: &[u64]) -> f64 {
 pub struct ScenarioGate {
     scenario: Scenario,
     counters: Vec<Counters>,
+    cohort_counters: Vec<[Counters; 2]>,
     window: Duration,
 }
 
@@ -553,8 +874,64 @@ impl HealthGate for ScenarioGate {
                     .collect(),
             ),
             critical_alerts: Reading::Value(alerts),
+            cohorts: self.cohorts(begin, end, covered),
             notes: Vec::new(),
         }
+    }
+}
+
+impl ScenarioGate {
+    /// The cohort series over samples `begin..=end`, as the default cohort
+    /// queries read them.
+    fn cohorts(&self, begin: usize, end: usize, covered: f64) -> Reading<CohortObservation> {
+        let Some(cohorts) = &self.scenario.cohorts else {
+            return Reading::Missing;
+        };
+        let (Some(a), Some(b)) = (
+            self.cohort_counters.get(begin),
+            self.cohort_counters.get(end),
+        ) else {
+            return Reading::Missing;
+        };
+        let histogram = |k: usize| -> Vec<(f64, f64)> {
+            LATENCY_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(b[k].buckets.iter().zip(&a[k].buckets))
+                .map(|(le, (x, y))| (le, (x - y) as f64 / covered))
+                .collect()
+        };
+        let (in_h, out_h) = (histogram(0), histogram(1));
+        let slow = slow_counts(&in_h, &out_h);
+        let figures = |k: usize, h: &[(f64, f64)], slow: f64| {
+            let p95 = cohort_quantile(0.95, h) * 1000.0;
+            CohortFigures {
+                requests: (b[k].requests - a[k].requests) as f64 / covered,
+                errors: (b[k].errors - a[k].errors) as f64 / covered,
+                p95_ms: p95.is_finite().then_some(p95),
+                slow,
+            }
+        };
+        let reports: Vec<(String, f64)> = self
+            .scenario
+            .instance_percentages(end as u64)
+            .into_iter()
+            .enumerate()
+            .map(|(k, percent)| (format!("instance-{k}"), percent))
+            .collect();
+        let fleet =
+            FleetPercentage::from_reports(&reports).map_or(Reading::Missing, Reading::Value);
+        let rollout = crate::rollout::prometheus::escape_label_value(&cohorts.rollout);
+        Reading::Value(CohortObservation {
+            selector: format!("rollout=\"{rollout}\""),
+            window_seconds: self.window.as_secs_f64(),
+            in_cohort: figures(0, &in_h, slow.map_or(0.0, |s| s.in_slow)),
+            out_cohort: figures(1, &out_h, slow.map_or(0.0, |s| s.out_slow)),
+            slow_above_ms: slow.map(|s| s.bound_seconds * 1000.0),
+            fleet,
+            rules: CohortRules::default(),
+        })
     }
 }
 

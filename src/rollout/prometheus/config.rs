@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rollout::duration::serde_text;
+use crate::rollout::cohort::CohortRules;
+use crate::rollout::duration::{parse_duration, serde_text};
 
 /// The gate's config file.
 ///
@@ -25,8 +26,10 @@ pub struct GateConfig {
     /// The server.
     #[serde(default)]
     pub prometheus: ServerConfig,
-    /// Values for `{{name}}` in the templates, inserted PromQL-escaped.
-    #[serde(default = "default_variables")]
+    /// Values for `{{name}}` in the templates, inserted PromQL-escaped;
+    /// merged over the defaults (`window` = `5m`). `rollout`, when set,
+    /// selects the rollout's cohort series (see [`GateConfig::for_rollout`]).
+    #[serde(default = "default_variables", deserialize_with = "merged_variables")]
     pub variables: BTreeMap<String, String>,
     /// The queries behind the observation.
     #[serde(default)]
@@ -35,6 +38,9 @@ pub struct GateConfig {
     /// one series and none of them is 0.
     #[serde(default = "default_health_checks")]
     pub health_checks: BTreeMap<String, String>,
+    /// How the flagged users are compared with the others.
+    #[serde(default)]
+    pub cohort: CohortRules,
 }
 
 /// Where the server is and how to reach it.
@@ -107,6 +113,24 @@ pub struct Queries {
     /// Firing critical alerts (one series per alert; empty when none).
     #[serde(default = "default_alerts")]
     pub critical_alerts: String,
+    /// Requests in the window by `cohort` (`in`, `out`). Default:
+    /// `sum by (cohort) (increase(genesis_requests_total{<rollout>,cohort=~"in|out"}[{{window}}]))`,
+    /// where `<rollout>` is `rollout="{{rollout}}"` when the `rollout`
+    /// variable is set and `rollout!=""` (any rollout) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_requests: Option<String>,
+    /// Errors in the window by `cohort`; the same default over
+    /// `genesis_errors_total` (a cohort without the series has no errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_errors: Option<String>,
+    /// Latency bucket counts in the window by `cohort` and `le`; the same
+    /// default over `genesis_request_duration_seconds_bucket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_latency_buckets: Option<String>,
+    /// The percentage each instance applies, one series per instance.
+    /// Default: `genesis_flags_rollout_percentage{<rollout>}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_percentage: Option<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -197,6 +221,10 @@ impl Default for Queries {
             requests: default_requests(),
             latency_p95_seconds: default_p95(),
             critical_alerts: default_alerts(),
+            cohort_requests: None,
+            cohort_errors: None,
+            cohort_latency_buckets: None,
+            rollout_percentage: None,
         }
     }
 }
@@ -208,6 +236,7 @@ impl Default for GateConfig {
             variables: default_variables(),
             queries: Queries::default(),
             health_checks: default_health_checks(),
+            cohort: CohortRules::default(),
         }
     }
 }
@@ -227,6 +256,17 @@ fn default_max_body() -> u64 {
 fn default_variables() -> BTreeMap<String, String> {
     BTreeMap::from([("window".to_owned(), "5m".to_owned())])
 }
+/// A file's variables over the defaults: a file that sets only `rollout`
+/// keeps `window`.
+fn merged_variables<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let given = BTreeMap::<String, String>::deserialize(deserializer)?;
+    let mut variables = default_variables();
+    variables.extend(given);
+    Ok(variables)
+}
+
 fn default_error_rate() -> String {
     "sum(rate(genesis_errors_total[{{window}}])) / sum(rate(genesis_requests_total[{{window}}]))"
         .to_owned()
@@ -307,6 +347,27 @@ pub struct RenderedQueries {
     pub critical_alerts: String,
     /// Named health checks.
     pub health_checks: Vec<(String, String)>,
+    /// The cohort queries.
+    pub cohort: CohortQueries,
+}
+
+/// The cohort queries, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortQueries {
+    /// The rollout's label matcher, e.g. `rollout="phase_4_deployment"`.
+    pub selector: String,
+    /// The window, for the counts' arithmetic.
+    pub window: Duration,
+    /// Requests by cohort.
+    pub requests: String,
+    /// Errors by cohort.
+    pub errors: String,
+    /// Latency buckets by cohort and `le`.
+    pub latency_buckets: String,
+    /// The percentage of each instance.
+    pub rollout_percentage: String,
+    /// How to compare the cohorts.
+    pub rules: CohortRules,
 }
 
 /// Escapes a value for a PromQL double-quoted string (label values).
@@ -396,6 +457,69 @@ impl GateConfig {
         GateConfig::from_json(&text)
     }
 
+    /// This config with the `rollout` variable set to `rollout` unless the
+    /// file sets it: the cohort queries then select that rollout's series.
+    #[must_use]
+    pub fn for_rollout(mut self, rollout: &str) -> GateConfig {
+        self.variables
+            .entry("rollout".to_owned())
+            .or_insert_with(|| rollout.to_owned());
+        self
+    }
+
+    fn cohort_queries(&self) -> Result<CohortQueries, GateError> {
+        let v = &self.variables;
+        let window_text = v.get("window").map_or("5m", String::as_str);
+        let window = parse_duration(window_text).map_err(|e| GateError::Template {
+            name: "variables.window".to_owned(),
+            message: format!("the cohort counts need the window as a duration: {e}"),
+        })?;
+        if let Some((field, message)) = self.cohort.problem() {
+            return Err(GateError::Template {
+                name: format!("cohort.{field}"),
+                message,
+            });
+        }
+        let selector = match v.get("rollout") {
+            Some(id) => format!("rollout=\"{}\"", escape_label_value(id)),
+            None => "rollout!=\"\"".to_owned(),
+        };
+        let by_cohort = |metric: &str, by: &str| {
+            format!(
+                "sum by ({by}) (increase({metric}{{{selector},cohort=~\"in|out\"}}[{{{{window}}}}]))"
+            )
+        };
+        let q = &self.queries;
+        let render = |name: &str, given: &Option<String>, default: String| {
+            render_template(name, given.as_deref().unwrap_or(&default), v)
+        };
+        Ok(CohortQueries {
+            requests: render(
+                "queries.cohort_requests",
+                &q.cohort_requests,
+                by_cohort("genesis_requests_total", "cohort"),
+            )?,
+            errors: render(
+                "queries.cohort_errors",
+                &q.cohort_errors,
+                by_cohort("genesis_errors_total", "cohort"),
+            )?,
+            latency_buckets: render(
+                "queries.cohort_latency_buckets",
+                &q.cohort_latency_buckets,
+                by_cohort("genesis_request_duration_seconds_bucket", "cohort, le"),
+            )?,
+            rollout_percentage: render(
+                "queries.rollout_percentage",
+                &q.rollout_percentage,
+                format!("genesis_flags_rollout_percentage{{{selector}}}"),
+            )?,
+            selector,
+            window,
+            rules: self.cohort,
+        })
+    }
+
     /// The templates rendered with the variables.
     pub fn rendered_queries(&self) -> Result<RenderedQueries, GateError> {
         let v = &self.variables;
@@ -419,6 +543,7 @@ impl GateConfig {
                     ))
                 })
                 .collect::<Result<_, GateError>>()?,
+            cohort: self.cohort_queries()?,
         })
     }
 }
@@ -455,6 +580,39 @@ mod tests {
             ]
         );
         assert_eq!(GateConfig::from_json("{}").unwrap(), GateConfig::default());
+        let c = &q.cohort;
+        assert_eq!(
+            c.requests,
+            "sum by (cohort) (increase(genesis_requests_total{rollout!=\"\",cohort=~\"in|out\"}[5m]))"
+        );
+        assert_eq!(
+            c.rollout_percentage,
+            "genesis_flags_rollout_percentage{rollout!=\"\"}"
+        );
+        assert_eq!(c.window, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_rollout_variable_selects_its_series_escaped() {
+        let q = GateConfig::default()
+            .for_rollout("phase\"4")
+            .rendered_queries()
+            .unwrap();
+        assert_eq!(
+            q.cohort.latency_buckets,
+            "sum by (cohort, le) (increase(genesis_request_duration_seconds_bucket{rollout=\"phase\\\"4\",cohort=~\"in|out\"}[5m]))"
+        );
+        // A file's own `rollout` wins.
+        let file = GateConfig::from_json(r#"{"variables": {"rollout": "mine"}}"#).unwrap();
+        let q = file.for_rollout("other").rendered_queries().unwrap();
+        assert_eq!(q.cohort.selector, "rollout=\"mine\"");
+        let demo = GateConfig::from_json(r#"{"cohort": {"max_sample_wait": "0s"}}"#).unwrap();
+        assert_eq!(demo.cohort.max_sample_wait, Some(Duration::ZERO));
+        assert_eq!(GateConfig::default().cohort.max_sample_wait, None);
+        let err = GateConfig::from_json(r#"{"cohort": {"margin": 2}}"#).unwrap_err();
+        assert!(err.to_string().contains("cohort.margin"), "{err}");
+        let err = GateConfig::from_json(r#"{"variables": {"window": "5 minutes"}}"#).unwrap_err();
+        assert!(err.to_string().contains("variables.window"), "{err}");
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::thread;
 
 use super::client::PrometheusClient;
 use super::config::{GateConfig, GateError, RenderedQueries};
-use super::response::{QueryError, QueryResponse};
+use super::response::{QueryError, QueryResponse, Sample};
 use crate::rollout::clock::Timestamp;
+use crate::rollout::cohort::{
+    histogram_quantile, slow_counts, CohortFigures, CohortObservation, FleetPercentage,
+};
 use crate::rollout::gate::{HealthCheck, HealthGate, Observation, Reading};
 
 /// A [`HealthGate`] that queries Prometheus. All queries of one tick run
@@ -72,6 +75,18 @@ impl PrometheusGate {
             ("latency_p95_seconds".to_owned(), &q.latency_p95_seconds),
             ("critical_alerts".to_owned(), &q.critical_alerts),
         ];
+        jobs.extend([
+            ("cohort_requests".to_owned(), q.cohort.requests.as_str()),
+            ("cohort_errors".to_owned(), q.cohort.errors.as_str()),
+            (
+                "cohort_latency_buckets".to_owned(),
+                q.cohort.latency_buckets.as_str(),
+            ),
+            (
+                "rollout_percentage".to_owned(),
+                q.cohort.rollout_percentage.as_str(),
+            ),
+        ]);
         jobs.extend(
             q.health_checks
                 .iter()
@@ -183,13 +198,120 @@ impl HealthGate for PrometheusGate {
             Reading::Value(checks)
         };
 
+        let vector = |wanted: &str| -> Result<Vec<Sample>, String> {
+            let Some((name, promql, result)) = find(wanted) else {
+                return Ok(Vec::new());
+            };
+            result
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|r| r.vector().map(<[_]>::to_vec))
+                .map_err(|e| self.describe(&Named { name, promql }, at, &e))
+        };
+        let cohorts = self.cohorts(&vector);
+
         Observation {
             error_rate,
             p95_ms,
             requests,
             health,
             critical_alerts,
+            cohorts,
             notes,
         }
+    }
+}
+
+impl PrometheusGate {
+    /// The cohort series of a tick, from the four cohort queries' vectors.
+    fn cohorts(
+        &self,
+        vector: &dyn Fn(&str) -> Result<Vec<Sample>, String>,
+    ) -> Reading<CohortObservation> {
+        let q = &self.queries.cohort;
+        let (requests, errors, buckets, fleet) = match (
+            vector("cohort_requests"),
+            vector("cohort_errors"),
+            vector("cohort_latency_buckets"),
+            vector("rollout_percentage"),
+        ) {
+            (Ok(r), Ok(e), Ok(b), f) => (r, e, b, f),
+            (r, e, b, _) => {
+                let why: Vec<String> = [r.err(), e.err(), b.err()].into_iter().flatten().collect();
+                return Reading::Failed(why.join("; "));
+            }
+        };
+        let by_cohort = |samples: &[Sample], cohort: &str| -> f64 {
+            samples
+                .iter()
+                .filter(|s| s.metric.get("cohort").map(String::as_str) == Some(cohort))
+                .map(|s| s.value)
+                .filter(|v| v.is_finite())
+                .sum()
+        };
+        if !requests.iter().any(|s| {
+            matches!(
+                s.metric.get("cohort").map(String::as_str),
+                Some("in" | "out")
+            )
+        }) {
+            return Reading::Missing;
+        }
+        let histogram = |cohort: &str| -> Vec<(f64, f64)> {
+            let mut h: Vec<(f64, f64)> = buckets
+                .iter()
+                .filter(|s| s.metric.get("cohort").map(String::as_str) == Some(cohort))
+                .filter_map(|s| {
+                    let le = s.metric.get("le")?;
+                    let bound = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().ok()?
+                    };
+                    Some((bound, s.value))
+                })
+                .filter(|(le, v)| !le.is_nan() && v.is_finite())
+                .collect();
+            h.sort_by(|a, b| a.0.total_cmp(&b.0));
+            h
+        };
+        let (in_h, out_h) = (histogram("in"), histogram("out"));
+        let slow = slow_counts(&in_h, &out_h);
+        let figures = |cohort: &str, h: &[(f64, f64)], slow: f64| {
+            let p95 = histogram_quantile(0.95, h) * 1000.0;
+            CohortFigures {
+                requests: by_cohort(&requests, cohort),
+                errors: by_cohort(&errors, cohort),
+                p95_ms: p95.is_finite().then_some(p95),
+                slow,
+            }
+        };
+        let fleet = match fleet {
+            Err(why) => Reading::Failed(why),
+            Ok(samples) => {
+                let values: Vec<(String, f64)> = samples
+                    .iter()
+                    .filter(|s| s.value.is_finite())
+                    .map(|s| {
+                        let who = s
+                            .metric
+                            .get("instance")
+                            .cloned()
+                            .unwrap_or_else(|| format!("{:?}", s.metric));
+                        (who, s.value)
+                    })
+                    .collect();
+                FleetPercentage::from_reports(&values).map_or(Reading::Missing, Reading::Value)
+            }
+        };
+        Reading::Value(CohortObservation {
+            selector: q.selector.clone(),
+            window_seconds: q.window.as_secs_f64(),
+            in_cohort: figures("in", &in_h, slow.map_or(0.0, |s| s.in_slow)),
+            out_cohort: figures("out", &out_h, slow.map_or(0.0, |s| s.out_slow)),
+            slow_above_ms: slow.map(|s| s.bound_seconds * 1000.0),
+            fleet,
+            rules: q.rules,
+        })
     }
 }

@@ -18,8 +18,8 @@ mod response;
 #[cfg(feature = "prometheus")]
 pub use client::PrometheusClient;
 pub use config::{
-    escape_label_value, render_template, BasicAuthConfig, GateConfig, GateError, Queries,
-    RenderedQueries, ServerConfig,
+    escape_label_value, render_template, BasicAuthConfig, CohortQueries, GateConfig, GateError,
+    Queries, RenderedQueries, ServerConfig,
 };
 #[cfg(feature = "prometheus")]
 pub use gate::PrometheusGate;
