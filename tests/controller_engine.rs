@@ -460,3 +460,84 @@ fn a_simulated_run_is_the_same_loop_on_a_manual_clock() {
     assert_eq!(events.iter().filter(|e| *e == "sign_off").count(), 3);
     assert_eq!(events.last().map(String::as_str), Some("complete"));
 }
+
+/// A 5-minute window of 60,000 requests, 5% of them flagged, every instance
+/// on `percent` unless `lagging` reports 0% on one of two instances.
+fn cohort_gate(
+    in_rate: f64,
+    out_rate: f64,
+    percent: f64,
+    lagging: bool,
+) -> impl FnMut(Timestamp) -> Observation + Send + 'static {
+    use genesis_flags::rollout::{CohortFigures, CohortObservation, FleetPercentage, Reading};
+    move |_at| {
+        let figures = |n: f64, rate: f64| CohortFigures {
+            requests: n,
+            errors: (n * rate).round(),
+            p95_ms: Some(120.0),
+            slow: (n * 0.01).round(),
+        };
+        let (inn, out) = (figures(3_000.0, in_rate), figures(57_000.0, out_rate));
+        let global = (inn.errors + out.errors) / 60_000.0;
+        let mut cohorts = CohortObservation::converged(
+            "phase_4_deployment",
+            Duration::from_secs(300),
+            Percentage::from_percent(percent).unwrap(),
+            inn,
+            out,
+        );
+        if lagging {
+            let reports = [("a".to_owned(), percent), ("b".to_owned(), 0.0)];
+            cohorts.fleet = Reading::Value(FleetPercentage::from_reports(&reports).unwrap());
+        }
+        Observation::healthy()
+            .with_error_rate(global)
+            .with_cohorts(cohorts)
+    }
+}
+
+#[test]
+fn a_safe_deploy_judges_the_cohort_checks_too() {
+    let s = setup();
+    let options = RunOptions::simulated(Duration::from_secs(60));
+    let mut engine = Controller::builder(&s.state)
+        .clock(s.clock.clone())
+        .gate(healthy)
+        .open()
+        .unwrap();
+    engine
+        .deploy_safe(Percentage::from_percent(5.0).unwrap(), "alice", &options)
+        .unwrap();
+    drop(engine);
+    s.clock.advance(Duration::from_secs(12 * 3600));
+    let ten = Percentage::from_percent(10.0).unwrap();
+
+    // 5% errors among the flagged users, 0.05% elsewhere: 0.3% globally,
+    // under the canary tier's global threshold, but the in cohort breaches.
+    let mut engine = Controller::builder(&s.state)
+        .clock(s.clock.clone())
+        .gate(cohort_gate(0.05, 0.0005, 5.0, false))
+        .open()
+        .unwrap();
+    let err = engine.deploy_safe(ten, "alice", &options).unwrap_err();
+    assert!(err.is_unhealthy(), "{err}");
+    assert!(err.to_string().contains("in-cohort error rate"), "{err}");
+    assert!(
+        !err.to_string().contains("\n  error rate: breach"),
+        "the global rate does not breach: {err}"
+    );
+    assert_eq!(engine.state().stage, 1);
+    drop(engine);
+
+    // An instance still on 0%: the fleet has not converged; never blind.
+    let mut engine = Controller::builder(&s.state)
+        .clock(s.clock.clone())
+        .gate(cohort_gate(0.0005, 0.0005, 5.0, true))
+        .open()
+        .unwrap();
+    let err = engine.deploy_safe(ten, "alice", &options).unwrap_err();
+    assert!(!err.is_unhealthy(), "{err}");
+    assert!(err.to_string().contains("fleet percentage"), "{err}");
+    assert_eq!(engine.state().stage, 1);
+    assert_eq!(flags_percentage(&s.flags), 5.0);
+}

@@ -49,7 +49,10 @@ pub fn deploy(
     let mut engine = notify::configure(
         Controller::builder(&cli.state)
             .command("deploy")
-            .boxed_gate(gates::from_file(gate)?),
+            .boxed_gate(gates::from_file(
+                gate,
+                gates::rollout_of(&cli.state).as_deref(),
+            )?),
         channels.as_ref(),
     )
     .open()?;
@@ -100,8 +103,7 @@ fn deploy_on(
             let bad = state.last_verdicts.as_ref().map_or_else(
                 || vec!["no tick judged".to_owned()],
                 |v| {
-                    v.all()
-                        .iter()
+                    v.checks()
                         .filter(|c| c.verdict != Verdict::Pass)
                         .map(|c| format!("{} {} {}", c.check, c.verdict, c.detail))
                         .collect()
@@ -164,7 +166,10 @@ pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
         }
         None => (
             builder
-                .boxed_gate(gates::from_file(args.gate)?)
+                .boxed_gate(gates::from_file(
+                    args.gate,
+                    gates::rollout_of(&cli.state).as_deref(),
+                )?)
                 .open_with_report()?,
             RunOptions::real_time(tick),
         ),

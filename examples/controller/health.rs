@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use genesis_flags::rollout::{CheckKind, Clock, Plan, SystemClock, Verdict, Verdicts};
+use genesis_flags::rollout::{decide, CheckKind, Clock, Plan, SystemClock, Verdict, Verdicts};
 use serde_json::json;
 
 use crate::cli::Cli;
@@ -12,30 +12,33 @@ use crate::{gates, load_state};
 type Result<T> = std::result::Result<T, Failure>;
 
 pub fn health_check(cli: &Cli, out: &Out, gate: Option<&Path>) -> Result<u8> {
-    // No state yet: judge against the first stage's tier. A state that
-    // does not load is an error, never a silent default.
-    let (plan, tier_name) = if cli.state.exists() {
-        let s = load_state(&cli.state)?;
-        let tier = s.tier_name().to_owned();
-        (s.plan, tier)
+    let now = SystemClock.now();
+    // With a state, the policy judges: the tier of the stage, and the cohort
+    // checks (in cohort, in against out, fleet, sample) with the stage's
+    // ledger. A state that does not load is an error, never a silent default.
+    let (verdicts, tier_name, rollout) = if cli.state.exists() {
+        let state = load_state(&cli.state)?;
+        let observation = gates::from_file(gate, Some(&state.rollout))?.observe(now);
+        let decision = decide(&state, &observation, now);
+        (decision.verdicts, decision.tier, Some(state.rollout))
     } else {
+        // No state yet: the first stage's tier, the global checks only (the
+        // cohort checks need a rollout's stage to judge against).
         let plan = Plan::six_day();
-        let tier = plan
+        let tier_name = plan
             .stages
             .first()
             .map_or_else(|| plan.validation.tier.clone(), |s| s.tier.clone());
-        (plan, tier)
+        let tier = plan
+            .tier(&tier_name)
+            .ok_or_else(|| Failure::input(format!("the plan has no tier {tier_name:?}")))?;
+        let observation = gates::from_file(gate, None)?.observe(now);
+        let verdicts = Verdicts::judge(&observation, tier, &plan.go, plan.min_requests);
+        (verdicts, tier_name, None)
     };
-    let tier = plan
-        .tier(&tier_name)
-        .ok_or_else(|| Failure::input(format!("the plan has no tier {tier_name:?}")))?;
-    let queries = gates::queries(gate)?;
-    let now = SystemClock.now();
-    let observation = gates::from_file(gate)?.observe(now);
-    let verdicts = Verdicts::judge(&observation, tier, &plan.go, plan.min_requests);
+    let queries = gates::queries(gate, rollout.as_deref())?;
     let rows: Vec<output::CheckRow> = verdicts
-        .all()
-        .into_iter()
+        .checks()
         .map(|c| output::CheckRow {
             pass: c.verdict == Verdict::Pass && (c.check != CheckKind::CriticalAlerts || c.go),
             check: c.check,

@@ -121,7 +121,7 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
     );
     match &stop.verdicts {
         Some(v) => {
-            for c in v.all() {
+            for c in v.checks() {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} | {} |",

@@ -154,8 +154,7 @@ pub fn init_logs(format: LogFormat, quiet: bool) {
 
 /// Each check's verdict and value, on one line.
 pub fn checks_line(v: &Verdicts) -> String {
-    v.all()
-        .iter()
+    v.checks()
         .map(|c| match c.value {
             Some(value) => format!("{} {} {value:.3}", c.check, c.verdict),
             None => format!("{} {}", c.check, c.verdict),

@@ -343,7 +343,7 @@ impl RolloutState {
         if let Some(breach) = self
             .last_verdicts
             .as_ref()
-            .and_then(|v| v.all().into_iter().find(|c| c.verdict == Verdict::Breach))
+            .and_then(|v| v.checks().find(|c| c.verdict == Verdict::Breach))
         {
             return Err(OperationError::ThresholdBreached {
                 check: breach.check,

@@ -1014,17 +1014,18 @@ impl Controller {
         // Every check must pass now, and the go criteria hold.
         let observation = self.observe(now, options)?;
         let tier_name = self.state.tier_name().to_owned();
-        let Some(tier) = self.state.plan.tier(&tier_name) else {
+        if self.state.plan.tier(&tier_name).is_none() {
             return Err(ControllerError::NotSafe {
                 reasons: vec![format!("the plan has no tier {tier_name:?}")],
                 unhealthy: false,
             });
-        };
-        let plan = &self.state.plan;
-        let verdicts =
-            crate::rollout::Verdicts::judge(&observation, tier, &plan.go, plan.min_requests);
+        }
+        // The policy's own verdicts: the global checks and, when the gate
+        // sees cohort series, the in-cohort, in-vs-out, fleet and sample
+        // checks with the stage's ledger.
+        let verdicts = crate::rollout::decide(&self.state, &observation, now).verdicts;
         let mut unhealthy = false;
-        for c in verdicts.all() {
+        for c in verdicts.checks() {
             match c.verdict {
                 Verdict::Pass if c.go => {}
                 Verdict::Pass => reasons.push(format!(

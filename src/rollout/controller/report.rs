@@ -111,7 +111,7 @@ impl fmt::Display for StatusView {
             write!(f, "\n  engine: {engine}")?;
         }
         if let Some(verdicts) = &self.last_verdicts {
-            for c in verdicts.all() {
+            for c in verdicts.checks() {
                 write!(
                     f,
                     "\n  {}: {} (value {}, threshold {})",
