@@ -541,3 +541,45 @@ fn a_safe_deploy_judges_the_cohort_checks_too() {
     assert_eq!(engine.state().stage, 1);
     assert_eq!(flags_percentage(&s.flags), 5.0);
 }
+
+#[test]
+fn a_deploys_watch_never_outlasts_the_stage_soak() {
+    let s = setup();
+    let mut engine = Controller::builder(&s.state)
+        .clock(s.clock.clone())
+        .gate(healthy)
+        .open()
+        .unwrap();
+    let options = RunOptions::simulated(Duration::from_secs(60));
+    engine
+        .deploy_safe(Percentage::from_percent(5.0).unwrap(), "alice", &options)
+        .unwrap();
+    let soak_end = engine.state().since + Duration::from_secs(12 * 3600);
+    // A short wait is kept as asked.
+    let hour = Duration::from_secs(3600);
+    assert_eq!(engine.watch_deadline(hour), s.clock.now() + hour);
+    // A day's wait stops just before the 12 h soak ends: healthy all along,
+    // the rollout is still at 5% when the watch ends.
+    let until = engine.watch_deadline(24 * hour);
+    assert!(until < soak_end && soak_end.since(until) < Duration::from_secs(1));
+    let end = engine
+        .run(
+            &options.clone().until(until),
+            &StopFlag::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(end, RunEnd::Until);
+    assert_eq!(engine.state().stage, 1);
+    assert_eq!(flags_percentage(&s.flags), 5.0);
+    // Watched to the end of the day instead, the autopilot would have moved.
+    let end = engine
+        .run(
+            &options.clone().until(soak_end + hour),
+            &StopFlag::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(end, RunEnd::Until);
+    assert_eq!(engine.state().stage, 2, "the contrast: run advances");
+}

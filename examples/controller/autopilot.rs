@@ -78,7 +78,16 @@ fn deploy_on(
         applied.entry.stage,
         applied.entry.percentage
     );
-    let until = engine.now().saturating_add(Duration::from_secs(wait));
+    // Never past the stage's soak: a deploy moves one stage, not two.
+    let started = engine.now();
+    let asked = started.saturating_add(Duration::from_secs(wait));
+    let until = engine.watch_deadline(Duration::from_secs(wait));
+    if until < asked {
+        tracing::info!(
+            "deploy: the stage's soak ends at {}; watching until then, never past it",
+            until
+        );
+    }
     let end = engine.run(
         &options.clone().until(until),
         &stop_on_signals(),
@@ -111,7 +120,11 @@ fn deploy_on(
             );
             if bad.is_empty() {
                 out.emit(
-                    &format!("deploy: healthy at {} for {wait}s", state.percentage),
+                    &format!(
+                        "deploy: healthy at {} for {}",
+                        state.percentage,
+                        format_duration(until.since(started))
+                    ),
                     &view,
                 );
                 Ok(0)

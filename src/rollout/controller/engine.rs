@@ -963,6 +963,26 @@ impl Controller {
         }
     }
 
+    /// When a watch of `wait` from now should end so that it never moves the
+    /// rollout on its own: `wait` from now, but before the current stage's
+    /// soak can end (a tick before then cannot advance). A safe deploy
+    /// watches its new stage this long; the next move is a person's (another
+    /// deploy) or the autopilot's (`run`).
+    #[must_use]
+    pub fn watch_deadline(&self, wait: Duration) -> Timestamp {
+        let wait_end = self.clock.now().saturating_add(wait);
+        let state = &self.state;
+        match (state.phase, state.current_stage()) {
+            (Phase::Soaking, Some(stage)) => {
+                let soak_end = state.since.saturating_add(stage.soak);
+                let before_soak_end =
+                    Timestamp::from_unix_millis(soak_end.unix_millis().saturating_sub(1));
+                wait_end.min(before_soak_end)
+            }
+            _ => wait_end,
+        }
+    }
+
     /// A safe deploy: moves to the next stage, whose percentage must be
     /// `target`, only when the current stage's soak is over and every check
     /// is Pass now with the go criteria met. Refusals name every reason and
