@@ -97,9 +97,13 @@ prometheus --config.file=prometheus.yml --storage.tsdb.path=data \
     --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >prometheus.log 2>&1 &
 pids+=($!)
 
-# The gate judges the in cohort: the flagged users' own error rate and P95.
+# The gate's default queries, cohort-aware: the global series and, from the
+# services' cohort="in"|"out" labels, the flagged users' error rate and P95,
+# in against out, and every instance's percentage. The file only sets what a
+# minutes-long demo needs: a 15 s window, the rollout, no wait for a sample
+# big enough to detect a doubling, and the job this Prometheus scrapes.
 sed "s#http://127.0.0.1:9090#http://127.0.0.1:$prom_port#" \
-    "$root/examples/gates/cohort-in.json" >gate.json
+    "$root/examples/gates/live-demo.json" >gate.json
 
 query() {
     curl -sfG "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" 2>/dev/null || true
