@@ -2,7 +2,10 @@
 # The live demo: a real Prometheus scraping two instances of the example
 # service every second, a load generator, and the rollout controller on a
 # two-minute plan (examples/plans/live-demo.json: 15 s soaks, 5 s sustained,
-# a 15 s window), judged on the flagged users (the `in` cohort).
+# a 15 s window) with the gate file examples/gates/live-demo.json: the
+# gate's default queries, which judge the flagged users (the `in` cohort)
+# against their own thresholds and against everyone else, as well as the
+# global series.
 #
 #   scripts/demo.sh            healthy: 5 → 10 → 25 → 50 → 100%, completes (exit 0)
 #   scripts/demo.sh --fault    5% errors for flagged users only (0.05% for the rest):
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
         --rate) rate="$2"; shift ;;
         --debug) profile=debug ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
