@@ -127,6 +127,8 @@ if [ "$fault" = 1 ]; then
 fi
 
 say "load: $rate requests/s over 100000 users"
+# Created first: the background redirection below may come after tail opens it.
+: >loadgen.log
 "$bin/loadgen" --target "127.0.0.1:${ports[0]}" --target "127.0.0.1:${ports[1]}" \
     --rate "$rate" --report-every 5s >loadgen.log 2>&1 &
 loadgen_pid=$!
