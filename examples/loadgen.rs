@@ -201,7 +201,9 @@ fn main() -> ExitCode {
             slept += Duration::from_millis(100);
         }
         let now = Snapshot::of(&counts);
-        if slept > Duration::ZERO {
+        // A stop cuts the last interval short: under a second of requests
+        // is too few for a share (the `done` line still counts them).
+        if slept >= cli.report_every.min(Duration::from_secs(1)) {
             report(&last, &now, last_at.elapsed());
         }
         (last, last_at) = (now, Instant::now());

@@ -2,7 +2,10 @@
 # The live demo: a real Prometheus scraping two instances of the example
 # service every second, a load generator, and the rollout controller on a
 # two-minute plan (examples/plans/live-demo.json: 15 s soaks, 5 s sustained,
-# a 15 s window), judged on the flagged users (the `in` cohort).
+# a 15 s window) with the gate file examples/gates/live-demo.json: the
+# gate's default queries, which judge the flagged users (the `in` cohort)
+# against their own thresholds and against everyone else, as well as the
+# global series.
 #
 #   scripts/demo.sh            healthy: 5 → 10 → 25 → 50 → 100%, completes (exit 0)
 #   scripts/demo.sh --fault    5% errors for flagged users only (0.05% for the rest):
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
         --rate) rate="$2"; shift ;;
         --debug) profile=debug ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -97,9 +100,13 @@ prometheus --config.file=prometheus.yml --storage.tsdb.path=data \
     --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >prometheus.log 2>&1 &
 pids+=($!)
 
-# The gate judges the in cohort: the flagged users' own error rate and P95.
+# The gate's default queries, cohort-aware: the global series and, from the
+# services' cohort="in"|"out" labels, the flagged users' error rate and P95,
+# in against out, and every instance's percentage. The file only sets what a
+# minutes-long demo needs: a 15 s window, the rollout, no wait for a sample
+# big enough to detect a doubling, and the job this Prometheus scrapes.
 sed "s#http://127.0.0.1:9090#http://127.0.0.1:$prom_port#" \
-    "$root/examples/gates/cohort-in.json" >gate.json
+    "$root/examples/gates/live-demo.json" >gate.json
 
 query() {
     curl -sfG "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" 2>/dev/null || true
@@ -120,6 +127,8 @@ if [ "$fault" = 1 ]; then
 fi
 
 say "load: $rate requests/s over 100000 users"
+# Created first: the background redirection below may come after tail opens it.
+: >loadgen.log
 "$bin/loadgen" --target "127.0.0.1:${ports[0]}" --target "127.0.0.1:${ports[1]}" \
     --rate "$rate" --report-every 5s >loadgen.log 2>&1 &
 loadgen_pid=$!

@@ -1,12 +1,13 @@
 //! The cohort gate live: a real Prometheus scraping two instances of the
 //! example service every second, the load generator, and `controller run
-//! --tick 1s` judging the in cohort (15 s soaks, 5 s sustained, a 15 s
-//! window). 5% errors for the flagged users only (0.05% for everyone) roll
-//! back within sustained + window + a few ticks, although the global error
-//! rate stays under every threshold; a healthy service completes.
-//!
-//! Until the gate's defaults judge cohorts, the gate file below names the
-//! in cohort in its PromQL templates.
+//! --tick 1s` with the live demo's gate file (15 s soaks, 5 s sustained, a
+//! 15 s window). The gate file sets no query: the gate's default queries
+//! find the services' `cohort="in"|"out"` series and judge the flagged users
+//! as well as everyone. 5% errors for the flagged users only (0.05% for
+//! everyone) roll back within sustained + window + a few ticks, on an
+//! in-cohort check, although the global error rate stays under the canary
+//! threshold (a gate on global series alone would have let it through); a
+//! healthy service completes.
 
 #![cfg(feature = "prometheus")]
 
@@ -38,10 +39,12 @@ const SLACK_TICKS: u64 = 10;
 const GLOBAL_ERRORS: &str =
     "sum(increase(genesis_errors_total[15s])) / sum(increase(genesis_requests_total[15s]))";
 const IN_ERRORS: &str = r#"sum(increase(genesis_errors_total{cohort="in"}[15s]))"#;
+/// The canary tier's error-rate threshold, in percent.
+const CANARY_ERROR_PERCENT: f64 = 2.0;
 
 fn gate(prometheus_url: &str) -> String {
     let gate: Value =
-        serde_json::from_str(include_str!("../examples/gates/cohort-in.json")).unwrap();
+        serde_json::from_str(include_str!("../examples/gates/live-demo.json")).unwrap();
     let mut gate = gate;
     gate["prometheus"]["url"] = Value::String(prometheus_url.to_owned());
     gate.to_string()
@@ -104,6 +107,16 @@ fn at_millis(entry: &Value) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     ((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + millis.parse::<i64>().unwrap()
+}
+
+/// The audit log's entries for `event`, oldest first.
+fn audited(dir: &Path, event: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("rollout-state.json.audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == event)
+        .collect()
 }
 
 fn event<'a>(state: &'a Value, name: &str) -> &'a Value {
@@ -169,10 +182,34 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
     );
     let s = state(d);
     assert_eq!(s["phase"], "rolled_back", "{}", s["reason"]);
+    let reason = s["reason"].as_str().unwrap();
+    // An in-cohort check rolled it back, and the gate says only the flagged
+    // users were hit.
     assert!(
-        s["reason"].as_str().unwrap().contains("error rate"),
+        reason.starts_with("in-cohort error rate") || reason.starts_with("in-vs-out error excess"),
+        "{reason}"
+    );
+    assert!(reason.contains("the flagged users only"), "{reason}");
+    let rollbacks = audited(d, "rollback");
+    let rollback = rollbacks.last().expect("a rollback in the audit log");
+    assert!(
+        ["in_cohort_error_rate", "cohort_error_excess"]
+            .contains(&rollback["explanation"]["check"].as_str().unwrap_or("")),
         "{}",
-        s["reason"]
+        rollback["explanation"]
+    );
+    assert_eq!(
+        rollback["verdicts"]["scope"], r#"cohort series {rollout="phase_4_deployment"}"#,
+        "the gate judged this rollout's cohort series"
+    );
+    // The point of cohorts: at the rollback the global error rate, as the
+    // gate itself read it, was under the canary threshold and passed.
+    let global = &rollback["verdicts"]["error_rate"];
+    eprintln!("global error rate at the rollback: {global}");
+    assert_eq!(global["verdict"], "pass", "{global}");
+    assert!(
+        global["value"].as_f64().unwrap() < CANARY_ERROR_PERCENT,
+        "{global}"
     );
     let took = at_millis(event(&s, "rollback")) - at_millis(event(&s, "promote"));
     let bound = (SUSTAINED_S + WINDOW_S + SLACK_TICKS) as i64 * 1000;
@@ -184,7 +221,10 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
     // The point of cohorts: globally the errors were diluted under every threshold.
     let global = live::query(server.port, GLOBAL_ERRORS).expect("a global error rate");
     eprintln!("global error ratio over the last 15 s: {global}");
-    assert!(global < 0.02, "global error ratio {global}");
+    assert!(
+        global * 100.0 < CANARY_ERROR_PERCENT,
+        "global error ratio {global}"
+    );
     // Both instances follow the rolled-back flags file.
     assert!(live::wait_for(Duration::from_secs(30), || {
         services.iter().all(|s| {
@@ -216,6 +256,17 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
     );
     let s = state(d);
     assert_eq!(s["phase"], "completed");
+    // Every move was judged on the cohort series, and says so.
+    let moves: Vec<Value> = ["advance", "complete"]
+        .iter()
+        .flat_map(|e| audited(d, e))
+        .collect();
+    assert_eq!(moves.len(), 3, "two advances and the completion");
+    for m in &moves {
+        let message = m["explanation"]["message"].as_str().unwrap();
+        assert!(message.contains("in cohort: error rate"), "{message}");
+        assert!(!message.contains("global series only"), "{message}");
+    }
     let flags: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("flags.json")).unwrap()).unwrap();
     assert_eq!(flags["rollouts"]["phase_4_deployment"]["percentage"], 100);
@@ -246,13 +297,35 @@ fn the_demo_plan_and_gate_file_load() {
     let short = Plan::from_json(PLAN).unwrap();
     assert_eq!(short.stages.len(), 3);
 
+    // The demo's gate file: the default queries over a 15 s window, the
+    // cohort series of phase_4_deployment, no wait for a doubling's sample,
+    // and the one job the demo's Prometheus scrapes.
     let gate = GateConfig::from_json(&gate("http://127.0.0.1:9090")).unwrap();
+    let defaults = GateConfig::default().queries;
+    assert_eq!(gate.queries, defaults, "the demo uses the default queries");
     let queries = gate.rendered_queries().unwrap();
+    assert_eq!(
+        queries.error_rate,
+        "sum(rate(genesis_errors_total[15s])) / sum(rate(genesis_requests_total[15s]))"
+    );
+    assert_eq!(queries.cohort.window, Duration::from_secs(15));
+    assert_eq!(queries.cohort.selector, r#"rollout="phase_4_deployment""#);
     for q in [
-        &queries.error_rate,
-        &queries.requests,
-        &queries.latency_p95_seconds,
+        &queries.cohort.requests,
+        &queries.cohort.errors,
+        &queries.cohort.latency_buckets,
     ] {
-        assert!(q.contains(r#"cohort="in""#) && q.contains("[15s]"), "{q}");
+        assert!(
+            q.contains(r#"rollout="phase_4_deployment",cohort=~"in|out""#) && q.contains("[15s]"),
+            "{q}"
+        );
     }
+    assert_eq!(queries.cohort.rules.max_sample_wait, Some(Duration::ZERO));
+    assert_eq!(
+        queries.health_checks,
+        [(
+            "service".to_owned(),
+            r#"up{job="genesis-service"}"#.to_owned()
+        )]
+    );
 }
