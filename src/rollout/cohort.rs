@@ -398,19 +398,33 @@ impl ExcessTest {
 impl fmt::Display for ExcessTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rate = |e: f64, n: f64| if n > 0.0 { 100.0 * e / n } else { f64::NAN };
+        let ratio = if self.ratio.is_finite() {
+            format!("{:.2}", self.ratio)
+        } else {
+            "-".to_owned()
+        };
         write!(
             f,
-            "in {:.0}/{:.0} ({:.3}%) vs out {:.0}/{:.0} ({:.3}%), ratio {:.2}, e-value {} (significant at {:.0})",
-            self.in_events,
-            self.in_requests,
+            "in {}/{} ({:.3}%) vs out {}/{} ({:.3}%), ratio {ratio}, e-value {} (significant at {:.0})",
+            count(self.in_events),
+            count(self.in_requests),
             rate(self.in_events, self.in_requests),
-            self.out_events,
-            self.out_requests,
+            count(self.out_events),
+            count(self.out_requests),
             rate(self.out_events, self.out_requests),
-            self.ratio,
             readable(self.e_value),
             self.threshold
         )
+    }
+}
+
+/// A count for people: whole when it is (counts from a window scaled to a
+/// tick are fractional), else one decimal, so `0.4/144` never reads `0/144`.
+fn count(v: f64) -> String {
+    if (v - v.round()).abs() < 0.05 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
     }
 }
 
@@ -648,6 +662,25 @@ impl CohortObservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excess_figures_read_as_counts_and_an_undefined_ratio_as_a_dash() {
+        let test = ExcessTest {
+            in_events: 0.43,
+            in_requests: 144.0,
+            out_events: 0.0,
+            out_requests: 4357.0,
+            ratio: f64::NAN,
+            e_value: 1.7,
+            threshold: 1200.0,
+        };
+        let text = test.to_string();
+        assert!(
+            text.starts_with("in 0.4/144 (0.299%) vs out 0/4357"),
+            "{text}"
+        );
+        assert!(text.contains("ratio -,"), "{text}");
+    }
 
     fn fig(requests: f64, errors: f64) -> CohortFigures {
         CohortFigures {

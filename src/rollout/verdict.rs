@@ -390,7 +390,14 @@ impl CohortVerdicts {
         let full = ctx.percentage >= Percentage::HUNDRED;
         let excess = |check: CheckKind, in_events: f64, out_events: f64, what: &str| {
             if full {
-                return pass(check, "no out cohort at 100%");
+                return pass(
+                    check,
+                    if check == CheckKind::CohortErrorExcess {
+                        "errors: no out cohort to compare with at 100%"
+                    } else {
+                        "latency: no out cohort to compare with at 100%"
+                    },
+                );
             }
             if ledger.in_requests <= 0.0 || ledger.out_requests <= 0.0 {
                 return pass(check, "no counts for this stage yet");
