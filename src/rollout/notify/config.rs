@@ -116,7 +116,10 @@ pub enum SmtpSecurity {
 }
 
 /// Email over SMTP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` output hides the login as well as the password: both come from
+/// the environment or a file and are credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EmailConfig {
     /// The SMTP server's host.
     pub host: String,
@@ -134,6 +137,21 @@ pub struct EmailConfig {
     pub username: Option<String>,
     /// Its password.
     pub password: Option<Secret>,
+}
+
+impl fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("daily_at", &self.daily_at)
+            .field("username", &self.username.as_ref().map(|_| "***"))
+            .field("password", &self.password)
+            .finish()
+    }
 }
 
 /// Retries, timeouts and the give-up bound.
