@@ -246,7 +246,9 @@ impl HotFlag {
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS;
 
     /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`,
-    /// hashing the user for the bucket.
+    /// hashing the user for the bucket. The single-flag hot path: kept apart
+    /// from [`evaluate_with`](Self::evaluate_with), whose bucket closure
+    /// costs this path about 2% (paired benchmark).
     #[inline(always)]
     pub(crate) fn evaluate(
         self,
@@ -254,7 +256,35 @@ impl HotFlag {
         allow_experimental: bool,
         flags: &[Flag],
     ) -> Evaluation {
-        self.evaluate_with(user, allow_experimental, flags, |seed| seed.bucket(user))
+        if self.bits & Self::SLOW != 0 {
+            return self.evaluate_slow_hashing(user, allow_experimental, flags);
+        }
+        if self.bits & Self::BUCKETED != 0 {
+            let bucket = self.seed.bucket(user);
+            Evaluation::bucketed(self.threshold.contains(bucket), bucket)
+        } else {
+            Evaluation::fixed(Reason::On)
+        }
+    }
+
+    #[inline(never)]
+    fn evaluate_slow_hashing(
+        self,
+        user: &str,
+        allow_experimental: bool,
+        flags: &[Flag],
+    ) -> Evaluation {
+        if self.bits & Self::KILLED != 0 {
+            return Evaluation::fixed(Reason::KillSwitch);
+        }
+        if self.bits & Self::EXPERIMENTAL != 0 && !allow_experimental {
+            return Evaluation::fixed(Reason::ExperimentalDisabled);
+        }
+        // User lists live in the full flag.
+        match flags.get(self.position as usize) {
+            Some(flag) => flag.evaluate_with(user, allow_experimental, |seed| seed.bucket(user)),
+            None => Evaluation::fixed(Reason::UnknownFlag),
+        }
     }
 
     /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`.
