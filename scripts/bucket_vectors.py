@@ -4,7 +4,7 @@
     python3 scripts/bucket_vectors.py            # check tests/data/bucket_vectors.json
     python3 scripts/bucket_vectors.py --generate # rewrite it (only when adding cases)
 
-The contract (DESIGN.md), which services in any language must reproduce:
+The contract (README, "Bucketing contract"), which services in any language must reproduce:
 
     seed   = xxh3_64(salt_bytes, seed=0)
     h      = xxh3_64(user_bytes, seed=seed)
