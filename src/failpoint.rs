@@ -7,10 +7,32 @@
 //! `failpoint atomic.after_rename hit` to stderr and aborts: like a `kill -9`
 //! for the files, nothing more is written. Without the feature,
 //! [`failpoint`] compiles to nothing.
+//!
+//! An error point ([`fail_io`]) armed with `name=N!` fails with an I/O error
+//! from its N-th hit on (a volume that fills up), instead of aborting.
 
 /// The environment variable that arms crash points.
 #[cfg(feature = "failpoints")]
 pub(crate) const FAILPOINTS_ENV: &str = "GENESIS_FLAGS_FAILPOINTS";
+
+/// Marks an error point named `name` (see the module docs): `Err` once
+/// armed and reached often enough.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn fail_io(_name: &'static str) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Marks an error point named `name` (see the module docs).
+#[cfg(feature = "failpoints")]
+pub(crate) fn fail_io(name: &'static str) -> std::io::Result<()> {
+    if armed::count(name, true).is_some_and(|(hit, at)| hit >= at) {
+        return Err(std::io::Error::other(format!(
+            "failpoint {name}: injected I/O error"
+        )));
+    }
+    Ok(())
+}
 
 /// Marks a crash point named `name` (see the module docs).
 #[cfg(not(feature = "failpoints"))]
@@ -31,7 +53,8 @@ mod armed {
 
     use super::FAILPOINTS_ENV;
 
-    /// Name -> the hit that aborts (1-based).
+    /// Name -> the hit that aborts (1-based); error points are armed as
+    /// `name!`.
     fn armed() -> &'static HashMap<String, u64> {
         static ARMED: OnceLock<HashMap<String, u64>> = OnceLock::new();
         ARMED.get_or_init(|| {
@@ -46,10 +69,35 @@ mod armed {
         spec.split(',')
             .filter_map(|entry| {
                 let (name, n) = entry.split_once('=')?;
-                let n: u64 = n.trim().parse().ok()?;
-                (n > 0).then(|| (name.trim().to_owned(), n))
+                let n = n.trim();
+                let (n, bang) = match n.strip_suffix('!') {
+                    Some(n) => (n, "!"),
+                    None => (n, ""),
+                };
+                let n: u64 = n.parse().ok()?;
+                (n > 0).then(|| (format!("{}{bang}", name.trim()), n))
             })
             .collect()
+    }
+
+    /// Counts a hit of `name` (an error point when `error`); returns the
+    /// hit number and the armed one, if armed.
+    pub(super) fn count(name: &'static str, error: bool) -> Option<(u64, u64)> {
+        let key = if error {
+            format!("{name}!")
+        } else {
+            name.to_owned()
+        };
+        let &at = armed().get(&key)?;
+        static COUNTS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+        let counts = COUNTS.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut counts = match counts.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let hit = counts.entry(key).or_insert(0);
+        *hit += 1;
+        Some((*hit, at))
     }
 
     pub(super) fn reach(name: &'static str) {

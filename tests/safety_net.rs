@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use genesis_flags::rollout::{
-    AuditLog, CheckKind, CohortFigures, CohortObservation, Controller, ControllerError,
-    EngineLock, FlagsWriter, ManualClock, Observation, Operation, Phase, Plan, RolloutState,
-    RunEnd, RunOptions, StopFlag, SystemClock, Timestamp, Verdict,
+    AuditLog, CheckKind, CohortFigures, CohortObservation, Controller, ControllerError, EngineLock,
+    FlagsWriter, ManualClock, Observation, Operation, Phase, Plan, RolloutState, RunEnd,
+    RunOptions, StopFlag, SystemClock, Timestamp, Verdict,
 };
 use genesis_flags::Percentage;
 use serde_json::Value;
@@ -57,7 +57,13 @@ fn init(dir: &Path) {
     std::fs::write(dir.join("flags.json"), FLAGS).unwrap();
     let out = run(
         dir,
-        &["init", "--flags", "flags.json", "--rollout", "phase_4_deployment"],
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            "phase_4_deployment",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -119,7 +125,10 @@ fn run_within(dir: &Path, args: &[&str]) -> Output {
 fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
-        assert!(started.elapsed() < DEADLINE, "{what}: not within {DEADLINE:?}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what}: not within {DEADLINE:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -194,7 +203,11 @@ fn p1_a_broken_flags_file_never_stops_an_operators_rollback() {
     let kept: Vec<_> = std::fs::read_dir(d)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("flags.json.rejected-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("flags.json.rejected-")
+        })
         .collect();
     assert_eq!(kept.len(), 1, "the broken file is kept beside");
     assert_eq!(std::fs::read_to_string(kept[0].path()).unwrap(), broken);
@@ -317,7 +330,10 @@ fn p2_a_failed_publish_is_retried_by_the_running_engine() {
         .open()
         .unwrap();
     engine.apply(&Operation::Start, "alice").unwrap();
-    assert_eq!(shared.0.lock().unwrap().percentage, Percentage::from_percent(5.0).unwrap());
+    assert_eq!(
+        shared.0.lock().unwrap().percentage,
+        Percentage::from_percent(5.0).unwrap()
+    );
     // `chattr +i`: the rollback is committed, its publish fails.
     shared.0.lock().unwrap().failing = true;
     let applied = engine
@@ -332,7 +348,8 @@ fn p2_a_failed_publish_is_retried_by_the_running_engine() {
     assert_eq!(engine.state().phase, Phase::RolledBack);
     // `chattr -i`: the running engine writes it without a person.
     shared.0.lock().unwrap().failing = false;
-    let mut options = RunOptions::simulated(Duration::from_secs(60)).until(t0() + Duration::from_secs(600));
+    let mut options =
+        RunOptions::simulated(Duration::from_secs(60)).until(t0() + Duration::from_secs(600));
     options.wait_for_resume = true;
     options.incident_every = Some(Duration::from_secs(60));
     let stop: StopFlag = Arc::new(AtomicBool::new(false));
@@ -401,7 +418,10 @@ fn chown(path: &Path, uid: u32, gid: u32) {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        == 0
 }
 
 fn forged_request(folder: &Path, id: &str, operation: &str, by: &str) -> PathBuf {
@@ -428,7 +448,11 @@ fn SystemClock_now_millis() -> u64 {
 fn p4_identity_is_the_files_owner_and_the_claim_is_only_noted() {
     if !is_root() {
         eprintln!("needs root to give a request another owner");
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI runs as root");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -457,10 +481,16 @@ fn p4_identity_is_the_files_owner_and_the_claim_is_only_noted() {
         "the owner of the file acted: {}",
         entry.by
     );
-    let record = audit(d).into_iter().rev().find(|r| r.event == "pause").unwrap();
+    let record = audit(d)
+        .into_iter()
+        .rev()
+        .find(|r| r.event == "pause")
+        .unwrap();
     assert_eq!(record.by, entry.by);
     assert!(
-        serde_json::to_string(&entry).unwrap().contains("deployment lead"),
+        serde_json::to_string(&entry)
+            .unwrap()
+            .contains("deployment lead"),
         "the claimed text is kept beside: {entry:?}"
     );
 }
@@ -472,7 +502,9 @@ fn p4_the_request_folder_is_private_whatever_the_parent_and_umask() {
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o1777)).unwrap();
     init(d);
     let _engine = Engine::start(d);
-    eventually("the engine makes its request folder", || requests(d).is_dir());
+    eventually("the engine makes its request folder", || {
+        requests(d).is_dir()
+    });
     let mode = std::fs::metadata(requests(d)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode & 0o007, 0, "others have no access: {mode:o}");
     assert_eq!(mode, 0o700, "{mode:o}");
@@ -488,10 +520,19 @@ fn p4_a_folder_others_can_write_is_refused() {
     eventually("the engine makes its request folder", || folder.is_dir());
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
     let id = format!("{:013}-1-open", SystemClock_now_millis());
-    forged_request(&folder, &id, "{\"operation\":\"promote\",\"reason\":\"skip the soak\"}", "x");
+    forged_request(
+        &folder,
+        &id,
+        "{\"operation\":\"promote\",\"reason\":\"skip the soak\"}",
+        "x",
+    );
     // Give the engine many polls; it must not apply it.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(state(d).stage, 1, "a request in a world-writable folder is refused");
+    assert_eq!(
+        state(d).stage,
+        1,
+        "a request in a world-writable folder is refused"
+    );
     assert_eq!(state(d).phase, Phase::Soaking);
 }
 
@@ -499,7 +540,11 @@ fn p4_a_folder_others_can_write_is_refused() {
 fn p4_a_second_user_can_pause_without_write_access_to_the_lock() {
     if !is_root() {
         eprintln!("needs root to act as a second user");
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI runs as root");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root"
+        );
         return;
     }
     use std::os::unix::process::CommandExt;
@@ -540,13 +585,19 @@ fn p5_events_and_ids_continue_across_a_reinitialisation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     init(d);
-    for op in [&["promote", "--reason", "go"][..], &["rollback", "--reason", "r"]] {
+    for op in [
+        &["promote", "--reason", "go"][..],
+        &["rollback", "--reason", "r"],
+    ] {
         let out = run(d, op);
         assert!(out.status.success(), "{}", text(&out));
     }
     std::fs::remove_file(d.join("rollout-state.json")).unwrap();
     init(d);
-    for op in [&["promote", "--reason", "go"][..], &["rollback", "--reason", "r"]] {
+    for op in [
+        &["promote", "--reason", "go"][..],
+        &["rollback", "--reason", "r"],
+    ] {
         let out = run(d, op);
         assert!(out.status.success(), "{}", text(&out));
         assert!(!text(&out).contains("pending:"), "{}", text(&out));
@@ -667,9 +718,19 @@ fn p7_a_flagged_only_rollback_event_names_the_deciding_check_first() {
         .unwrap();
     assert_eq!(event.check, Some(CheckKind::InCohortErrorRate));
     let first = event.checks.first().expect("checks");
-    assert_eq!(first.check, CheckKind::InCohortErrorRate, "{:?}", event.checks);
+    assert_eq!(
+        first.check,
+        CheckKind::InCohortErrorRate,
+        "{:?}",
+        event.checks
+    );
     assert_eq!(first.verdict, Verdict::Breach);
-    assert_eq!(event.checks.len(), 10, "every check judged: {:?}", event.checks);
+    assert_eq!(
+        event.checks.len(),
+        10,
+        "every check judged: {:?}",
+        event.checks
+    );
 }
 
 // 8. At 0% the empty in cohort does not block the first stage.
@@ -689,9 +750,7 @@ fn p8_the_first_safe_deploy_of_a_cohort_gated_rollout_can_start() {
         &clock,
     )
     .unwrap();
-    let gate = |_| {
-        Observation::healthy().with_cohorts(cohort(0.0005, 0.0005, 0.0, 0.0))
-    };
+    let gate = |_| Observation::healthy().with_cohorts(cohort(0.0005, 0.0005, 0.0, 0.0));
     let mut engine = Controller::builder(&state_path)
         .clock(clock)
         .gate(gate)
@@ -735,13 +794,22 @@ fn p9_malformed_notify_and_gate_files_never_print_their_secrets() {
     let d = dir.path();
     init(d);
     let cases = [
-        ("notify.json", r#"{"slack": "https://hooks.slack.com/services/T0/B0/SECRETSLACK"}"#),
+        (
+            "notify.json",
+            r#"{"slack": "https://hooks.slack.com/services/T0/B0/SECRETSLACK"}"#,
+        ),
         (
             "notify.json",
             r#"{"slack": {"webhook_url": "https://hooks.slack.com/services/T0/B0/SECRETSLACK", "channel": 5}}"#,
         ),
-        ("notify.json", r#"{"pagerduty": {"routing_key": ["SECRETROUTING"]}}"#),
-        ("notify.json", r#"{"pagerduty": {"routing_key": "SECRETROUTING", "events_url": 7}}"#),
+        (
+            "notify.json",
+            r#"{"pagerduty": {"routing_key": ["SECRETROUTING"]}}"#,
+        ),
+        (
+            "notify.json",
+            r#"{"pagerduty": {"routing_key": "SECRETROUTING", "events_url": 7}}"#,
+        ),
         (
             "notify.json",
             r#"{"email": {"smtp_url": 9, "from": "a@b.c", "to": ["d@e.f"], "password": "SECRETPASSWORD"}}"#,
@@ -750,11 +818,23 @@ fn p9_malformed_notify_and_gate_files_never_print_their_secrets() {
             "notify.json",
             r#"{"email": {"smtp_url": "smtp://u:SECRETPASSWORD@127.0.0.1:25", "from": 1, "to": []}}"#,
         ),
-        ("notify.json", r#"{"webhooks": [{"url": "https://h.example/SECRETHOOK", "secret": 5}]}"#),
+        (
+            "notify.json",
+            r#"{"webhooks": [{"url": "https://h.example/SECRETHOOK", "secret": 5}]}"#,
+        ),
         ("notify.json", r#"{"webhooks": "SECRETHOOK"}"#),
-        ("gate.json", r#"{"prometheus": "http://u:SECRETPROM@127.0.0.1:9090"}"#),
-        ("gate.json", r#"{"prometheus": {"url": "http://u:SECRETPROM@127.0.0.1:9090", "timeout": 5}}"#),
-        ("gate.json", r#"{"prometheus": {"url": "http://u:SECRETPROM@[::1"}}"#),
+        (
+            "gate.json",
+            r#"{"prometheus": "http://u:SECRETPROM@127.0.0.1:9090"}"#,
+        ),
+        (
+            "gate.json",
+            r#"{"prometheus": {"url": "http://u:SECRETPROM@127.0.0.1:9090", "timeout": 5}}"#,
+        ),
+        (
+            "gate.json",
+            r#"{"prometheus": {"url": "http://u:SECRETPROM@[::1"}}"#,
+        ),
     ];
     for (file, body) in cases {
         std::fs::write(d.join(file), body).unwrap();
@@ -762,16 +842,21 @@ fn p9_malformed_notify_and_gate_files_never_print_their_secrets() {
             let args: Vec<&str> = if file == "gate.json" {
                 vec!["--output", output, "health-check", "--gate", "gate.json"]
             } else {
-                vec!["--output", output, "pause", "--reason", "x", "--notify", "notify.json"]
+                vec![
+                    "--output",
+                    output,
+                    "pause",
+                    "--reason",
+                    "x",
+                    "--notify",
+                    "notify.json",
+                ]
             };
             let out = run(d, &args);
             assert_eq!(out.status.code(), Some(2), "{body}: {}", text(&out));
             let all = text(&out);
             assert!(!all.contains("SECRET"), "{body} ({output}): {all}");
-            assert!(
-                all.contains(file),
-                "the error still names the file: {all}"
-            );
+            assert!(all.contains(file), "the error still names the file: {all}");
         }
     }
     assert_eq!(state(d).phase, Phase::Ready, "nothing changed");
@@ -841,10 +926,19 @@ fn p11_operator_audit_records_keep_the_stage_before() {
         let out = run(d, &["promote", "--reason", "go"]);
         assert!(out.status.success(), "{}", text(&out));
     }
-    let promotes: Vec<_> = audit(d).into_iter().filter(|r| r.event == "promote").collect();
+    let promotes: Vec<_> = audit(d)
+        .into_iter()
+        .filter(|r| r.event == "promote")
+        .collect();
     assert_eq!(promotes.len(), 2);
-    assert_eq!((promotes[0].stage, promotes[0].percentage.as_percent()), (0, 0.0));
-    assert_eq!((promotes[1].stage, promotes[1].percentage.as_percent()), (1, 5.0));
+    assert_eq!(
+        (promotes[0].stage, promotes[0].percentage.as_percent()),
+        (0, 0.0)
+    );
+    assert_eq!(
+        (promotes[1].stage, promotes[1].percentage.as_percent()),
+        (1, 5.0)
+    );
 }
 
 #[test]
@@ -869,7 +963,13 @@ fn p11_a_tick_is_decided_on_the_state_after_the_change_it_waited_behind() {
         if !gate_sent.swap(true, Ordering::SeqCst) {
             let s = operator_state.clone();
             let t = std::thread::spawn(move || {
-                Controller::submit(&s, &Operation::Pause { reason: "look".into() }, "bob")
+                Controller::submit(
+                    &s,
+                    &Operation::Pause {
+                        reason: "look".into(),
+                    },
+                    "bob",
+                )
             });
             std::thread::sleep(Duration::from_millis(1500));
             assert!(t.join().unwrap().is_ok());
@@ -885,10 +985,15 @@ fn p11_a_tick_is_decided_on_the_state_after_the_change_it_waited_behind() {
     assert_eq!(end, RunEnd::Paused);
     let records = AuditLog::read(dir.path().join("rollout-state.json.audit.jsonl")).unwrap();
     let at: Vec<Timestamp> = records.iter().map(|r| r.at).collect();
-    assert!(at.windows(2).all(|w| w[0] <= w[1]), "audit in time order: {records:#?}");
+    assert!(
+        at.windows(2).all(|w| w[0] <= w[1]),
+        "audit in time order: {records:#?}"
+    );
     let pause = records.iter().position(|r| r.event == "pause").unwrap();
     // The tick that waited behind the pause judged the paused state.
-    assert!(records[pause + 1..].iter().all(|r| r.event != "advance" && r.event != "rollback"));
+    assert!(records[pause + 1..]
+        .iter()
+        .all(|r| r.event != "advance" && r.event != "rollback"));
     if let Some(tick) = records[pause + 1..].first() {
         assert_eq!(tick.revision, records[pause].revision.map(|r| r + 1));
     }
@@ -947,7 +1052,11 @@ fn p11_a_moved_folder_writes_its_own_flags_file() {
     let out = run(&b, &["promote", "--reason", "go"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(published(&b.join("flags.json")), 5.0);
-    assert_eq!(published(&a.join("flags.json")), 0.0, "the old path is left alone");
+    assert_eq!(
+        published(&a.join("flags.json")),
+        0.0,
+        "the old path is left alone"
+    );
 }
 
 #[test]
@@ -962,7 +1071,14 @@ fn p11_every_file_read_is_bounded_and_regular() {
         &["health-check", "--gate", "/dev/zero"],
         &["pause", "--reason", "x", "--notify", "fifo.json"],
         &["health-check", "--gate", "fifo.json"],
-        &["init", "--flags", "fifo.json", "--rollout", "phase_4_deployment", "--force"],
+        &[
+            "init",
+            "--flags",
+            "fifo.json",
+            "--rollout",
+            "phase_4_deployment",
+            "--force",
+        ],
     ];
     for args in cases {
         let out = run_within(d, args);
@@ -982,9 +1098,18 @@ fn p11_gate_numbers_are_bounded() {
     let d = dir.path();
     init(d);
     for (field, body) in [
-        ("connect_timeout", r#"{"prometheus": {"url": "http://127.0.0.1:9", "connect_timeout": "0s"}}"#),
-        ("max_response_bytes", r#"{"prometheus": {"url": "http://127.0.0.1:9", "max_response_bytes": 0}}"#),
-        ("timeout", r#"{"prometheus": {"url": "http://127.0.0.1:9", "timeout": "400d"}}"#),
+        (
+            "connect_timeout",
+            r#"{"prometheus": {"url": "http://127.0.0.1:9", "connect_timeout": "0s"}}"#,
+        ),
+        (
+            "max_response_bytes",
+            r#"{"prometheus": {"url": "http://127.0.0.1:9", "max_response_bytes": 0}}"#,
+        ),
+        (
+            "read_timeout",
+            r#"{"prometheus": {"url": "http://127.0.0.1:9", "read_timeout": "400d"}}"#,
+        ),
     ] {
         std::fs::write(d.join("gate.json"), body).unwrap();
         let out = run(d, &["health-check", "--gate", "gate.json"]);

@@ -200,12 +200,30 @@ pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
         s.phase,
         format_duration(tick)
     );
+    let started_at = engine.state().revision;
     let end = engine.run(&options, &stop_on_signals(), &mut |e| {
         output::log_event(cli, out, e)
     });
     let notified = notify::finish(Some(engine), channels.as_ref(), args.notify)?;
     notify::log_statuses(&notified);
-    let end = end?;
+    let end = match end {
+        Ok(end) => end,
+        // Exit 2 says "nothing changed": after a commit, say otherwise.
+        Err(e) if engine.state().revision != started_at => {
+            return Err(Failure::after_change(format!(
+                "{e}; the run had changed the rollout (revision {started_at} -> {}) before it stopped, and the state file holds every change",
+                engine.state().revision
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(error) = engine.flags_pending() {
+        tracing::error!(
+            "run: stopping while the flags file does not show {} ({error}); users are still exposed until the next start writes it",
+            engine.state().percentage
+        );
+        return Ok(3);
+    }
     let s = engine.state();
     match end {
         RunEnd::Stopped => tracing::info!(

@@ -84,6 +84,11 @@ pub enum Command {
         /// Why.
         #[arg(long, default_value = "promoted by hand")]
         reason: String,
+        /// Promote only from this stage (default: the stage `status` shows
+        /// now); refused if the rollout has moved meanwhile, so two
+        /// operators never skip a stage.
+        #[arg(long)]
+        from_stage: Option<usize>,
         /// Notifications.
         #[command(flatten)]
         notify: NotifyArgs,

@@ -26,12 +26,14 @@ mod simulation;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
 use genesis_flags::rollout::{
     parse_duration, Clock, Controller, ControllerError, DailyReport, EngineLock, FlagsFile,
-    Operation, Plan, RolloutState, RunOptions, Scenario, StatusView, SystemClock, Timestamp,
+    Operation, Plan, RolloutState, RunOptions, Scenario, StatusView, StopFlag, SubmitOptions,
+    SystemClock, Timestamp,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -96,15 +98,54 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             let mut value =
                 serde_json::to_value(&view).map_err(|e| Failure::input(e.to_string()))?;
             value["notifications"] = json!(pending);
-            out.emit(&format!("{view}{}", notify::pending_text(&pending)), &value);
+            // What the fleet is told now: users are exposed to whatever the
+            // flags file says, whatever the state says.
+            let files = genesis_flags::rollout::ControllerFiles::beside(&cli.state);
+            let published = files
+                .flags_of(&state)
+                .map(|p| FlagsFile::new(p).percentage(&state.rollout));
+            let exposure = match &published {
+                Some(Ok(p)) if *p != state.percentage => format!(
+                    "\nUSERS STILL EXPOSED: the flags file shows {p}, the rollout is at {}; the running controller (or the next command) writes it",
+                    state.percentage
+                ),
+                Some(Err(e)) => format!(
+                    "\nUSERS MAY STILL BE EXPOSED: the flags file cannot be read ({e}); the running controller (or the next command) restores it"
+                ),
+                _ => String::new(),
+            };
+            value["published_percentage"] = match &published {
+                Some(Ok(p)) => json!(p.as_percent()),
+                _ => serde_json::Value::Null,
+            };
+            value["flags_in_step"] =
+                json!(matches!(&published, Some(Ok(p)) if *p == state.percentage));
+            out.emit(
+                &format!("{view}{exposure}{}", notify::pending_text(&pending)),
+                &value,
+            );
             Ok(0)
         }
-        Command::Promote { reason, notify } => operate(
-            Operation::Promote {
-                reason: reason.clone(),
-            },
+        Command::Promote {
+            reason,
+            from_stage,
             notify,
-        ),
+        } => {
+            // The stage the person saw: a promote never moves from another.
+            let seen = match from_stage {
+                Some(stage) => *stage,
+                None => load_state(&cli.state)?.stage,
+            };
+            operate_from(
+                cli,
+                out,
+                &Operation::Promote {
+                    reason: reason.clone(),
+                },
+                notify,
+                Some(seen),
+            )
+        }
         Command::Pause { reason, notify } => operate(
             Operation::Pause {
                 reason: reason.clone(),
@@ -235,7 +276,7 @@ fn load_plan(path: Option<&Path>) -> Result<Plan> {
 }
 
 fn load_scenario(path: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path)
+    let text = genesis_flags::rollout::read::read_text(path)
         .map_err(|e| Failure::input(format!("cannot read scenario {}: {e}", path.display())))?;
     Scenario::from_json(&text).map_err(|e| Failure::from(e).context(path))
 }
@@ -286,30 +327,62 @@ fn scenario_or_healthy(path: Option<&Path>) -> Result<Scenario> {
 
 /// An operator command: applied here, or by the running engine.
 fn operate(cli: &Cli, out: &Out, op: &Operation, notify: &NotifyArgs) -> Result<u8> {
+    operate_from(cli, out, op, notify, None)
+}
+
+/// An operator command applied only from `from_stage` (when given). Ctrl-C
+/// withdraws a request the running engine has not taken (nothing changes).
+/// Exit 0 when everything was written, 3 when the change was committed but
+/// a follow-up write is pending.
+fn operate_from(
+    cli: &Cli,
+    out: &Out,
+    op: &Operation,
+    notify: &NotifyArgs,
+    from_stage: Option<usize>,
+) -> Result<u8> {
     let channels = notify::load(notify)?;
-    let (applied, engine) = Controller::submit_with(&cli.state, op, &operator(), &|b| {
-        notify::configure(b, channels.as_ref())
-    })?;
+    let cancel = StopFlag::default();
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let options = SubmitOptions::default()
+        .from_stage(from_stage)
+        .cancel(cancel);
+    let (applied, engine) =
+        Controller::submit_with_options(&cli.state, op, &operator(), &options, &|b| {
+            notify::configure(b, channels.as_ref())
+        })?;
     let notified = notify::finish(engine.as_ref(), channels.as_ref(), notify)?;
     output::log_open_report(&applied.opened);
+    // The change's own outcome; the status beside it is read afterwards.
     let state = load_state(&cli.state)?;
     let e = &applied.entry;
     let mut text = format!(
-        "{}: stage {} at {} ({}): {}",
-        e.event, e.stage, e.percentage, state.phase, e.why
+        "{}: stage {} at {} (revision {}): {}",
+        e.event, e.stage, e.percentage, applied.commit.revision, e.why
     );
+    for n in &applied.commit.notes {
+        text.push_str(&format!("\n  note: {n}"));
+    }
     for p in &applied.commit.pending {
         text.push_str(&format!("\n  pending: {p}"));
     }
     text.push_str(&notify::statuses_text(&notified));
     let mut value = serde_json::to_value(StatusView::new(&state, SystemClock.now(), None))
         .map_err(|e| Failure::input(e.to_string()))?;
+    value["outcome"] = json!(e);
+    value["revision"] = json!(applied.commit.revision);
     value["pending"] = json!(applied.commit.pending);
+    value["notes"] = json!(applied.commit.notes);
     if channels.is_some() {
         value["notifications"] = json!(notified);
     }
     out.emit(&text, &value);
-    Ok(0)
+    Ok(if applied.commit.pending.is_empty() {
+        0
+    } else {
+        3
+    })
 }
 
 fn operator() -> String {

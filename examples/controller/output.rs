@@ -31,6 +31,15 @@ impl Failure {
         }
     }
 
+    /// Something changed, then the command could not finish or continue:
+    /// exit 3 (see the README's exit codes).
+    pub fn after_change(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 3,
+        }
+    }
+
     /// The same failure, naming the file it came from.
     pub fn context(mut self, path: &Path) -> Self {
         let shown = path.display().to_string();
@@ -263,6 +272,23 @@ pub fn log_event(cli: &Cli, out: &Out, event: &RunEvent) {
             ),
             Err(e) => tracing::warn!("{} by {by} refused: {e}", operation.name()),
         },
+        RunEvent::Publish {
+            percentage,
+            outcome,
+        } => match outcome {
+            Ok(notes) => {
+                tracing::warn!("the flags file now shows {percentage}: published after a failure");
+                for n in notes {
+                    tracing::warn!("{n}");
+                }
+            }
+            Err(e) => tracing::error!(
+                "USERS STILL EXPOSED: the flags file does not show {percentage} yet: {e}; retrying"
+            ),
+        },
+        RunEvent::RequestRefused { reason } => {
+            tracing::error!("operator request refused: {reason}")
+        }
         _ => {}
     }
 }

@@ -30,8 +30,13 @@ pub struct HistoryEntry {
     pub percentage: Percentage,
     /// Why.
     pub why: String,
-    /// `policy` or the person who acted.
+    /// `policy` or the person who acted (for a request served by a running
+    /// engine, the owner of the request file).
     pub by: String,
+    /// What the request said its sender was, when that differs from `by`:
+    /// a claim, recorded but never trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     /// The operator request that asked for it, when a running engine
     /// applied it for someone.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,7 +2,6 @@
 //! rename, fsync of the folder; see [`StagedFile`](super::StagedFile)),
 //! strict loads, and an append-only audit log of JSON lines.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +67,11 @@ impl RolloutState {
             source: io::Error::other(e),
         })?;
         text.push(b'\n');
+        crate::failpoint::fail_io("state.save").map_err(|source| StateError::Io {
+            action: "cannot save the state to",
+            path: path.to_path_buf(),
+            source,
+        })?;
         write_atomically(path, &text)
     }
 
@@ -75,7 +79,7 @@ impl RolloutState {
     /// error; it is never silently reset.
     pub fn load(path: impl AsRef<Path>) -> Result<RolloutState, StateError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| StateError::Io {
+        let text = super::read::read_text(path).map_err(|source| StateError::Io {
             action: "cannot read",
             path: path.to_path_buf(),
             source,
@@ -89,7 +93,7 @@ impl RolloutState {
             path: PathBuf::new(),
             line: e.line(),
             column: e.column(),
-            message: crate::config::strip_position(&e),
+            message: crate::rollout::redacted_message(&e),
         };
         // The schema first, so a newer file says so instead of "unknown field".
         let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;

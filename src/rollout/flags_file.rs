@@ -183,6 +183,14 @@ impl FlagsFile {
     }
 
     fn read(&self, file: &Path) -> Result<String, FlagsFileError> {
+        // A FIFO or a device would block or never end: regular files only.
+        super::read::open_regular(file, super::read::Follow::Symlinks, u64::MAX).map_err(
+            |source| FlagsFileError::Io {
+                action: "cannot read",
+                path: self.path.clone(),
+                source,
+            },
+        )?;
         config::read_file(file).map_err(|e| match e {
             ConfigError::Io { source, .. } => FlagsFileError::Io {
                 action: "cannot read",

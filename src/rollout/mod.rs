@@ -54,6 +54,8 @@ mod phase;
 mod plan;
 mod policy;
 pub mod prometheus;
+pub mod read;
+mod redact;
 mod scenario;
 mod simulate;
 mod state;
@@ -70,7 +72,7 @@ pub use cohort::{
 pub use controller::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
     ControllerFiles, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation,
-    Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, TickReport,
+    Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, SubmitOptions, TickReport,
 };
 pub use daily::DailyReport;
 pub use decision::{Action, Decision, Explanation};
@@ -84,6 +86,7 @@ pub use plan::{
     MAX_PLAN_DURATION,
 };
 pub use policy::decide;
+pub use redact::redacted_message;
 pub use scenario::{
     Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
     LATENCY_BUCKETS,

@@ -234,7 +234,7 @@ impl Plan {
         let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Syntax {
             line: e.line(),
             column: e.column(),
-            message: crate::config::strip_position(&e),
+            message: crate::rollout::redacted_message(&e),
         })?;
         plan.validate()?;
         Ok(plan)
@@ -243,7 +243,7 @@ impl Plan {
     /// Reads and validates a JSON plan file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Io {
+        let text = super::read::read_text(path).map_err(|source| PlanError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -303,6 +303,26 @@ impl Plan {
             );
         }
         for (name, t) in &self.tiers {
+            // Go must be stricter than rollback: a stage that would pass go
+            // while breaching would advance a rollout that should roll back.
+            if self.go.error_rate_percent_below > t.error_rate_percent {
+                problem(
+                    "go.error_rate_percent_below".into(),
+                    format!(
+                        "{}% is above the {name} tier's rollback threshold of {}%; go must be stricter than rollback",
+                        self.go.error_rate_percent_below, t.error_rate_percent
+                    ),
+                );
+            }
+            if self.go.p95_ms_below > t.p95_ms {
+                problem(
+                    "go.p95_ms_below".into(),
+                    format!(
+                        "{} ms is above the {name} tier's rollback threshold of {} ms; go must be stricter than rollback",
+                        self.go.p95_ms_below, t.p95_ms
+                    ),
+                );
+            }
             let positive = |v: f64| v.is_finite() && v > 0.0;
             if !positive(t.error_rate_percent) || t.error_rate_percent > 100.0 {
                 problem(

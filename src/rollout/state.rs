@@ -79,6 +79,21 @@ pub enum OperationError {
     /// An empty reason or name.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// The rollout moved since the person looked: an operation sent for
+    /// the stage they saw is refused, so two operators never skip a stage.
+    #[error("{operation} refused: the rollout is at stage {stage} ({percentage}) now, not stage {seen} as seen{}; nothing changed", last.as_ref().map(|l| format!(" (last change: {l})")).unwrap_or_default())]
+    Moved {
+        /// The operation.
+        operation: &'static str,
+        /// The stage the person saw.
+        seen: usize,
+        /// The stage now.
+        stage: usize,
+        /// The percentage now.
+        percentage: Percentage,
+        /// The last change, for the message.
+        last: Option<String>,
+    },
     /// A sign-off before the rollout reached its last stage (100%).
     #[error(
         "sign-off refused: the rollout is at stage {stage} ({percentage}); sign-offs open at 100%"
@@ -288,6 +303,7 @@ impl RolloutState {
             percentage: self.percentage,
             why,
             by: by.to_owned(),
+            claimed_by: None,
             request: None,
         };
         self.history.push(entry.clone());

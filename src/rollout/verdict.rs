@@ -76,6 +76,22 @@ pub enum CheckKind {
     CohortSample,
 }
 
+impl CheckKind {
+    /// Whether the check judges the flagged users (the in cohort, or in
+    /// against out), so it has nothing to judge while nobody is flagged.
+    #[must_use]
+    pub fn needs_flagged_users(self) -> bool {
+        matches!(
+            self,
+            CheckKind::InCohortErrorRate
+                | CheckKind::InCohortP95Latency
+                | CheckKind::CohortErrorExcess
+                | CheckKind::CohortLatencyExcess
+                | CheckKind::CohortSample
+        )
+    }
+}
+
 impl fmt::Display for CheckKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

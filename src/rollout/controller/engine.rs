@@ -11,15 +11,17 @@ use serde::{Deserialize, Serialize};
 use super::files::{ControllerFiles, FileFlags, FlagsWriter};
 use super::gate_worker::GateWorker;
 use super::lock::{host_name, EngineLock, LockHolder};
-use super::requests::{new_request_id, Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
+use super::requests::{
+    new_request_id, user_name, Answer, AnswerError, Claimed, Mailbox, Request, REQUEST_TTL,
+};
 use super::ControllerError;
 use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
 #[cfg(feature = "notify")]
 use crate::rollout::notify::{ChannelStatus, Notifier, NotifyConfig};
 use crate::rollout::{
     decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision, FlagsFile,
-    HealthGate, HistoryEntry, Observation, Phase, Plan, RolloutState, SystemClock, Timestamp,
-    Verdict,
+    HealthGate, HistoryEntry, Observation, OperationError, Phase, Plan, RolloutState, SystemClock,
+    Timestamp, Verdict,
 };
 use crate::Percentage;
 
@@ -121,6 +123,10 @@ pub struct Commit {
     pub revision: u64,
     /// Follow-up writes still to do (empty when everything is written).
     pub pending: Vec<Pending>,
+    /// What publishing did beyond the percentage (a broken flags file
+    /// restored), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// An operation applied.
@@ -164,6 +170,21 @@ pub enum RunEvent {
         /// The outcome; `Err` is the refusal's message.
         outcome: Result<Applied, String>,
     },
+    /// The engine retried publishing a committed percentage that the flags
+    /// file did not show yet (users are exposed to the old one until it
+    /// succeeds).
+    Publish {
+        /// The percentage the state holds.
+        percentage: Percentage,
+        /// `Err` says why the flags file still could not be written.
+        outcome: Result<Vec<String>, String>,
+    },
+    /// A request in the request folder was refused before it was read
+    /// (unsafe folder or file); nothing changed.
+    RequestRefused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why [`Controller::run`] returned.
@@ -180,6 +201,35 @@ pub enum RunEnd {
     Stopped,
     /// The `until` instant passed.
     Until,
+}
+
+/// How an operator command is submitted (see
+/// [`Controller::submit_with_options`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SubmitOptions {
+    /// The stage the person saw: the operation is refused if the rollout
+    /// is at another stage when it is applied.
+    pub from_stage: Option<usize>,
+    /// Raised (e.g. by a Ctrl-C handler) to withdraw the request while the
+    /// running engine has not claimed it.
+    pub cancel: Option<StopFlag>,
+}
+
+impl SubmitOptions {
+    /// Options applying from `stage`.
+    #[must_use]
+    pub fn from_stage(mut self, stage: Option<usize>) -> Self {
+        self.from_stage = stage;
+        self
+    }
+
+    /// Options withdrawn when `cancel` is raised.
+    #[must_use]
+    pub fn cancel(mut self, cancel: StopFlag) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
 }
 
 /// A flag raised to stop [`Controller::run`] between ticks (from a signal
@@ -211,6 +261,19 @@ pub struct RunOptions {
     pub incident_every: Option<Duration>,
     /// A `daily_report` event every day at this `(hour, minute)` UTC.
     pub daily_at: Option<(u8, u8)>,
+}
+
+/// How often a running engine retries a flags file it could not write.
+pub const PUBLISH_RETRY: Duration = Duration::from_secs(5);
+
+/// Who makes a change: it decides whether a flags file that cannot be
+/// staged refuses it (see [`Controller::commit_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum By {
+    /// The policy or the engine's own notices.
+    Engine,
+    /// A person's operation.
+    Person,
 }
 
 /// Bounds on the time between ticks.
@@ -289,6 +352,12 @@ struct FileStorage {
     outbox: Outbox,
     #[cfg(feature = "notify")]
     notifier: Option<Notifier>,
+    /// Why the flags file does not show the committed percentage yet.
+    flags_pending: Option<String>,
+    /// When publishing was last retried.
+    publish_tried: Option<Timestamp>,
+    /// Whether receivers were told that users are still exposed.
+    exposure_told: bool,
 }
 
 /// What the engine remembers of its notifications: the open incident, when
@@ -352,6 +421,11 @@ pub struct OpenReport {
     /// Notification events appended to the outbox (a change committed
     /// before a crash).
     pub recovered_events: usize,
+    /// The flags file could not be brought in step with the state: the
+    /// running engine retries it.
+    pub pending: Vec<Pending>,
+    /// What reconciling the flags file did beyond the percentage.
+    pub notes: Vec<String>,
 }
 
 /// Opens a [`Controller`] on a state file.
@@ -434,18 +508,24 @@ impl ControllerBuilder {
         let mut report = OpenReport::default();
         report.swept.extend(sweep_temp_files(&self.files.state)?);
         let state = load(&self.files.state)?;
+        let flags_path = state
+            .flags_file
+            .as_deref()
+            .map(|p| resolve_flags_path(&self.files.state, p));
         let mut flags = self.flags.or_else(|| {
-            state
-                .flags_file
-                .as_deref()
-                .map(|p| Box::new(FileFlags::new(p)) as Box<dyn FlagsWriter>)
+            flags_path.as_deref().map(|p| {
+                let writer = FileFlags::new(p).last_good(self.files.published.clone());
+                writer.remember();
+                Box::new(writer) as Box<dyn FlagsWriter>
+            })
         });
-        if let Some(path) = &state.flags_file {
-            report
-                .swept
-                .extend(sweep_temp_files(&FlagsFile::new(path).target()?)?);
+        if let Some(path) = &flags_path {
+            if let Ok(target) = FlagsFile::new(path).target() {
+                report.swept.extend(sweep_temp_files(&target)?);
+            }
         }
         let mailbox = Mailbox::new(self.files.requests.clone());
+        mailbox.ensure_dir()?;
         report.swept.extend(mailbox.sweep(now));
         let mut audit = AuditLog::open(&self.files.audit)?;
         // A change committed before a crash: its journal records the log lacks.
@@ -464,13 +544,30 @@ impl ControllerBuilder {
         report.swept.extend(outbox.sweep()?);
         report.recovered_events = outbox.append(&state.notifications)?;
         let marks = Marks::from_events(&outbox.read()?, &state, now);
+        // Bring the flags file in step with the state. A failure never
+        // stops the engine from opening: the decision is committed, the
+        // running engine retries the publish and says users are exposed.
+        let mut flags_pending = None;
         if let Some(writer) = flags.as_mut() {
-            let found = writer.percentage(&state.rollout)?;
-            if found != state.percentage {
-                if writer.prepare(&state.rollout, state.percentage)? {
-                    writer.publish()?;
+            let found = writer.percentage(&state.rollout).ok();
+            if found != Some(state.percentage) {
+                let published = writer
+                    .prepare(&state.rollout, state.percentage)
+                    .and_then(|staged| if staged { writer.publish() } else { Ok(()) });
+                match published {
+                    Ok(()) => {
+                        report.notes.extend(writer.take_notes());
+                        report.reconciled =
+                            Some((found.unwrap_or(Percentage::ZERO), state.percentage));
+                    }
+                    Err(e) => {
+                        writer.discard();
+                        report.pending.push(Pending::Flags {
+                            error: e.to_string(),
+                        });
+                        flags_pending = Some(e.to_string());
+                    }
                 }
-                report.reconciled = Some((found, state.percentage));
             }
         }
         #[cfg(feature = "notify")]
@@ -495,6 +592,9 @@ impl ControllerBuilder {
                 outbox,
                 #[cfg(feature = "notify")]
                 notifier,
+                flags_pending,
+                publish_tried: None,
+                exposure_told: false,
             })),
             gate: self.gate.map(GateWorker::spawn),
             clock: self.clock,
@@ -502,6 +602,25 @@ impl ControllerBuilder {
             marks,
         };
         Ok((controller, report))
+    }
+}
+
+/// Who asks for an operation: the identity that acts, what the request
+/// claimed (when it differs), and the stage the person saw.
+#[derive(Debug, Clone)]
+struct Requester {
+    by: String,
+    claimed: Option<String>,
+    from_stage: Option<usize>,
+}
+
+impl Requester {
+    fn direct(by: &str) -> Requester {
+        Requester {
+            by: by.to_owned(),
+            claimed: None,
+            from_stage: None,
+        }
     }
 }
 
@@ -605,9 +724,19 @@ impl Controller {
         // Checks the file parses and has the rollout.
         flags_file.percentage(rollout)?;
         let mut next = RolloutState::new(rollout, plan, now);
-        next.flags_file = Some(flags_file.path().to_path_buf());
+        next.flags_file = Some(stored_flags_path(&files.state, flags_file.path()));
+        // Revisions (and so event ids) never repeat, even when the state
+        // file was lost: continue from the highest the state, the audit log
+        // or the outbox has seen.
         let previous = RolloutState::load(&files.state).ok();
-        next.revision = previous.as_ref().map_or(0, |p| p.revision);
+        next.revision = [
+            previous.as_ref().map_or(0, |p| p.revision),
+            AuditLog::last_revision(&files.audit)?.unwrap_or(0),
+            Outbox::beside(&files.state).last_revision().unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         let entry = HistoryEntry {
             at: now,
             event: "init".into(),
@@ -615,15 +744,18 @@ impl Controller {
             percentage: Percentage::ZERO,
             why: format!("initialised at 0% from {}", flags_file.path().display()),
             by: operator_name(),
+            claimed_by: None,
             request: None,
         };
         next.history.push(entry.clone());
-        let mut writer = FileFlags::new(flags_file.path());
+        let mut writer = FileFlags::new(flags_file.path()).last_good(files.published.clone());
+        writer.remember();
         let mut audit = AuditLog::open(&files.audit)?;
+        let staged = writer.prepare(rollout, next.percentage)?;
         let commit = commit_files(
             &files,
             &mut audit,
-            Some(&mut writer as &mut (dyn FlagsWriter + 'static)),
+            staged.then_some(&mut writer as &mut (dyn FlagsWriter + 'static)),
             &mut next,
             vec![AuditRecord::operation(rollout, &entry)],
         )?;
@@ -655,22 +787,32 @@ impl Controller {
         self.clock.now()
     }
 
-    /// Commits `next` and its audit records by the write protocol.
+    /// Commits `next` and its audit records by the write protocol (a
+    /// policy decision or a notice: committed even when the flags file
+    /// cannot be written).
     fn commit(
         &mut self,
         next: RolloutState,
         records: Vec<AuditRecord>,
     ) -> Result<Commit, ControllerError> {
-        self.commit_with(next, records, Vec::new())
+        self.commit_with(next, records, Vec::new(), By::Engine)
     }
 
     /// Commits `next`, its audit records, the notification event of the
     /// change (if receivers hear of it) and `extra` events.
+    ///
+    /// The decision never depends on the flags file: a change whose flags
+    /// cannot even be staged is committed anyway, with the flags pending
+    /// (the running engine retries them, and the event says users still
+    /// see the old percentage). One exception: a person's move *up* is
+    /// refused with nothing changed, since exposing more users is never
+    /// urgent and the person is there to fix the file.
     pub(super) fn commit_with(
         &mut self,
         mut next: RolloutState,
         records: Vec<AuditRecord>,
         extra: Vec<Event>,
+        by: By,
     ) -> Result<Commit, ControllerError> {
         next.revision = self.state.revision;
         let mut events: Vec<Event> = records
@@ -679,20 +821,53 @@ impl Controller {
             .into_iter()
             .collect();
         events.extend(extra);
-        next.notifications = events;
         let commit = match &mut self.storage {
             Storage::Memory(log) => {
+                next.notifications = events;
                 next.revision += 1;
                 log.extend(next.notifications.iter().cloned());
                 Commit {
                     revision: next.revision,
                     pending: Vec::new(),
+                    notes: Vec::new(),
                 }
             }
             Storage::Files(s) => {
-                let moves = next.percentage != self.state.percentage;
-                let flags = if moves { s.flags.as_deref_mut() } else { None };
-                let commit = commit_files(&s.files, &mut s.audit, flags, &mut next, records)?;
+                let before = self.state.percentage;
+                let moves = next.percentage != before;
+                // 1. Stage the flags file: nothing visible yet.
+                let mut staged = false;
+                let mut unstaged = None;
+                if let (true, Some(w)) = (moves, s.flags.as_deref_mut()) {
+                    match w.prepare(&next.rollout, next.percentage) {
+                        Ok(b) => staged = b,
+                        Err(e) if by == By::Person && next.percentage > before => return Err(e),
+                        Err(e) => {
+                            w.discard();
+                            unstaged = Some(e.to_string());
+                        }
+                    }
+                }
+                if let Some(error) = &unstaged {
+                    for event in &mut events {
+                        event.explanation.push_str(&format!(
+                            "; users still see {before}: the flags file could not be written ({error}), the controller retries"
+                        ));
+                    }
+                }
+                next.notifications = events;
+                let flags = if staged { s.flags.as_deref_mut() } else { None };
+                let mut commit = commit_files(&s.files, &mut s.audit, flags, &mut next, records)?;
+                if let Some(error) = unstaged {
+                    commit.pending.insert(0, Pending::Flags { error });
+                }
+                if moves {
+                    s.flags_pending = commit.pending.iter().find_map(|p| match p {
+                        Pending::Flags { error } => Some(error.clone()),
+                        _ => None,
+                    });
+                    s.exposure_told = false;
+                }
                 #[cfg(feature = "notify")]
                 if let Some(n) = &s.notifier {
                     if !next.notifications.is_empty() {
@@ -705,6 +880,68 @@ impl Controller {
         self.marks.observe(&next.notifications);
         self.state = next;
         Ok(commit)
+    }
+
+    /// Why the flags file does not show the committed percentage yet, if it
+    /// does not.
+    #[must_use]
+    pub fn flags_pending(&self) -> Option<&str> {
+        match &self.storage {
+            Storage::Files(s) => s.flags_pending.as_deref(),
+            Storage::Memory(_) => None,
+        }
+    }
+
+    /// Retries publishing a committed percentage the flags file does not
+    /// show (at most every [`PUBLISH_RETRY`]); the first failure of an
+    /// episode is also told to receivers. Returns what happened, if it tried.
+    pub fn retry_publish(&mut self) -> Option<RunEvent> {
+        let now = self.clock.now();
+        let rollout = self.state.rollout.clone();
+        let percentage = self.state.percentage;
+        let Storage::Files(s) = &mut self.storage else {
+            return None;
+        };
+        s.flags_pending.as_ref()?;
+        if s.publish_tried
+            .is_some_and(|t| now.since(t) < PUBLISH_RETRY)
+        {
+            return None;
+        }
+        s.publish_tried = Some(now);
+        let writer = s.flags.as_deref_mut()?;
+        let outcome = writer.prepare(&rollout, percentage).and_then(|staged| {
+            if staged {
+                writer.publish()
+            } else {
+                Ok(())
+            }
+        });
+        let outcome = match outcome {
+            Ok(()) => {
+                s.flags_pending = None;
+                Ok(writer.take_notes())
+            }
+            Err(e) => {
+                writer.discard();
+                s.flags_pending = Some(e.to_string());
+                Err(e.to_string())
+            }
+        };
+        if let Err(error) = &outcome {
+            if !s.exposure_told {
+                s.exposure_told = true;
+                let explanation = format!(
+                    "the flags file still does not show {percentage} ({error}): users are still exposed to the old percentage; the controller retries every {}",
+                    format_duration(PUBLISH_RETRY)
+                );
+                let _ = self.tell(EventType::IncidentUpdate, now, explanation);
+            }
+        }
+        Some(RunEvent::Publish {
+            percentage,
+            outcome,
+        })
     }
 
     /// Every notification event of an engine in memory (simulations), in
@@ -747,8 +984,18 @@ impl Controller {
     }
 
     fn tick_with(&mut self, options: &RunOptions) -> Result<TickReport, ControllerError> {
-        let now = self.clock.now();
-        let observation = self.observe(now, options)?;
+        let at = self.clock.now();
+        let seen = self.state.revision;
+        let observation = self.observe(at, options)?;
+        // Operator requests served while the gate was read may have moved
+        // the state: the decision is taken on the state as it is now (never
+        // on the revision the observation started from), at the time it is
+        // taken, so the audit log stays in order.
+        let now = if self.state.revision == seen {
+            at
+        } else {
+            self.clock.now().max(at)
+        };
         let decision = decide(&self.state, &observation, now);
         let mut next = self.state.clone();
         next.apply(&decision);
@@ -781,17 +1028,49 @@ impl Controller {
 
     /// Applies an operation for `by` now.
     pub fn apply(&mut self, operation: &Operation, by: &str) -> Result<Applied, ControllerError> {
-        self.apply_request(operation, by, None)
+        self.apply_request(operation, &Requester::direct(by), None)
+    }
+
+    /// Applies an operation for `by` now, only if the rollout is still at
+    /// `stage` (the stage the person saw): a second operator's `promote`
+    /// sent at the same time is refused instead of skipping a stage.
+    pub fn apply_from(
+        &mut self,
+        operation: &Operation,
+        by: &str,
+        stage: usize,
+    ) -> Result<Applied, ControllerError> {
+        let mut requester = Requester::direct(by);
+        requester.from_stage = Some(stage);
+        self.apply_request(operation, &requester, None)
     }
 
     fn apply_request(
         &mut self,
         operation: &Operation,
-        by: &str,
+        requester: &Requester,
         request: Option<&str>,
     ) -> Result<Applied, ControllerError> {
         let now = self.clock.now();
+        if let Some(seen) = requester.from_stage {
+            if seen != self.state.stage {
+                return Err(OperationError::Moved {
+                    operation: operation.name(),
+                    seen,
+                    stage: self.state.stage,
+                    percentage: self.state.percentage,
+                    last: self
+                        .state
+                        .history
+                        .last()
+                        .map(|h| format!("{} by {} at {}", h.event, h.by, h.at)),
+                }
+                .into());
+            }
+        }
+        let before = self.state.clone();
         let mut next = self.state.clone();
+        let by = requester.by.as_str();
         let mut entry = match operation {
             Operation::Start => next.start(now, by)?,
             Operation::Promote { reason } => next.promote(now, by, reason)?,
@@ -800,14 +1079,17 @@ impl Controller {
             Operation::Rollback { reason } => next.rollback(now, by, reason)?,
             Operation::SignOff { role, name } => next.sign_off(now, role, name)?,
         };
-        if let Some(id) = request {
-            entry.request = Some(id.to_owned());
-            if let Some(last) = next.history.last_mut() {
-                last.request = Some(id.to_owned());
-            }
+        entry.request = request.map(str::to_owned);
+        entry.claimed_by = requester.claimed.clone();
+        if let Some(last) = next.history.last_mut() {
+            last.request.clone_from(&entry.request);
+            last.claimed_by.clone_from(&entry.claimed_by);
         }
-        let record = AuditRecord::operation(&next.rollout, &entry);
-        let commit = self.commit(next, vec![record])?;
+        // The audit record keeps the stage and percentage before the change.
+        let mut record = AuditRecord::operation(&next.rollout, &entry);
+        record.stage = before.stage;
+        record.percentage = before.percentage;
+        let commit = self.commit_with(next, vec![record], Vec::new(), By::Person)?;
         Ok(Applied {
             entry,
             commit,
@@ -815,32 +1097,47 @@ impl Controller {
         })
     }
 
-    /// Applies every waiting operator request and answers it.
+    /// Applies every waiting operator request and answers it. The folder is
+    /// served only while others cannot write it; a request that cannot be
+    /// read safely is refused and answered (see [`Mailbox`]).
     pub fn serve_requests(&mut self) -> Vec<RunEvent> {
         let Storage::Files(s) = &self.storage else {
             return Vec::new();
         };
         let mailbox = s.mailbox.clone();
+        if let Some(reason) = mailbox.unsafe_folder() {
+            return vec![RunEvent::RequestRefused { reason }];
+        }
         let mut events = Vec::new();
         for claimed in mailbox.claim_all() {
             let (id, outcome, event) = match claimed {
-                Err((id, why)) => (
-                    id,
-                    Err(AnswerError {
-                        message: why,
-                        unhealthy: false,
-                    }),
-                    None,
-                ),
-                Ok(request) => {
+                Err((id, why)) => {
+                    events.push(RunEvent::RequestRefused {
+                        reason: format!("request {id}: {why}"),
+                    });
+                    (
+                        id,
+                        Err(AnswerError {
+                            message: why,
+                            unhealthy: false,
+                        }),
+                        None,
+                    )
+                }
+                Ok(Claimed { request, owner }) => {
                     let now = self.clock.now();
+                    let requester = Requester {
+                        claimed: (request.by != owner).then(|| request.by.clone()),
+                        by: owner,
+                        from_stage: request.from_stage,
+                    };
                     let result = if request.expires < now {
                         Err(AnswerError {
                             message: format!("the request expired at {}", request.expires),
                             unhealthy: false,
                         })
                     } else {
-                        self.apply_request(&request.operation, &request.by, Some(&request.id))
+                        self.apply_request(&request.operation, &requester, Some(&request.id))
                             .map_err(|e| AnswerError {
                                 message: e.to_string(),
                                 unhealthy: e.is_unhealthy(),
@@ -848,7 +1145,7 @@ impl Controller {
                     };
                     let event = RunEvent::Operation {
                         operation: request.operation.clone(),
-                        by: request.by.clone(),
+                        by: requester.by.clone(),
                         outcome: result.clone().map_err(|e| e.message),
                     };
                     (request.id, result, Some(event))
@@ -885,6 +1182,9 @@ impl Controller {
             let served = self.serve_requests();
             for event in std::mem::take(&mut self.served).iter().chain(&served) {
                 on_event(event);
+            }
+            if let Some(event) = self.retry_publish() {
+                on_event(&event);
             }
             self.send_due_notices(options)?;
             let stopped = match self.state.phase {
@@ -1045,7 +1345,14 @@ impl Controller {
         // checks with the stage's ledger.
         let verdicts = crate::rollout::decide(&self.state, &observation, now).verdicts;
         let mut unhealthy = false;
-        for c in verdicts.checks() {
+        // At 0% nobody is flagged: the in cohort is empty, so its checks
+        // (and the in-vs-out comparison) cannot speak yet and never block
+        // the first stage. The global checks and the fleet still do.
+        let nobody_flagged = self.state.percentage == Percentage::ZERO;
+        let judged = verdicts
+            .checks()
+            .filter(|c| !(nobody_flagged && c.check.needs_flagged_users()));
+        for c in judged {
             match c.verdict {
                 Verdict::Pass if c.go => {}
                 Verdict::Pass => reasons.push(format!(
@@ -1106,13 +1413,39 @@ impl Controller {
         by: &str,
         configure: &dyn Fn(ControllerBuilder) -> ControllerBuilder,
     ) -> Result<(Applied, Option<Controller>), ControllerError> {
+        Self::submit_with_options(state, operation, by, &SubmitOptions::default(), configure)
+    }
+
+    /// [`submit_with`](Self::submit_with), applied only from the stage the
+    /// person saw (`options.from_stage`), and withdrawn when
+    /// `options.cancel` is raised before the engine claims it (Ctrl-C):
+    /// [`ControllerError::Interrupted`], nothing changed.
+    pub fn submit_with_options(
+        state: &Path,
+        operation: &Operation,
+        by: &str,
+        options: &SubmitOptions,
+        configure: &dyn Fn(ControllerBuilder) -> ControllerBuilder,
+    ) -> Result<(Applied, Option<Controller>), ControllerError> {
         let clock = SystemClock;
         let files = ControllerFiles::beside(state);
+        let cancelled = || {
+            options
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst))
+        };
         let direct = || -> Result<(Applied, Option<Controller>), ControllerError> {
+            if cancelled() {
+                return Err(ControllerError::Interrupted);
+            }
             let (mut engine, opened) =
                 configure(Controller::builder(&files.state).command(operation.name()))
                     .open_with_report()?;
-            let mut applied = engine.apply(operation, by)?;
+            let mut applied = match options.from_stage {
+                Some(stage) => engine.apply_from(operation, by, stage)?,
+                None => engine.apply(operation, by)?,
+            };
             applied.opened = opened;
             Ok((applied, Some(engine)))
         };
@@ -1134,6 +1467,7 @@ impl Controller {
             by: by.to_owned(),
             sent: now,
             expires: now.saturating_add(REQUEST_TTL),
+            from_stage: options.from_stage,
         };
         mailbox.send(&request)?;
         let started = Instant::now();
@@ -1141,6 +1475,13 @@ impl Controller {
         loop {
             if let Some(answer) = mailbox.take_answer(&request.id)? {
                 return remote(answer);
+            }
+            if cancelled() && withdrawn_at.is_none() {
+                if mailbox.withdraw(&request.id)? {
+                    return Err(ControllerError::Interrupted);
+                }
+                // Claimed already: its answer says what happened.
+                withdrawn_at = Some(Instant::now());
             }
             let held = EngineLock::is_held(&files.lock);
             let holder = EngineLock::holder(&files.lock);
@@ -1182,6 +1523,7 @@ impl Controller {
                                 commit: Commit {
                                     revision: current.revision,
                                     pending: Vec::new(),
+                                    notes: Vec::new(),
                                 },
                                 opened: OpenReport::default(),
                             },
@@ -1210,11 +1552,9 @@ fn commit_files(
     next: &mut RolloutState,
     mut records: Vec<AuditRecord>,
 ) -> Result<Commit, ControllerError> {
-    // 1. Stage the flags file: nothing visible yet.
-    let staged = match flags.as_deref_mut() {
-        Some(w) => w.prepare(&next.rollout, next.percentage)?,
-        None => false,
-    };
+    // 1. The caller staged the flags file (nothing visible yet): `flags`
+    // is the writer holding it.
+    let staged = flags.is_some();
     // 2. Commit: the state, with the journal of this change.
     next.revision += 1;
     for r in &mut records {
@@ -1229,13 +1569,15 @@ fn commit_files(
     }
     crate::failpoint::failpoint("controller.committed");
     let mut pending = Vec::new();
+    let mut notes = Vec::new();
     // 3. Publish the flags file.
     if staged {
         if let Some(w) = flags {
-            if let Err(e) = w.publish() {
-                pending.push(Pending::Flags {
+            match w.publish() {
+                Ok(()) => notes = w.take_notes(),
+                Err(e) => pending.push(Pending::Flags {
                     error: e.to_string(),
-                });
+                }),
             }
         }
     }
@@ -1261,14 +1603,48 @@ fn commit_files(
     Ok(Commit {
         revision: next.revision,
         pending,
+        notes,
     })
 }
 
-/// Who is at the keyboard: `$USER`, or `operator`.
+/// Who is at the keyboard: the user name of the process's real user id
+/// (never `$USER`, which anyone can set). Elsewhere than Unix, `$USER` or
+/// `operator`.
 #[must_use]
 pub fn operator_name() -> String {
-    std::env::var("USER")
+    #[cfg(unix)]
+    {
+        user_name(nix::unistd::getuid().as_raw())
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "operator".to_owned())
+    }
+}
+
+/// The flags path as the state records it: relative to the state file's
+/// folder when it lies under it (so a moved folder keeps working and never
+/// writes the old place), absolute otherwise.
+fn stored_flags_path(state: &Path, flags: &Path) -> PathBuf {
+    let folder = std::path::absolute(state)
         .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "operator".to_owned())
+        .and_then(|s| s.parent().map(Path::to_path_buf));
+    folder
+        .and_then(|f| flags.strip_prefix(&f).ok().map(Path::to_path_buf))
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or_else(|| flags.to_path_buf())
+}
+
+/// The flags path a state records, resolved: a relative one is taken from
+/// the state file's folder (older states record absolute paths).
+pub(super) fn resolve_flags_path(state: &Path, recorded: &Path) -> PathBuf {
+    if recorded.is_absolute() {
+        return recorded.to_path_buf();
+    }
+    let folder = state.parent().unwrap_or(Path::new(""));
+    let joined = folder.join(recorded);
+    std::path::absolute(&joined).unwrap_or(joined)
 }

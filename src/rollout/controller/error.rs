@@ -81,6 +81,10 @@ pub enum ControllerError {
     /// The running engine refused the request.
     #[error("the running controller refused: {}", .0.message)]
     Remote(AnswerError),
+    /// The command was interrupted before the running engine took its
+    /// request; the request was withdrawn and nothing changed.
+    #[error("interrupted: the request was withdrawn and nothing changed")]
+    Interrupted,
     /// The running engine did not answer in time; the request was
     /// withdrawn, so nothing changed.
     #[error("the running controller {} did not answer within {}s; the request was withdrawn and nothing changed", holder.as_ref().map(ToString::to_string).unwrap_or_default(), waited_secs)]

@@ -3,14 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::rollout::{FlagsFile, StagedFile};
+use std::fs;
+
+use crate::rollout::read::{read_regular, read_text, Follow, MAX_FILE_BYTES};
+use crate::rollout::{
+    set_rollout_percentage, write_atomically, FlagsFile, FlagsFileError, StagedFile,
+};
 use crate::Percentage;
 
 use super::ControllerError;
 
 /// The files of one rollout, named after its state file `S`: the lock
-/// `S.lock`, the audit log `S.audit.jsonl` and the request folder
-/// `S.requests/`.
+/// `S.lock`, the audit log `S.audit.jsonl`, the request folder
+/// `S.requests/` and the last flags document the controller published,
+/// `S.published-flags.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerFiles {
     /// The state file.
@@ -21,9 +27,23 @@ pub struct ControllerFiles {
     pub audit: PathBuf,
     /// The operator request folder.
     pub requests: PathBuf,
+    /// A copy of the last valid flags document the controller read or
+    /// published: what it restores when someone leaves the flags file
+    /// invalid (see [`FileFlags`]).
+    pub published: PathBuf,
 }
 
 impl ControllerFiles {
+    /// The flags file `state` publishes to, resolved (a state records it
+    /// relative to its own folder when it lies under it).
+    #[must_use]
+    pub fn flags_of(&self, state: &crate::rollout::RolloutState) -> Option<PathBuf> {
+        state
+            .flags_file
+            .as_deref()
+            .map(|p| super::engine::resolve_flags_path(&self.state, p))
+    }
+
     /// The files beside `state`.
     #[must_use]
     pub fn beside(state: impl Into<PathBuf>) -> ControllerFiles {
@@ -39,6 +59,7 @@ impl ControllerFiles {
             lock: with(".lock"),
             audit: with(".audit.jsonl"),
             requests: with(".requests"),
+            published: with(".published-flags.json"),
             state,
         }
     }
@@ -62,15 +83,32 @@ pub trait FlagsWriter: Send + std::fmt::Debug {
     fn publish(&mut self) -> Result<(), ControllerError>;
     /// Drops what was staged.
     fn discard(&mut self);
+    /// What the last [`publish`](Self::publish) did beyond the percentage
+    /// (e.g. a broken file replaced), one line each; taken once.
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A [`FlagsWriter`] for a flags file: only the percentage's bytes change;
 /// mode, owner and symlinks are kept; the file is replaced atomically beside
 /// its real target.
+///
+/// **A flags file someone else made invalid** (a typo, a half-saved edit)
+/// never stops a change from reaching the fleet: with a
+/// [`last_good`](Self::last_good) copy, the writer publishes the last valid
+/// document it read or published, with the new percentage, and keeps the
+/// broken file beside the real one as `<name>.rejected-<its mtime>` for the
+/// person who made it. Services refuse an invalid document anyway (they keep
+/// serving the old one), so the fleet would otherwise never move.
 #[derive(Debug)]
 pub struct FileFlags {
     file: FlagsFile,
     staged: Option<StagedFile>,
+    last_good: Option<PathBuf>,
+    /// The broken content to keep, and where, when publishing restores.
+    rejected: Option<(PathBuf, Vec<u8>)>,
+    notes: Vec<String>,
 }
 
 impl FileFlags {
@@ -80,7 +118,94 @@ impl FileFlags {
         FileFlags {
             file: FlagsFile::new(path),
             staged: None,
+            last_good: None,
+            rejected: None,
+            notes: Vec::new(),
         }
+    }
+
+    /// Keeps a copy of the last valid document at `copy`, and restores it
+    /// when the flags file is found invalid.
+    #[must_use]
+    pub fn last_good(mut self, copy: PathBuf) -> FileFlags {
+        self.last_good = Some(copy);
+        self
+    }
+
+    /// Copies the flags file to the last-good copy if it is a valid config
+    /// (best effort: a failure only means an older copy is restored).
+    pub fn remember(&self) {
+        let Some(copy) = &self.last_good else {
+            return;
+        };
+        let Ok(target) = self.file.target() else {
+            return;
+        };
+        if self.file.snapshot().is_ok() {
+            if let Ok(bytes) = read_regular(&target, Follow::Symlinks, MAX_FILE_BYTES) {
+                let _ = write_atomically(copy, &bytes);
+            }
+        }
+    }
+
+    /// Stages the last good document with `percentage`, keeping the broken
+    /// file's content to put beside it.
+    fn restore(
+        &mut self,
+        rollout: &str,
+        percentage: Percentage,
+        why: FlagsFileError,
+    ) -> Result<bool, ControllerError> {
+        let Some(copy) = self.last_good.clone() else {
+            return Err(why.into());
+        };
+        let Ok(good) = read_text(&copy) else {
+            return Err(why.into());
+        };
+        let Ok(text) = set_rollout_percentage(&good, rollout, percentage) else {
+            return Err(why.into());
+        };
+        let target = self.file.target()?;
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ControllerError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let meta = fs::metadata(&target).map_err(io("cannot inspect", &target))?;
+        let broken = read_regular(&target, Follow::Symlinks, MAX_FILE_BYTES)
+            .map_err(io("cannot read", &target))?;
+        let stamp = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let name = target
+            .file_name()
+            .map_or_else(|| "flags.json".into(), |n| n.to_string_lossy().into_owned());
+        let mut keep = target.with_file_name(format!("{name}.rejected-{stamp}"));
+        let mut n = 1;
+        while keep.exists() {
+            keep = target.with_file_name(format!("{name}.rejected-{stamp}-{n}"));
+            n += 1;
+        }
+        self.staged = Some(
+            StagedFile::stage(&target, text.as_bytes(), Some(&meta)).map_err(|source| {
+                FlagsFileError::Write {
+                    path: self.file.path().to_path_buf(),
+                    source,
+                }
+            })?,
+        );
+        self.notes.push(format!(
+            "{} was not a valid flag config ({why}); restored the last published document with {percentage}, the broken file is kept as {}",
+            self.file.path().display(),
+            keep.display()
+        ));
+        self.rejected = Some((keep, broken));
+        Ok(true)
     }
 }
 
@@ -94,19 +219,44 @@ impl FlagsWriter for FileFlags {
     }
 
     fn prepare(&mut self, rollout: &str, percentage: Percentage) -> Result<bool, ControllerError> {
-        self.staged = self.file.stage(rollout, percentage)?;
-        Ok(self.staged.is_some())
+        self.rejected = None;
+        self.notes.clear();
+        match self.file.stage(rollout, percentage) {
+            Ok(staged) => {
+                self.staged = staged;
+                Ok(self.staged.is_some())
+            }
+            Err(
+                e @ (FlagsFileError::Invalid { .. }
+                | FlagsFileError::NoRollout { .. }
+                | FlagsFileError::EditInvalid { .. }
+                | FlagsFileError::Edit { .. }),
+            ) => self.restore(rollout, percentage, e),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn publish(&mut self) -> Result<(), ControllerError> {
-        match self.staged.take() {
-            Some(staged) => Ok(staged.commit()?),
-            None => Ok(()),
+        let Some(staged) = self.staged.take() else {
+            return Ok(());
+        };
+        if let Some((keep, broken)) = &self.rejected {
+            write_atomically(keep, broken)?;
         }
+        staged.commit()?;
+        self.rejected = None;
+        self.remember();
+        Ok(())
     }
 
     fn discard(&mut self) {
         self.staged = None;
+        self.rejected = None;
+        self.notes.clear();
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 }
 
@@ -120,5 +270,9 @@ mod tests {
         assert_eq!(f.lock, Path::new("ops/rollout-state.json.lock"));
         assert_eq!(f.audit, Path::new("ops/rollout-state.json.audit.jsonl"));
         assert_eq!(f.requests, Path::new("ops/rollout-state.json.requests"));
+        assert_eq!(
+            f.published,
+            Path::new("ops/rollout-state.json.published-flags.json")
+        );
     }
 }

@@ -38,6 +38,11 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
+/// How long [`EngineLock::acquire`] retries a lock held by a process that
+/// does not say who it is (a probe, or an engine between taking the lock
+/// and writing its name).
+const PROBE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// An exclusive hold on a state file's engine lock; released on drop.
 #[derive(Debug)]
 pub struct EngineLock {
@@ -61,36 +66,66 @@ impl EngineLock {
                 source,
             }
         };
-        let mut file = OpenOptions::new()
+        let file = match OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(path)
-            .map_err(io("cannot open the lock"))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ControllerError::Locked {
-                    lock: path.to_path_buf(),
-                    holder: read_holder(&mut file),
-                })
+        {
+            Ok(file) => file,
+            // A second operator may not write the lock: whether someone
+            // holds it is all they need to know (their request goes to the
+            // running engine then).
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                if let Some(refusal) = Self::refusal(path) {
+                    return Err(refusal);
+                }
+                return Err(io("cannot open the lock")(e));
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock")(e)),
+            Err(e) => return Err(io("cannot open the lock")(e)),
+        };
+        // A probe (`status`, `is_held`) holds the lock for an instant and
+        // writes no holder: a lock held by nobody who says so is retried
+        // for a moment instead of refusing a starting engine.
+        let started = std::time::Instant::now();
+        let mut file = file;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let named = read_holder(&mut file);
+                    if named.is_some() || started.elapsed() > PROBE_GRACE {
+                        return Err(ControllerError::Locked {
+                            lock: path.to_path_buf(),
+                            holder: named,
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock")(e)),
+            }
         }
-        let mut text = serde_json::to_vec(holder).map_err(|e| ControllerError::Io {
-            action: "cannot write the holder into the lock",
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
-        text.push(b'\n');
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(&text))
-            .map_err(io("cannot write the holder into the lock"))?;
+        // Best effort: a full disk must never block an emergency rollback
+        // for want of the informational holder text.
+        if let Ok(mut text) = serde_json::to_vec(holder) {
+            text.push(b'\n');
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.seek(SeekFrom::Start(0)))
+                .and_then(|_| file.write_all(&text));
+        }
         Ok(EngineLock {
             file,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// `Locked` when some engine holds the lock at `path` (opened read-only).
+    fn refusal(path: &Path) -> Option<ControllerError> {
+        Self::is_held(path).then(|| ControllerError::Locked {
+            lock: path.to_path_buf(),
+            holder: Self::holder(path),
         })
     }
 
@@ -113,7 +148,7 @@ impl EngineLock {
     /// says who.
     #[must_use]
     pub fn holder(path: &Path) -> Option<LockHolder> {
-        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        let mut file = OpenOptions::new().read(true).open(path).ok()?;
         match file.try_lock() {
             // Nobody holds it (and we let go at once).
             Ok(()) => None,

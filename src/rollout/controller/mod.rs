@@ -82,10 +82,12 @@ mod requests;
 pub use crate::rollout::DailyReport;
 pub use engine::{
     operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
-    RunEnd, RunEvent, RunOptions, StopFlag, TickReport, TICK_BOUNDS,
+    RunEnd, RunEvent, RunOptions, StopFlag, SubmitOptions, TickReport, PUBLISH_RETRY, TICK_BOUNDS,
 };
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
 pub use lock::{host_name, EngineLock, LockHolder};
 pub use report::StatusView;
-pub use requests::{Answer, AnswerError, Mailbox, Request, REQUEST_TTL};
+pub use requests::{
+    user_name, Answer, AnswerError, Claimed, Mailbox, Request, MAX_REQUEST_BYTES, REQUEST_TTL,
+};

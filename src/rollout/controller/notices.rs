@@ -2,7 +2,7 @@
 //! change: the daily stakeholder update at a fixed time of day (UTC), and an
 //! hourly (configurable) update while a rollout stays rolled back or paused.
 
-use super::engine::Controller;
+use super::engine::{By, Controller};
 use super::{ControllerError, RunOptions};
 use crate::rollout::notify::{Event, EventType};
 use crate::rollout::DailyReport;
@@ -47,6 +47,22 @@ fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
 }
 
 impl Controller {
+    /// Commits an event of `kind` about the rollout as it stands, told by
+    /// the notifier (e.g. that users are still exposed), in the open
+    /// incident if there is one.
+    pub(super) fn tell(
+        &mut self,
+        kind: EventType,
+        now: Timestamp,
+        explanation: String,
+    ) -> Result<(), ControllerError> {
+        let mut event = Event::about(&self.state, kind, now, "notifier", explanation);
+        event.incident = self.marks.incident.clone();
+        let record = notice_record(&self.state.rollout, &event);
+        self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
+        Ok(())
+    }
+
     /// When the next notice is due, if one is scheduled.
     pub(super) fn next_notice(&self, options: &RunOptions) -> Option<Timestamp> {
         let incident = options.incident_every.and_then(|every| {
@@ -85,7 +101,7 @@ impl Controller {
                 event.incident = self.marks.incident.clone();
                 event.report = Some(report);
                 let record = notice_record(&self.state.rollout, &event);
-                self.commit_with(self.state.clone(), vec![record], vec![event])?;
+                self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
             }
         }
         let stopped = matches!(self.state.phase, Phase::RolledBack | Phase::Paused);
@@ -116,7 +132,7 @@ impl Controller {
                 );
                 event.incident = Some(incident);
                 let record = notice_record(&self.state.rollout, &event);
-                self.commit_with(self.state.clone(), vec![record], vec![event])?;
+                self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
             }
         }
         Ok(())

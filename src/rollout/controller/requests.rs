@@ -9,7 +9,18 @@
 //! and answers. A sender that gives up withdraws its request by removing it;
 //! if the removal finds it claimed, it waits for the answer instead. So a
 //! command that reports failure has changed nothing, and one that reports
-//! success was applied exactly once. Access is by the folder's permissions.
+//! success was applied exactly once.
+//!
+//! Who may act, and as whom: the engine creates the folder `0700` (only its
+//! own user), whatever the parent's mode and the umask; an administrator may
+//! open it to a group of operators (`chgrp ops; chmod 0770`). The engine
+//! refuses to serve a folder, or a request, that others can write, and a
+//! request that is not a regular file with one link (a FIFO, a symlink, a
+//! device, a hard link to someone else's file) or is larger than
+//! [`MAX_REQUEST_BYTES`]; it opens requests without following symlinks and
+//! without blocking. The requester is the owner of the request file (its
+//! uid, named from the user database); the `by` text in the request is only
+//! recorded beside it as a claim.
 
 use std::fs;
 use std::io;
@@ -40,6 +51,10 @@ pub struct Request {
     pub sent: Timestamp,
     /// After this instant the engine refuses it.
     pub expires: Timestamp,
+    /// The stage the sender saw: the engine refuses the request if the
+    /// rollout is at another stage now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_stage: Option<usize>,
 }
 
 /// The engine's answer to a [`Request`].
@@ -60,6 +75,28 @@ pub struct AnswerError {
     /// than the request (exit 2).
     #[serde(default)]
     pub unhealthy: bool,
+}
+
+/// The largest request the engine reads.
+pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
+
+/// A request the engine claimed, with who sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The request as sent.
+    pub request: Request,
+    /// Who sent it: the owner of the request file.
+    pub owner: String,
+}
+
+/// The user name of `uid`, or `uid N` when the user database has none.
+#[must_use]
+pub fn user_name(uid: u32) -> String {
+    #[cfg(unix)]
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        return user.name;
+    }
+    format!("uid {uid}")
 }
 
 /// The mailbox folder of a state file.
@@ -94,27 +131,58 @@ impl Mailbox {
         self.dir.join(format!("{id}.{kind}.json"))
     }
 
-    fn ensure_dir(&self) -> Result<(), ControllerError> {
+    /// Creates the folder `0700` if it is missing (the engine at open, a
+    /// sender on first use); an existing folder keeps its mode and group.
+    pub fn ensure_dir(&self) -> Result<(), ControllerError> {
         if self.dir.is_dir() {
             return Ok(());
         }
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         {
-            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-            // Whoever may write the state's folder may send requests.
-            let mode = self
-                .dir
-                .parent()
-                .and_then(|p| fs::metadata(p).ok())
-                .map_or(0o700, |m| m.permissions().mode() & 0o777);
-            builder.mode(mode);
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
         }
         match builder.create(&self.dir) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // The umask only removes bits; set it exactly anyway.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(
+                        io_error("cannot set the mode of the request folder", &self.dir),
+                    )?;
+                }
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(io_error("cannot create the request folder", &self.dir)(e)),
         }
+    }
+
+    /// Why the engine must not serve the folder now, if it must not: it is
+    /// not a real folder, or others can write it.
+    #[must_use]
+    pub fn unsafe_folder(&self) -> Option<String> {
+        let meta = fs::symlink_metadata(&self.dir).ok()?;
+        if !meta.is_dir() {
+            return Some(format!(
+                "{} is not a folder; no request is served",
+                self.dir.display()
+            ));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.mode() & 0o002 != 0 {
+                return Some(format!(
+                    "{} is writable by every user (mode {:o}); no request is served until it is not (chmod o-w)",
+                    self.dir.display(),
+                    meta.mode() & 0o7777
+                ));
+            }
+        }
+        None
     }
 
     /// Sends a request (sender side).
@@ -140,7 +208,12 @@ impl Mailbox {
     /// Takes the answer to `id`, if there is one yet (sender side).
     pub fn take_answer(&self, id: &str) -> Result<Option<Answer>, ControllerError> {
         let path = self.file(id, "answer");
-        let text = match fs::read(&path) {
+        let read = crate::rollout::read::read_regular(
+            &path,
+            crate::rollout::read::Follow::NoSymlinks,
+            1 << 20,
+        );
+        let text = match read {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("cannot read the answer", &path)(e)),
@@ -158,8 +231,9 @@ impl Mailbox {
     }
 
     /// Claims every waiting request, oldest first (engine side). A request
-    /// that cannot be parsed is answered with an error at once.
-    pub fn claim_all(&self) -> Vec<Result<Request, (String, String)>> {
+    /// that cannot be used (see the module docs) is answered with an error
+    /// at once, naming what is wrong with the file but never its content.
+    pub fn claim_all(&self) -> Vec<Result<Claimed, (String, String)>> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -169,7 +243,7 @@ impl Mailbox {
                 e.file_name()
                     .to_str()
                     .and_then(|n| n.strip_suffix(".request.json"))
-                    .filter(|id| !id.starts_with('.'))
+                    .filter(|id| !id.starts_with('.') && valid_id(id))
                     .map(str::to_owned)
             })
             .collect();
@@ -182,13 +256,10 @@ impl Mailbox {
                 // Withdrawn meanwhile.
                 continue;
             }
-            let parsed = fs::read(&to)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_slice::<Request>(&t).map_err(|e| e.to_string()));
-            claimed.push(match parsed {
-                Ok(r) if r.id == id => Ok(r),
-                Ok(r) => Err((id, format!("request id {:?} does not match its file", r.id))),
-                Err(e) => Err((id, format!("unreadable request: {e}"))),
+            claimed.push(match read_request(&to) {
+                Ok(c) if c.request.id == id => Ok(c),
+                Ok(_) => Err((id, "the request id does not match its file name".to_owned())),
+                Err(e) => Err((id, format!("request refused: {e}"))),
             });
         }
         claimed
@@ -218,10 +289,7 @@ impl Mailbox {
                 continue;
             };
             let stale = if name.ends_with(".request.json") {
-                fs::read(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_slice::<Request>(&t).ok())
-                    .is_none_or(|r| r.expires < now)
+                read_request(&path).map_or(true, |c| c.request.expires < now)
             } else {
                 let age = entry
                     .metadata()
@@ -239,6 +307,51 @@ impl Mailbox {
         }
         removed
     }
+}
+
+/// Ids are made by [`new_request_id`]: digits, letters, `-` and `_`.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads a request file safely: no symlink, no FIFO or device, one link,
+/// not writable by others, at most [`MAX_REQUEST_BYTES`]; the sender is the
+/// file's owner. Errors never quote the content.
+fn read_request(path: &Path) -> Result<Claimed, String> {
+    use crate::rollout::read::{open_regular, Follow};
+    use std::io::Read;
+    let (file, meta) =
+        open_regular(path, Follow::NoSymlinks, MAX_REQUEST_BYTES).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 {
+            return Err("the request file has other links".to_owned());
+        }
+        if meta.mode() & 0o002 != 0 {
+            return Err("the request file is writable by every user".to_owned());
+        }
+        user_name(meta.uid())
+    };
+    #[cfg(not(unix))]
+    let owner = {
+        let _ = &meta;
+        super::engine::operator_name()
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_REQUEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(format!("larger than {MAX_REQUEST_BYTES} bytes"));
+    }
+    let request = serde_json::from_slice::<Request>(&bytes)
+        .map_err(|_| "not a valid request document".to_owned())?;
+    Ok(Claimed { request, owner })
 }
 
 /// A fresh request id: time, pid and a counter, sortable by time.

@@ -282,7 +282,7 @@ impl SecretSource for ProcessSecrets {
         std::env::var(name).ok()
     }
     fn read(&self, path: &Path) -> std::io::Result<String> {
-        std::fs::read_to_string(path)
+        crate::rollout::read::read_text(path)
     }
 }
 
@@ -471,14 +471,18 @@ impl NotifyConfig {
             path: path.to_path_buf(),
             source,
         };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > MAX_NOTIFY_FILE_BYTES {
-            return Err(NotifyError::Invalid {
-                field: path.display().to_string(),
-                message: format!("{len} bytes is more than {MAX_NOTIFY_FILE_BYTES}"),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let bytes = crate::rollout::read::read_regular(
+            path,
+            crate::rollout::read::Follow::Symlinks,
+            MAX_NOTIFY_FILE_BYTES,
+        )
+        .map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_json(&text, base, &ProcessSecrets).map_err(|e| match e {
             NotifyError::Parse {
@@ -507,7 +511,7 @@ impl NotifyConfig {
             path: PathBuf::from("--notify"),
             line: e.line(),
             column: e.column(),
-            message: e.to_string(),
+            message: crate::rollout::redacted_message(&e),
         })?;
         let mut config = NotifyConfig::default();
         for (i, w) in raw.webhooks.iter().enumerate() {

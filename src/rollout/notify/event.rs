@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::{
-    AuditRecord, CheckKind, CheckResult, DailyReport, Phase, RolloutState, Timestamp,
+    AuditRecord, CheckKind, CheckResult, DailyReport, Phase, RolloutState, Timestamp, Verdicts,
 };
 
 /// The event schema version.
@@ -181,7 +181,7 @@ impl Event {
         event.checks = record
             .verdicts
             .as_ref()
-            .map(|v| v.all().into_iter().cloned().collect())
+            .map(|v| every_check(v, record.explanation.check))
             .unwrap_or_default();
         event.incident = match (incident, kind.opens_incident()) {
             (Some(open), _) => Some(open.to_owned()),
@@ -222,7 +222,7 @@ impl Event {
             checks: state
                 .last_verdicts
                 .as_ref()
-                .map(|v| v.all().into_iter().cloned().collect())
+                .map(|v| every_check(v, None))
                 .unwrap_or_default(),
             by: by.to_owned(),
             incident: None,
@@ -263,6 +263,17 @@ impl Event {
             self.rollout, self.stage, self.stages
         )
     }
+}
+
+/// Every check the policy judged (the global ones and, with cohort series,
+/// the cohort ones), the deciding check first.
+fn every_check(verdicts: &Verdicts, deciding: Option<CheckKind>) -> Vec<CheckResult> {
+    let mut checks: Vec<CheckResult> = verdicts.checks().cloned().collect();
+    if let Some(i) = deciding.and_then(|d| checks.iter().position(|c| c.check == d)) {
+        let first = checks.remove(i);
+        checks.insert(0, first);
+    }
+    checks
 }
 
 /// A delivery channel's kind, which decides the events it receives.

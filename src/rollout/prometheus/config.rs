@@ -310,6 +310,14 @@ pub enum GateError {
         /// What the parser said.
         message: String,
     },
+    /// A number is out of its bounds.
+    #[error("{field}: {message}")]
+    Bounds {
+        /// The field, e.g. `prometheus.connect_timeout`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A template refers to an unknown variable or is malformed.
     #[error("query template `{name}`: {message}")]
     Template {
@@ -441,16 +449,90 @@ impl GateConfig {
         let config: GateConfig = serde_json::from_str(text).map_err(|e| GateError::Syntax {
             line: e.line(),
             column: e.column(),
-            message: crate::config::strip_position(&e),
+            message: crate::rollout::redacted_message(&e),
         })?;
+        config.check_bounds()?;
         config.rendered_queries()?;
         Ok(config)
+    }
+
+    /// Checks every number against its bounds: a zero timeout or body limit
+    /// would make every observation an Error, and an absurd one a hang.
+    pub fn check_bounds(&self) -> Result<(), GateError> {
+        let p = &self.prometheus;
+        let c = &self.cohort;
+        let secs = Duration::from_secs;
+        let durations = [
+            (
+                "prometheus.connect_timeout",
+                p.connect_timeout,
+                Duration::from_millis(100),
+                secs(60),
+            ),
+            (
+                "prometheus.read_timeout",
+                p.read_timeout,
+                Duration::from_millis(100),
+                secs(600),
+            ),
+            (
+                "cohort.max_sample_wait",
+                c.max_sample_wait.unwrap_or(Duration::ZERO),
+                Duration::ZERO,
+                secs(30 * 86_400),
+            ),
+        ];
+        for (field, value, min, max) in durations {
+            if value < min || value > max {
+                return Err(GateError::Bounds {
+                    field,
+                    message: format!(
+                        "{} is outside {}..={}",
+                        crate::rollout::format_duration(value),
+                        crate::rollout::format_duration(min),
+                        crate::rollout::format_duration(max)
+                    ),
+                });
+            }
+        }
+        if !(1024..=1 << 30).contains(&p.max_response_bytes) {
+            return Err(GateError::Bounds {
+                field: "prometheus.max_response_bytes",
+                message: format!("{} is outside 1024..=1073741824", p.max_response_bytes),
+            });
+        }
+        let numbers = [
+            ("cohort.alpha", c.alpha, f64::MIN_POSITIVE, 0.5),
+            ("cohort.margin", c.margin, 0.0, 1.0),
+            ("cohort.min_in_errors", c.min_in_errors, 0.0, 1e9),
+            (
+                "cohort.max_required_in_requests",
+                c.max_required_in_requests,
+                1.0,
+                1e12,
+            ),
+            (
+                "cohort.sample_ratio_tolerance",
+                c.sample_ratio_tolerance,
+                0.0,
+                1.0,
+            ),
+        ];
+        for (field, value, min, max) in numbers {
+            if !(value.is_finite() && (min..=max).contains(&value)) {
+                return Err(GateError::Bounds {
+                    field,
+                    message: format!("{value} is outside {min}..={max}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads a gate config file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<GateConfig, GateError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| GateError::Io {
+        let text = crate::rollout::read::read_text(path).map_err(|source| GateError::Io {
             path: path.to_path_buf(),
             source,
         })?;
