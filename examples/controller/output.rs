@@ -221,6 +221,12 @@ pub fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
     if let Some((found, written)) = report.reconciled {
         tracing::warn!("reconciled: the flags file said {found}; rewrote it to {written}");
     }
+    for note in &report.notes {
+        tracing::warn!("{note}");
+    }
+    for pending in &report.pending {
+        tracing::error!("USERS STILL EXPOSED: {pending}");
+    }
 }
 
 /// Per-tick progress to the log; decisions other than hold, and operator

@@ -557,8 +557,7 @@ impl ControllerBuilder {
                 match published {
                     Ok(()) => {
                         report.notes.extend(writer.take_notes());
-                        report.reconciled =
-                            Some((found.unwrap_or(Percentage::ZERO), state.percentage));
+                        report.reconciled = found.map(|found| (found, state.percentage));
                     }
                     Err(e) => {
                         writer.discard();
