@@ -93,7 +93,7 @@ impl RolloutState {
             path: PathBuf::new(),
             line: e.line(),
             column: e.column(),
-            message: crate::rollout::redacted_message(&e),
+            message: crate::config::strip_position(&e),
         };
         // The schema first, so a newer file says so instead of "unknown field".
         let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;

@@ -234,7 +234,7 @@ impl Plan {
         let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Syntax {
             line: e.line(),
             column: e.column(),
-            message: crate::rollout::redacted_message(&e),
+            message: crate::config::strip_position(&e),
         })?;
         plan.validate()?;
         Ok(plan)

@@ -4,8 +4,9 @@
 //! The message keeps its shape, the field names and the position; values go.
 
 /// `e`'s message without its position and without any value it quotes:
-/// double-quoted strings and back-ticked tokens are dropped, except the
-/// names in `unknown field`, `missing field` and `duplicate field`.
+/// double-quoted strings and back-ticked tokens are dropped, except field
+/// names (`unknown field`, `missing field`, `duplicate field`) and the names
+/// a message lists after `expected`.
 #[must_use]
 pub fn redacted_message(e: &serde_json::Error) -> String {
     let full = e.to_string();
@@ -30,7 +31,11 @@ pub fn redact(message: &str) -> String {
             break;
         };
         let token = &after[..end + 2];
-        let keep = quote == b'`' && before.ends_with("field ");
+        // Field names, and the names listed after `expected`, are the
+        // schema's; anything else quoted is a value.
+        let consumed = message.len() - rest.len() + i;
+        let in_expected = message.find("expected").is_some_and(|e| e < consumed);
+        let keep = quote == b'`' && (before.ends_with("field ") || in_expected);
         out.push_str(before);
         if keep {
             out.push_str(token);
@@ -62,12 +67,12 @@ mod tests {
             ),
             (
                 "unknown field `chanel`, expected one of `channel`, `webhook_url`",
-                "unknown field `chanel`, expected one of, ",
+                "unknown field `chanel`, expected one of `channel`, `webhook_url`",
             ),
             ("missing field `to`", "missing field `to`"),
             (
                 "unknown variant `SECRET`, expected `a` or `b`",
-                "unknown variant, expected or",
+                "unknown variant, expected `a` or `b`",
             ),
             ("an unclosed \"quote", "an unclosed "),
         ] {

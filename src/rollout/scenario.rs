@@ -266,7 +266,7 @@ impl Scenario {
         let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
             line: e.line(),
             column: e.column(),
-            message: crate::rollout::redacted_message(&e),
+            message: crate::config::strip_position(&e),
         })?;
         s.validate()?;
         Ok(s)
