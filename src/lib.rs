@@ -44,15 +44,19 @@
 //!
 //! See [`config`] for the file format, [`bucket()`] for the bucketing
 //! contract, [`Reloader`] to follow a config file on disk or a URL, and
-//! [`rollout`] for staged percentage rollouts judged on health metrics.
+//! `rollout` (feature `rollout`) for staged percentage rollouts judged on
+//! health metrics.
 //!
-//! Cargo features: `http` (the HTTP flags source, `Reloader::http`),
+//! Cargo features: `rollout` (staged rollouts, the controller engine; off by
+//! default, so a service that only evaluates flags compiles none of it),
+//! `http` (the HTTP flags source, `Reloader::http`),
 //! `openfeature` (an OpenFeature provider, `openfeature::GenesisProvider`),
 //! `prometheus` (the Prometheus health gate), `compare` (benchmarks against
 //! other flag engines) and `failpoints` (crash points for the crash tests,
 //! armed by the `GENESIS_FLAGS_FAILPOINTS` environment variable; never enable
 //! it in production builds).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(
@@ -64,6 +68,7 @@ mod bucket;
 mod cohort;
 pub mod config;
 mod evaluation;
+#[cfg(feature = "rollout")]
 mod failpoint;
 mod flag;
 mod handle;
@@ -72,6 +77,8 @@ mod index;
 pub mod openfeature;
 mod percentage;
 mod reload;
+#[cfg(feature = "rollout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rollout")))]
 pub mod rollout;
 mod snapshot;
 mod store;

@@ -507,6 +507,9 @@ impl ControllerBuilder {
         let lock = EngineLock::acquire(&self.files.lock, &holder(&self.command, now))?;
         let mut report = OpenReport::default();
         report.swept.extend(sweep_temp_files(&self.files.state)?);
+        report
+            .swept
+            .extend(sweep_temp_files(&self.files.published)?);
         let state = load(&self.files.state)?;
         let flags_path = state
             .flags_file

@@ -143,7 +143,12 @@ impl FileFlags {
         };
         if self.file.snapshot().is_ok() {
             if let Ok(bytes) = read_regular(&target, Follow::Symlinks, MAX_FILE_BYTES) {
-                let _ = write_atomically(copy, &bytes);
+                // Written only when it changed: most opens write nothing.
+                let same = read_regular(copy, Follow::Symlinks, MAX_FILE_BYTES)
+                    .is_ok_and(|kept| kept == bytes);
+                if !same {
+                    let _ = write_atomically(copy, &bytes);
+                }
             }
         }
     }
