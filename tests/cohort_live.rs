@@ -6,8 +6,10 @@
 //! as well as everyone. 5% errors for the flagged users only (0.05% for
 //! everyone) roll back within sustained + window + a few ticks, on an
 //! in-cohort check, although the global error rate stays under the canary
-//! threshold (a gate on global series alone would have let it through); a
-//! healthy service completes.
+//! threshold (a gate on global series alone would have let it through) —
+//! also when someone left the flags file invalid meanwhile (the last good
+//! document is published at 0%, the broken one kept beside), and the
+//! notification names the deciding check first; a healthy service completes.
 
 #![cfg(feature = "prometheus")]
 
@@ -174,12 +176,41 @@ fn flagged_only_errors_roll_back_and_a_healthy_service_completes() {
     assert!(controller(d, &["promote", "--reason", "live test"])
         .status
         .success());
+    // A colleague's typo in the flags file: the services refuse it (they
+    // keep serving 5%), and it must not silence the rollback.
+    let good = std::fs::read_to_string(d.join("flags.json")).unwrap();
+    let broken = good.replacen(',', ",,", 1);
+    std::fs::write(d.join("flags.json"), &broken).unwrap();
     let out = controller(d, &["run", "--gate", "gate.json", "--tick", "1s"]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "a flagged-only fault must roll back"
     );
+    // The broken document is kept beside; the published one is valid.
+    let kept = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("flags.json.rejected-")
+        })
+        .count();
+    assert_eq!(kept, 1, "the broken flags file is kept beside");
+    genesis_flags::Snapshot::from_json(&std::fs::read_to_string(d.join("flags.json")).unwrap())
+        .expect("the published flags file is valid");
+    // The notification names the deciding check first, among every check.
+    let outbox = std::fs::read_to_string(d.join("rollout-state.json.outbox.jsonl")).unwrap();
+    let rolled_back: Value = outbox
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .rfind(|e| e["type"] == "rolled_back")
+        .expect("a rolled_back event in the outbox");
+    let checks = rolled_back["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["check"], rolled_back["check"], "{rolled_back}");
+    assert_eq!(checks[0]["verdict"], "breach", "{rolled_back}");
+    assert!(checks.len() > 4, "the cohort checks too: {rolled_back}");
     let s = state(d);
     assert_eq!(s["phase"], "rolled_back", "{}", s["reason"]);
     let reason = s["reason"].as_str().unwrap();

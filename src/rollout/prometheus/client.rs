@@ -58,7 +58,7 @@ fn read_secret(
         };
     }
     if let Some(path) = file {
-        return match std::fs::read_to_string(path) {
+        return match crate::rollout::read::read_text(path) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_owned()))),
             Ok(_) => Err(GateError::Credentials(format!(
                 "{what}: {} is empty",
@@ -141,9 +141,12 @@ impl PrometheusClient {
 
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(ca) = &config.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| {
-                GateError::Tls(format!("cannot read CA file {}: {e}", ca.display()))
-            })?;
+            let pem = crate::rollout::read::read_regular(
+                ca,
+                crate::rollout::read::Follow::Symlinks,
+                crate::rollout::read::MAX_FILE_BYTES,
+            )
+            .map_err(|e| GateError::Tls(format!("cannot read CA file {}: {e}", ca.display())))?;
             let mut certs = Vec::new();
             for item in ureq::tls::parse_pem(&pem) {
                 match item {
