@@ -59,6 +59,24 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// A rollout initialised by the library at `clock`'s now: its folder and
+/// state file.
+fn initialised(clock: &dyn genesis_flags::rollout::Clock) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("rollout-state.json");
+    std::fs::write(dir.path().join("flags.json"), FLAGS).unwrap();
+    Controller::init(
+        &state_path,
+        &dir.path().join("flags.json"),
+        "phase_4_deployment",
+        Plan::six_day(),
+        false,
+        clock,
+    )
+    .unwrap();
+    (dir, state_path)
+}
+
 fn init(dir: &Path) {
     std::fs::write(dir.join("flags.json"), FLAGS).unwrap();
     let out = run(
@@ -339,19 +357,8 @@ impl FlagsWriter for Immutable {
 
 #[test]
 fn p2_a_failed_publish_is_retried_by_the_running_engine() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_path = dir.path().join("rollout-state.json");
-    std::fs::write(dir.path().join("flags.json"), FLAGS).unwrap();
     let clock = ManualClock::new(t0());
-    Controller::init(
-        &state_path,
-        &dir.path().join("flags.json"),
-        "phase_4_deployment",
-        Plan::six_day(),
-        false,
-        &clock,
-    )
-    .unwrap();
+    let (_dir, state_path) = initialised(&clock);
     let writer = Immutable::default();
     let shared = writer.shared.clone();
     let mut engine = Controller::builder(&state_path)
@@ -768,19 +775,8 @@ fn p7_a_flagged_only_rollback_event_names_the_deciding_check_first() {
 
 #[test]
 fn p8_the_first_safe_deploy_of_a_cohort_gated_rollout_can_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_path = dir.path().join("rollout-state.json");
-    std::fs::write(dir.path().join("flags.json"), FLAGS).unwrap();
     let clock = ManualClock::new(t0());
-    Controller::init(
-        &state_path,
-        &dir.path().join("flags.json"),
-        "phase_4_deployment",
-        Plan::six_day(),
-        false,
-        &clock,
-    )
-    .unwrap();
+    let (_dir, state_path) = initialised(&clock);
     let gate = |_| Observation::healthy().with_cohorts(cohort(0.0005, 0.0005, 0.0, 0.0));
     let mut engine = Controller::builder(&state_path)
         .clock(clock)
@@ -974,18 +970,7 @@ fn p11_operator_audit_records_keep_the_stage_before() {
 
 #[test]
 fn p11_a_tick_is_decided_on_the_state_after_the_change_it_waited_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_path = dir.path().join("rollout-state.json");
-    std::fs::write(dir.path().join("flags.json"), FLAGS).unwrap();
-    Controller::init(
-        &state_path,
-        &dir.path().join("flags.json"),
-        "phase_4_deployment",
-        Plan::six_day(),
-        false,
-        &SystemClock,
-    )
-    .unwrap();
+    let (dir, state_path) = initialised(&SystemClock);
     let sent = Arc::new(AtomicBool::new(false));
     let gate_sent = Arc::clone(&sent);
     let operator_state = state_path.clone();
@@ -1032,18 +1017,7 @@ fn p11_a_tick_is_decided_on_the_state_after_the_change_it_waited_behind() {
 
 #[test]
 fn p11_probing_the_lock_never_refuses_a_starting_engine() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_path = dir.path().join("rollout-state.json");
-    std::fs::write(dir.path().join("flags.json"), FLAGS).unwrap();
-    Controller::init(
-        &state_path,
-        &dir.path().join("flags.json"),
-        "phase_4_deployment",
-        Plan::six_day(),
-        false,
-        &SystemClock,
-    )
-    .unwrap();
+    let (dir, state_path) = initialised(&SystemClock);
     let lock = dir.path().join("rollout-state.json.lock");
     let done = Arc::new(AtomicBool::new(false));
     let prober = {
