@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::context::Context;
 use crate::evaluation::Evaluation;
+use crate::flag::Hashing;
 use crate::snapshot::{Snapshot, SNAPSHOT_ID_BITS};
 use crate::store::Shared;
 
@@ -71,6 +73,20 @@ impl FlagHandle {
         self.evaluate_in(&snapshot, user, shared.allow_experimental)
     }
 
+    /// Whether the flag is on for `context` (key and attributes), and why.
+    #[inline(always)]
+    #[must_use]
+    pub fn evaluate_for(&self, context: &Context<'_>) -> Evaluation {
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        snapshot.evaluate_at(
+            self.position_in(&snapshot),
+            context,
+            shared.allow_experimental,
+            &Hashing,
+        )
+    }
+
     #[inline(always)]
     pub(crate) fn evaluate_in(
         &self,
@@ -79,7 +95,12 @@ impl FlagHandle {
         allow_experimental: bool,
     ) -> Evaluation {
         // An absent flag's position is out of range: `evaluate_at` says unknown.
-        snapshot.evaluate_at(self.position_in(snapshot), user, allow_experimental)
+        snapshot.evaluate_at(
+            self.position_in(snapshot),
+            &Context::key_only(user),
+            allow_experimental,
+            &Hashing,
+        )
     }
 
     /// The flag's position in `snapshot` (`ABSENT` when it is not there),

@@ -63,7 +63,9 @@
 mod bucket;
 mod cohort;
 pub mod config;
+mod context;
 mod evaluation;
+mod exposure;
 mod failpoint;
 mod flag;
 mod handle;
@@ -73,23 +75,30 @@ pub mod openfeature;
 mod percentage;
 mod reload;
 pub mod rollout;
+mod rule;
 mod snapshot;
 mod store;
 mod user_view;
+mod variant;
 
 pub use bucket::{bucket, Seed, BUCKETS};
 pub use cohort::Cohort;
 pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
-pub use evaluation::{Evaluation, Reason};
+pub use context::{Attribute, AttributeKey, AttributeValue, Context, KEY_ATTRIBUTE};
+pub use evaluation::{Evaluation, Reason, Variation};
+pub use exposure::{Exposure, ExposureCallback, ExposureCount};
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
 pub use percentage::{Percentage, PercentageError};
 #[cfg(feature = "http")]
 pub use reload::HttpReloaderBuilder;
 pub use reload::{ReloadError, ReloadStats, Reloader, ReloaderBuilder};
+pub use rule::semver::Semver;
+pub use rule::MAX_DEPTH;
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
 pub use user_view::UserView;
+pub use variant::{VariantType, VariantValue};
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

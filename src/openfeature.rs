@@ -111,10 +111,15 @@ impl GenesisProvider {
             }
         };
         let reason = match evaluation.reason {
-            Reason::InRollout | Reason::OutOfRollout => EvaluationReason::Split,
-            Reason::Included | Reason::Excluded => EvaluationReason::TargetingMatch,
-            Reason::KillSwitch | Reason::ExperimentalDisabled => EvaluationReason::Disabled,
+            Reason::InRollout | Reason::OutOfRollout | Reason::Split => EvaluationReason::Split,
+            Reason::Included | Reason::Excluded | Reason::RuleMatch => {
+                EvaluationReason::TargetingMatch
+            }
+            Reason::KillSwitch | Reason::ExperimentalDisabled | Reason::PrerequisiteFailed => {
+                EvaluationReason::Disabled
+            }
             Reason::On => EvaluationReason::Static,
+            Reason::Default => EvaluationReason::Default,
             // The flag was found in this same view; stay total regardless.
             Reason::UnknownFlag => return Err(not_found(flag)),
         };

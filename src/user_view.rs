@@ -14,7 +14,9 @@ use arc_swap::Guard;
 
 use crate::bucket::Seed;
 use crate::cohort::Cohort;
-use crate::evaluation::Evaluation;
+use crate::context::Context;
+use crate::evaluation::{Evaluation, Variation};
+use crate::flag::BucketSource;
 use crate::handle::FlagHandle;
 use crate::snapshot::Snapshot;
 
@@ -47,8 +49,26 @@ const SLOTS: usize = 4;
 pub struct UserView<'u> {
     snapshot: Guard<Arc<Snapshot>>,
     allow_experimental: bool,
-    user: &'u str,
+    context: Context<'u>,
     buckets: Buckets,
+}
+
+/// The view's cache for its own key; any other bucketing key (an attribute
+/// named by `bucket_by`) is hashed.
+struct Cached<'a> {
+    buckets: &'a Buckets,
+    user: &'a str,
+}
+
+impl BucketSource for Cached<'_> {
+    #[inline(always)]
+    fn bucket(&self, seed: Seed, key: &str) -> u32 {
+        if std::ptr::eq(key, self.user) {
+            self.buckets.get(seed, key)
+        } else {
+            seed.bucket(key)
+        }
+    }
 }
 
 /// The buckets computed so far, by seed. `filled` counts insertions; the
@@ -94,20 +114,57 @@ impl<'u> UserView<'u> {
     pub(crate) fn new(
         snapshot: Guard<Arc<Snapshot>>,
         allow_experimental: bool,
-        user: &'u str,
+        context: Context<'u>,
     ) -> Self {
         UserView {
             snapshot,
             allow_experimental,
-            user,
+            context,
             buckets: Buckets::default(),
         }
     }
 
-    /// The user this view evaluates for.
+    #[inline(always)]
+    fn cached(&self) -> Cached<'_> {
+        Cached {
+            buckets: &self.buckets,
+            user: self.context.key(),
+        }
+    }
+
+    /// The user this view evaluates for (the context's key).
     #[must_use]
     pub fn user(&self) -> &'u str {
-        self.user
+        self.context.key()
+    }
+
+    /// The context this view evaluates for.
+    #[must_use]
+    pub fn context(&self) -> &Context<'u> {
+        &self.context
+    }
+
+    /// The served variant of `flag` (its name and value, borrowed from the
+    /// view's snapshot) and the evaluation.
+    #[inline]
+    #[must_use]
+    pub fn variation(&self, flag: &str) -> Variation<'_> {
+        let e = self.evaluate(flag);
+        Variation::new(e, self.snapshot.flag_at_variant(flag, &e))
+    }
+
+    /// The served variant of a pre-resolved flag.
+    #[inline]
+    #[must_use]
+    pub fn variation_handle(&self, handle: &FlagHandle) -> Variation<'_> {
+        let position = handle.position_in(&self.snapshot);
+        let e = self.snapshot.evaluate_at(
+            position,
+            &self.context,
+            self.allow_experimental,
+            &self.cached(),
+        );
+        Variation::new(e, self.snapshot.flag_by_position(position))
     }
 
     /// Whether `flag` is on for the user.
@@ -121,11 +178,8 @@ impl<'u> UserView<'u> {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str) -> Evaluation {
-        let user = self.user;
         self.snapshot
-            .evaluate_with(flag, user, self.allow_experimental, |seed| {
-                self.buckets.get(seed, user)
-            })
+            .evaluate_named(flag, &self.context, self.allow_experimental, &self.cached())
     }
 
     /// Whether a pre-resolved flag is on for the user.
@@ -139,12 +193,13 @@ impl<'u> UserView<'u> {
     #[inline(always)]
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle) -> Evaluation {
-        let user = self.user;
         let position = handle.position_in(&self.snapshot);
-        self.snapshot
-            .evaluate_at_with(position, user, self.allow_experimental, |seed| {
-                self.buckets.get(seed, user)
-            })
+        self.snapshot.evaluate_at(
+            position,
+            &self.context,
+            self.allow_experimental,
+            &self.cached(),
+        )
     }
 
     /// The user's cohort in the shared rollout `id` at the percentage of this
@@ -154,7 +209,11 @@ impl<'u> UserView<'u> {
     #[must_use]
     pub fn cohort(&self, id: &str) -> Option<Cohort> {
         let (seed, percentage) = self.snapshot.rollout(id)?;
-        Some(Cohort::of(percentage, self.buckets.get(seed, self.user)))
+        let user = self.context.key();
+        if user.is_empty() {
+            return Some(Cohort::Out);
+        }
+        Some(Cohort::of(percentage, self.buckets.get(seed, user)))
     }
 
     /// The snapshot this view reads.
@@ -168,7 +227,7 @@ impl std::fmt::Debug for UserView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserView")
             .field("snapshot_id", &self.snapshot.id())
-            .field("user", &self.user)
+            .field("user", &self.context.key())
             .field("buckets_hashed", &self.buckets.filled.get())
             .finish()
     }
@@ -210,7 +269,8 @@ mod tests {
                     assert_eq!(view.evaluate(f), store.evaluate(f, user), "{f} {user}");
                 }
                 for r in ["r0", "r1", "r2", "r3", "r4", "r5"] {
-                    let inside = bucket(r, user) < 500_000;
+                    // An empty key is not a user: in no percentage.
+                    let inside = !user.is_empty() && bucket(r, user) < 500_000;
                     assert_eq!(
                         view.cohort(r).map(|c| c.is_in()),
                         Some(inside),

@@ -24,6 +24,7 @@
 mod error;
 mod node;
 mod path;
+mod targeting;
 mod validate;
 
 use std::fs::File;
@@ -31,6 +32,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use targeting::{MAX_REGEX_BYTES, OPERATORS};
 pub(crate) use validate::{Binding, ValidConfig};
 
 /// The largest config document accepted: 16 MiB.
