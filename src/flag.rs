@@ -278,6 +278,21 @@ impl Flag {
         self.has_lists || self.bucketed || !self.rules.is_empty() || !self.prerequisites.is_empty()
     }
 
+    /// Whether a percentage of this flag buckets by the context's key (not
+    /// by an attribute).
+    #[must_use]
+    pub(crate) fn buckets_by_key(&self) -> bool {
+        self.bucketed && self.bucket_by.is_none()
+    }
+
+    /// Whether a rule's split buckets by the context's key.
+    #[must_use]
+    pub(crate) fn splits_by_key(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(&r.serve, Serve::Split(s) if s.bucket_by.is_none()))
+    }
+
     /// Whether the flag's exposures go to the store's exposure callback (`track: true`).
     #[must_use]
     pub fn is_tracked(&self) -> bool {
