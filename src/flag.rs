@@ -281,13 +281,13 @@ impl Flag {
     /// Whether a percentage of this flag buckets by the context's key (not
     /// by an attribute).
     #[must_use]
-    pub(crate) fn buckets_by_key(&self) -> bool {
+    pub fn buckets_by_key(&self) -> bool {
         self.bucketed && self.bucket_by.is_none()
     }
 
     /// Whether a rule's split buckets by the context's key.
     #[must_use]
-    pub(crate) fn splits_by_key(&self) -> bool {
+    pub fn splits_by_key(&self) -> bool {
         self.rules
             .iter()
             .any(|r| matches!(&r.serve, Serve::Split(s) if s.bucket_by.is_none()))

@@ -486,6 +486,22 @@ fn readiness_and_defaults_for_unknown_flags() {
 }
 
 #[test]
+fn a_reloader_reports_its_first_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flags.json");
+    let store = FlagStore::builder().pending();
+    let reloader = genesis_flags::Reloader::builder(store.clone(), &path)
+        .interval(Duration::from_millis(20))
+        .spawn()
+        .unwrap();
+    assert!(!reloader.has_loaded() && !store.is_ready());
+    std::fs::write(&path, r#"{"version":1,"flags":{"banner":{}}}"#).unwrap();
+    assert!(reloader.wait_loaded(Duration::from_secs(10)));
+    assert!(store.wait_ready(Duration::from_secs(10)));
+    assert!(store.is_enabled("banner", "u"));
+}
+
+#[test]
 fn plain_flags_answer_as_before_through_contexts() {
     let store = FlagStore::from_json(
         r#"{"version":1,"rollouts":{"r":{"percentage":30}},"flags":{
