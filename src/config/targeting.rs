@@ -653,11 +653,13 @@ impl Validator {
             }
             OneValue::Time { before } => {
                 let text = self.string(node, path)?;
-                match humantime::parse_rfc3339_weak(text) {
-                    Ok(t) if before => Some(Test::Before(t)),
-                    Ok(t) => Some(Test::After(t)),
-                    Err(e) => {
-                        self.report(path, ProblemKind::BadTimestamp(format!("{text:?}: {e}")));
+                match crate::rule::time::parse_rfc3339(text) {
+                    Some(t) if before => Some(Test::Before(t)),
+                    Some(t) => Some(Test::After(t)),
+                    None => {
+                        self.report(path, ProblemKind::BadTimestamp(format!(
+                            "{text:?} (expected YYYY-MM-DDTHH:MM:SS[.fraction] and Z or an offset +HH:MM)"
+                        )));
                         None
                     }
                 }

@@ -11,6 +11,7 @@
 
 pub(crate) mod condition;
 pub mod semver;
+pub(crate) mod time;
 
 use crate::variant::Split;
 

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Writes tests/data/unleash/*.json: the test cases of Unleash's public
+client-specification (github.com/Unleash/client-specification, folder
+`specifications/`), translated by hand into this crate's flag format.
+
+Each spec file becomes one fixture: a flag document in our format, the
+cases we can express (a context and the expected answer) and, counted
+apart, the cases we cannot, each with the reason. A case is expressible
+only when our format genuinely says what the Unleash feature says and the
+expected answer does not depend on Unleash's murmur3 buckets (a 0% or
+100% rollout is fine; 50% is not).
+
+The translation, one rule per Unleash strategy (first match wins, so
+"any strategy enables" holds), default variant "off":
+  userId            -> the context key (attribute `key`)
+  other context     -> an attribute of the same name (properties flattened)
+  default strategy  -> a rule without conditions
+  userWithId        -> key in [ids]
+  remoteAddress     -> remoteAddress in [IPs] (exact addresses only)
+  gradualRollout*   -> 100%: the stickiness field exists (random: nothing);
+                       0%: no rule (the strategy never enables)
+  constraints       -> conditions (IN/NOT_IN, STR_*, NUM_*, DATE_*, SEMVER_*,
+                       inverted -> negate, caseInsensitive)
+  segments          -> segments
+  dependencies      -> prerequisites (enabled / variants)
+
+Run from the repository root: python3 scripts/unleash_fixtures.py
+"""
+
+import json
+import os
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "unleash")
+
+OPS = {
+    "IN": ("in", False), "NOT_IN": ("not_in", False),
+    "STR_STARTS_WITH": ("starts_with", False), "STR_ENDS_WITH": ("ends_with", False),
+    "STR_CONTAINS": ("contains", False),
+    "NUM_EQ": ("eq", True), "NUM_GT": ("gt", True), "NUM_GTE": ("ge", True),
+    "NUM_LT": ("lt", True), "NUM_LTE": ("le", True),
+    "DATE_AFTER": ("after", True), "DATE_BEFORE": ("before", True),
+    "SEMVER_EQ": ("semver_eq", True), "SEMVER_GT": ("semver_gt", True),
+    "SEMVER_LT": ("semver_lt", True),
+}
+
+
+def attr(name):
+    return "key" if name == "userId" else name
+
+
+def c(name, op, values=None, inverted=False, ci=False):
+    """One Unleash constraint as one of our conditions."""
+    ours, single = OPS[op]
+    cond = {"attribute": attr(name), "op": ours}
+    if single:
+        if ours in ("eq", "gt", "ge", "lt", "le"):
+            cond["value"] = float(values) if "." in values else int(values)
+        else:
+            cond["value"] = values
+    else:
+        cond["values"] = values
+    if ci:
+        cond["case_insensitive"] = True
+    if inverted:
+        cond["negate"] = True
+    return cond
+
+
+def seg(name):
+    return {"segment": name}
+
+
+def rule(*conds, serve="on"):
+    r = {"serve": serve}
+    if conds:
+        r["when"] = list(conds)
+    return r
+
+
+def user_ids(ids):
+    return rule(c("userId", "IN", [i.strip() for i in ids.split(",")]))
+
+
+def flag(*rules, enabled=True, prerequisites=None, **extra):
+    f = {"default": "off"} if rules or extra.get("variants") else {}
+    if not rules and not extra.get("variants"):
+        # No strategies: Unleash enables the feature for everyone.
+        f = {}
+    if rules:
+        f["rules"] = list(rules)
+    if not enabled:
+        f["enabled"] = False
+    if prerequisites:
+        f["prerequisites"] = prerequisites
+    f.update(extra)
+    return f
+
+
+class Spec:
+    def __init__(self, file):
+        self.file = file
+        self.flags = {}
+        self.segments = {}
+        self.cases = []
+        self.skipped = []
+
+    def case(self, flag, expect, key="", variant=None, payload=None, **attributes):
+        case = {"flag": flag, "enabled": expect}
+        if key:
+            case["key"] = key
+        if attributes:
+            case["attributes"] = attributes
+        if variant is not None:
+            case["variant"] = variant
+        if payload is not None:
+            case["payload"] = payload
+        self.cases.append(case)
+
+    def skip(self, label, why, count=1):
+        self.skipped.append({"cases": label, "count": count, "why": why})
+
+    def write(self):
+        doc = {"version": 1, "flags": self.flags}
+        if self.segments:
+            doc["segments"] = self.segments
+        out = {
+            "file": self.file,
+            "tests": len(self.cases) + sum(s["count"] for s in self.skipped),
+            "document": doc,
+            "cases": self.cases,
+            "not_expressible": self.skipped,
+        }
+        with open(os.path.join(OUT, self.file), "w") as f:
+            json.dump(out, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+
+
+SPECS = []
+
+
+def spec(file):
+    s = Spec(file)
+    SPECS.append(s)
+    return s
+
+
+# 01: enabled, disabled, no strategies, unknown, every context field.
+s = spec("01-simple-examples.json")
+s.flags["Feature.A"] = flag(rule())
+s.flags["Feature.B"] = flag(rule(), enabled=False)
+s.flags["Feature.C"] = flag()
+s.case("Feature.A", True)
+s.case("Feature.B", False)
+s.case("Feature.C", True)
+s.case("Unknown", False)
+s.case("Feature.A", True, key="123", sessionId="asd123", remoteAddress="127.0.0.1",
+       customName="customValue", anotherName="anotherValue")
+
+# 02: userWithId.
+s = spec("02-user-with-id-strategy.json")
+s.flags["Feature.A2"] = flag(user_ids("123"))
+s.flags["Feature.B2"] = flag(user_ids("123"))
+s.flags["Feature.C2"] = flag(user_ids("123"), rule())
+s.flags["Feature.D2"] = flag(user_ids("123, 222, 88"))
+s.case("Feature.A2", True, key="123")
+s.case("Feature.A2", False, key="22")
+s.case("Feature.C2", True, key="22")
+s.case("Feature.D2", True, key="222")
+s.case("Feature.A2", False)
+
+# 03: gradualRolloutUserId at 100%, 50%, 0%.
+s = spec("03-gradual-rollout-user-id-strategy.json")
+s.flags["Feature.A3"] = flag(rule({"attribute": "key", "op": "exists"}))
+s.flags["Feature.C3"] = flag()
+s.flags["Feature.C3"] = {"default": "off"}
+s.flags["Feature.D3"] = flag(rule())
+s.case("Feature.A3", True, key="123")
+s.case("Feature.A3", False)
+s.skip("Feature.B3 (50%) for two users", "a 50% rollout: the answer is Unleash's murmur3 bucket", 2)
+s.case("Feature.C3", False, key="122")
+s.case("Feature.D3", True)
+
+# 04: gradualRolloutSessionId, the same on sessionId.
+s = spec("04-gradual-rollout-session-id-strategy.json")
+s.flags["Feature.A4"] = flag(rule({"attribute": "sessionId", "op": "exists"}))
+s.flags["Feature.C4"] = {"default": "off"}
+s.flags["Feature.D4"] = flag(rule())
+s.case("Feature.A4", True, sessionId="123")
+s.case("Feature.A4", False)
+s.skip("Feature.B4 (50%) for two sessions", "a 50% rollout: the answer is Unleash's murmur3 bucket", 2)
+s.case("Feature.C4", False, sessionId="122")
+s.case("Feature.D4", True)
+
+# 05: gradualRolloutRandom at 100% and 0%.
+s = spec("05-gradual-rollout-random-strategy.json")
+s.flags["Feature.A5"] = flag(rule())
+s.flags["Feature.B5"] = {"default": "off"}
+s.flags["Feature.C5"] = flag(rule())
+s.flags["Feature.D5"] = flag(rule(), enabled=False)
+s.case("Feature.A5", True)
+s.case("Feature.B5", False)
+s.case("Feature.C5", True)
+s.case("Feature.D5", False)
+
+# 06: remoteAddress with exact addresses (an invalid entry never matches).
+s = spec("06-remote-address-strategy.json")
+s.flags["Feature.remoteAddress.A"] = flag(rule(c("remoteAddress", "IN", ["127.0.0.1"])))
+s.flags["Feature.remoteAddress.B"] = flag(
+    rule(c("remoteAddress", "IN", ["192.168.0.1", "192.168.0.2", "192.168.0.3"])))
+s.flags["Feature.remoteAddress.C"] = flag(
+    rule(c("remoteAddress", "IN", ["192.168.0.1", "192.invalid", "192.168.0.2", "192.168.0.3"])))
+s.case("Feature.remoteAddress.A", True, remoteAddress="127.0.0.1")
+s.case("Feature.remoteAddress.A", False)
+s.case("Feature.remoteAddress.B", True, remoteAddress="192.168.0.1")
+s.case("Feature.remoteAddress.B", True, remoteAddress="192.168.0.3")
+s.case("Feature.remoteAddress.B", False, remoteAddress="217.100.10.11")
+s.case("Feature.remoteAddress.C", True, remoteAddress="192.168.0.3")
+
+# 07: several strategies, any enables (0% random ones never do).
+s = spec("07-multiple-strategies.json")
+s.flags["Feature.multiStrategies.A"] = flag(rule())
+s.flags["Feature.multiStrategies.B"] = flag(user_ids("123"))
+s.flags["Feature.multiStrategies.C"] = flag(user_ids("123"))
+s.case("Feature.multiStrategies.A", True)
+s.case("Feature.multiStrategies.B", False)
+s.case("Feature.multiStrategies.B", True, key="123")
+s.case("Feature.multiStrategies.C", False)
+s.case("Feature.multiStrategies.C", False, key="22")
+s.case("Feature.multiStrategies.C", True, key="123")
+
+# 09: constraints on strategies.
+s = spec("09-strategy-constraints.json")
+s.flags["Feature.constraints.simple"] = flag(rule(c("environment", "IN", ["dev"])))
+s.flags["Feature.constraints.list"] = flag(rule(c("environment", "IN", ["dev", "stage", "prod"])))
+s.flags["Feature.constraints.multi"] = flag(rule(
+    c("environment", "IN", ["prod"]), c("userId", "IN", ["1", "2", "3"]),
+    c("appName", "NOT_IN", ["web", "sun-app"])))
+s.flags["Feature.constraints.userWithId"] = flag(rule(
+    c("userId", "IN", ["123"]), c("environment", "IN", ["prod"])))
+s.flags["Feature.constraints.custom"] = flag(rule(
+    c("environment", "IN", ["prod"]), c("country", "IN", ["norway", "sweeden"])))
+s.flags["Feature.constraints.dual"] = flag(rule(
+    c("environment", "IN", ["prod", "dev"]), c("environment", "NOT_IN", ["dev", "qa"])))
+s.flags["Feature.constraints.empty"] = flag(rule(c("environment", "IN", [])))
+s.flags["Feature.constraints.empty-not-in"] = flag(rule(c("environment", "NOT_IN", [])))
+s.case("Feature.constraints.simple", False, environment="default")
+s.case("Feature.constraints.simple", True, environment="dev")
+s.case("Feature.constraints.list", True, environment="stage")
+s.case("Feature.constraints.list", False, environment="qa")
+s.case("Feature.constraints.multi", True, key="2", environment="prod")
+s.case("Feature.constraints.multi", False, environment="prod")
+s.case("Feature.constraints.multi", False, key="2", environment="prod", appName="web")
+s.case("Feature.constraints.custom", True, environment="prod", country="norway")
+s.case("Feature.constraints.custom", False, environment="prod", country="denmark")
+s.case("Feature.constraints.dual", True, environment="prod")
+s.case("Feature.constraints.dual", False, environment="dev")
+s.case("Feature.constraints.empty", False, environment="dev")
+s.case("Feature.constraints.empty-not-in", True, environment="dev")
+s.case("Feature.constraints.userWithId", True, key="123", environment="prod")
+s.case("Feature.constraints.userWithId", False, key="123", environment="dev")
+s.case("Feature.constraints.userWithId", False, key="44", environment="prod")
+
+# 13: the constraint operators.
+s = spec("13-constraint-operators.json")
+F = s.flags
+F["F1.startsWith"] = flag(rule(c("customField", "STR_STARTS_WITH", ["some-string"])))
+F["F2.startsWith.multiple"] = flag(rule(c("customField", "STR_STARTS_WITH", ["e1", "e2"])))
+F["F2.startsWith.caseInsensitve"] = flag(rule(c("customField", "STR_STARTS_WITH", ["TEST"], ci=True)))
+F["F3.endsWith"] = flag(rule(c("email", "STR_ENDS_WITH", ["some-email.com"])))
+F["F3.endsWith.ignoringCase"] = flag(rule(c("email", "STR_ENDS_WITH", ["some-email.com"], ci=True)))
+F["F4.contains"] = flag(rule(c("email", "STR_CONTAINS", ["email"])))
+F["F4.contains.inverted"] = flag(rule(c("email", "STR_CONTAINS", ["email"], inverted=True)))
+F["F5.numEq"] = flag(rule(c("someValue", "NUM_EQ", "12")))
+F["F5.numEq.float"] = flag(rule(c("someValue", "NUM_EQ", "12.0")))
+F["F5.numEq.inverted"] = flag(rule(c("someValue", "NUM_EQ", "12", inverted=True)))
+F["F5.numGT"] = flag(rule(c("someValue", "NUM_GT", "12")))
+F["F5.numGTE"] = flag(rule(c("someValue", "NUM_GTE", "12")))
+F["F5.numLT"] = flag(rule(c("someValue", "NUM_LT", "12")))
+F["F5.numLTE"] = flag(rule(c("someValue", "NUM_LTE", "12")))
+F["F6.number-range"] = flag(rule(c("someValue", "NUM_GT", "12"), c("someValue", "NUM_LT", "16")))
+F["F7.dateAfter"] = flag(rule(c("currentTime", "DATE_AFTER", "2022-01-29T13:00:00.000Z")))
+F["F7.dateBefore"] = flag(rule(c("currentTime", "DATE_BEFORE", "2022-01-29T13:00:00.000Z")))
+F["F7.date-range"] = flag(rule(c("currentTime", "DATE_AFTER", "2022-01-22T13:00:00.000Z"),
+                               c("currentTime", "DATE_BEFORE", "2022-01-29T13:00:00.000Z")))
+F["F7.date-with-timezone"] = flag(rule(c("currentTime", "DATE_AFTER", "2022-01-22T13:00:00.000+02:00"),
+                                       c("currentTime", "DATE_BEFORE", "2022-01-22T14:00:00.000+02:00")))
+F["F8.missing-field.IN"] = flag(rule(c("customFieldMissing", "IN", ["s1"])))
+F["F8.missing-field.NOT_IN"] = flag(rule(c("customFieldMissing", "NOT_IN", ["s1"])))
+F["F9.inverted.IN"] = flag(rule(c("someValue", "IN", ["s1", "s2"], inverted=True)))
+F["F10.inverted.NOT_IN"] = flag(rule(c("someValue", "NOT_IN", ["s1", "s2"], inverted=True)))
+for f, v, e in [("F1.startsWith", "some-string-is-cool", True), ("F1.startsWith", "some2-is-cool-string", False),
+                ("F2.startsWith.multiple", "e2 cool", True), ("F2.startsWith.multiple", "cool e1", False),
+                ("F2.startsWith.caseInsensitve", "test@example.com", True),
+                ("F2.startsWith.caseInsensitve", "TEsT@example.com", True)]:
+    s.case(f, e, customField=v)
+for f, v, e in [("F3.endsWith", "test@some-email.com", True), ("F3.endsWith", "test@some-EMAIL.com", False),
+                ("F3.endsWith.ignoringCase", "test@SOME-EMAIL.com", True),
+                ("F3.endsWith", "test@another-email.com", False),
+                ("F4.contains", "test@some-email.com", True), ("F4.contains", "test@another.com", False),
+                ("F4.contains.inverted", "test@another.com", True)]:
+    s.case(f, e, email=v)
+for f, v, e in [("F5.numEq", "12", True), ("F5.numEq", "12.0", True), ("F5.numEq.inverted", "12", False),
+                ("F5.numEq.float", "12.0", True), ("F5.numEq.float", "12", True),
+                ("F5.numEq.inverted", "13", True), ("F5.numGT", "13", True), ("F5.numGT", "12", False),
+                ("F5.numGTE", "12", True), ("F5.numGTE", "13", True), ("F5.numGTE", "11", False),
+                ("F5.numLTE", "13", False), ("F5.numLTE", "12", True), ("F5.numLTE", "0", True),
+                ("F5.numLT", "0", True), ("F5.numLT", "12", False),
+                ("F6.number-range", "11", False), ("F6.number-range", "14", True)]:
+    s.case(f, e, someValue=v)
+for f, v, e in [("F7.dateAfter", "2022-01-30T13:00:00.000Z", True),
+                ("F7.dateAfter", "2022-01-28T13:00:00.000Z", False),
+                ("F7.dateAfter", "2022-01-29T13:00:00.000Z", False),
+                ("F7.dateBefore", "2022-01-28T13:00:00.000Z", True),
+                ("F7.dateBefore", "2022-01-30T13:00:00.000Z", False),
+                ("F7.dateBefore", "2022-01-29T13:00:00.000Z", False),
+                ("F7.date-range", "2022-01-25T13:00:00.000Z", True),
+                ("F7.date-with-timezone", "2022-01-22T11:30:00.000Z", True)]:
+    s.case(f, e, currentTime=v)
+s.skip("F7.invalid-operator", "an unknown operator is a validation error in our format: the document is refused, not evaluated")
+s.case("F8.missing-field.IN", False)
+s.case("F8.missing-field.IN", True, customFieldMissing="s1")
+s.case("F8.missing-field.NOT_IN", True)
+s.case("F8.missing-field.NOT_IN", True, customFieldMissing=None)
+s.case("F9.inverted.IN", False, someValue="s1")
+s.case("F10.inverted.NOT_IN", True, someValue="s1")
+
+# 14: semantic versions.
+s = spec("14-constraint-semver-operators.json")
+F = s.flags
+for name, op, v in [("F8.semverEQ", "SEMVER_EQ", "1.2.2"), ("F8.semverGT", "SEMVER_GT", "1.2.2"),
+                    ("F8.semverLT", "SEMVER_LT", "1.2.2"),
+                    ("F8.semverAlphaGT", "SEMVER_GT", "2.0.0-alpha.1"),
+                    ("F8.semverAlphaLT", "SEMVER_LT", "2.0.0-alpha.1"),
+                    ("F8.semverAlphaVersioning", "SEMVER_LT", "2.0.0-alpha.3"),
+                    ("F8.alphaUnnumbered", "SEMVER_GT", "2.0.0-alpha"),
+                    ("F8.releaseCandidate", "SEMVER_GT", "2.0.0-rc"),
+                    ("F8.semverMetadataEQ", "SEMVER_EQ", "1.2.2+metadata"),
+                    ("F8.semverPreReleaseMetadataEQ", "SEMVER_EQ", "1.2.2-alpha.1+metadata"),
+                    ("F8.semverPreReleaseMetadataLT", "SEMVER_LT", "1.2.2-alpha.1+metadata"),
+                    ("F8.semverPreReleaseMetadataGT", "SEMVER_GT", "1.2.2-alpha.1+metadata.1")]:
+    F[name] = flag(rule(c("version", op, v)))
+F["F8.semverGTE"] = flag(rule({"attribute": "version", "op": "semver_ge", "value": "1.2.2"}))
+F["F8.semverLTE"] = flag(rule({"attribute": "version", "op": "semver_le", "value": "1.2.2"}))
+for f, v, e in [("F8.semverEQ", "1.2.2", True), ("F8.semverEQ", "1.2.2+metadata", True),
+                ("F8.semverEQ", "1.2.0", False), ("F8.semverGT", "1.2.3", True),
+                ("F8.semverGT", "1.2.0", False), ("F8.semverGT", "1.2.2+metadata", False),
+                ("F8.semverGTE", "1.2.2", True), ("F8.semverGTE", "1.2.3", True),
+                ("F8.semverGTE", "1.2.1", False), ("F8.semverLT", "1.2.1", True),
+                ("F8.semverLT", "1.2.3", False), ("F8.semverLT", "1.2.2+metadata", False),
+                ("F8.semverLTE", "1.2.2", True), ("F8.semverLTE", "1.2.1", True),
+                ("F8.semverLTE", "1.2.3", False), ("F8.semverAlphaGT", "2.0.0-beta.1", True),
+                ("F8.semverAlphaGT", "2.0.0", True), ("F8.semverAlphaLT", "2.0.0-beta.1", False),
+                ("F8.semverAlphaLT", "1.9.1-beta.1", True), ("F8.semverAlphaLT", "2.0.0", False),
+                ("F8.semverAlphaVersioning", "2.0.0-alpha.1", True),
+                ("F8.semverAlphaVersioning", "2.0.0-alpha.4", False),
+                ("F8.alphaUnnumbered", "2.0.0-alpha.1", True),
+                ("F8.releaseCandidate", "2.0.0-alpha.1", False),
+                ("F8.releaseCandidate", "2.0.0-beta.1", False),
+                ("F8.releaseCandidate", "2.0.0", True)]:
+    s.case(f, e, version=v)
+s.skip("F8.invalidSemverWithLeadingV for two versions",
+       "a constraint value that is not a semantic version is a validation error in our format", 2)
+for f, v, e in [("F8.semverMetadataEQ", "1.2.2", True), ("F8.semverMetadataEQ", "1.2.2+metadata.1", True),
+                ("F8.semverMetadataEQ", "1.2.2+metadata", True),
+                ("F8.semverPreReleaseMetadataEQ", "1.2.2-alpha.1", True),
+                ("F8.semverPreReleaseMetadataEQ", "1.2.2-alpha.1+metadata.1", True),
+                ("F8.semverPreReleaseMetadataEQ", "1.2.2-alpha.1+metadata", True),
+                ("F8.semverPreReleaseMetadataLT", "1.2.2-alpha.1", False),
+                ("F8.semverPreReleaseMetadataGT", "1.2.2-alpha.1+metadata.2", False)]:
+    s.case(f, e, version=v)
+
+#@@MORE@@
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    for s in SPECS:
+        s.write()
+        print(f"{s.file}: {len(s.cases)} expressible of {len(s.cases) + sum(x['count'] for x in s.skipped)}")
