@@ -78,8 +78,8 @@ impl Reason {
     /// Whether the flag is "on" for the context by this reason (the served
     /// variant is the on path's: included, a rule, a split, in its
     /// percentage, its default), as opposed to off (unknown, kill switch,
-    /// experimental, prerequisite, excluded, out of its percentage). For a
-    /// boolean flag [`Evaluation::enabled`] is the served value instead.
+    /// experimental, prerequisite, excluded, out of its percentage).
+    /// [`Evaluation::enabled`] is about the served variant instead.
     #[must_use]
     pub const fn is_on_path(self) -> bool {
         matches!(
@@ -115,7 +115,9 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Evaluation {
-    /// Whether the flag is on for the user.
+    /// Whether the flag is on for the user: for a boolean flag, the served
+    /// value; for a flag of another type, whether it served something other
+    /// than its `off` variant.
     pub enabled: bool,
     /// The rule that decided.
     pub reason: Reason,

@@ -342,9 +342,11 @@ impl Flag {
     /// Serves `variant` for `reason`.
     #[inline]
     fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
+        // A boolean flag is on when it serves `true`; any other flag when it
+        // serves something other than its `off` variant.
         let enabled = match self.variants.value(variant) {
             Some(VariantValue::Bool(b)) => *b,
-            _ => reason.is_on_path(),
+            _ => variant != self.off_variant,
         };
         Evaluation {
             enabled,
