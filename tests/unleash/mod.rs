@@ -3,23 +3,27 @@
 //! case our format expresses is evaluated and must give Unleash's expected
 //! answer; the cases it cannot express are counted, each with its reason.
 //! Prints one line per spec file and the total
-//! (`unleash client-specification: expressible X/279, passing Y/X`).
+//! (`unleash client-specification: expressible X/N, passing Y/X`).
 
 use std::path::Path;
 
-use genesis_flags::{Attribute, AttributeKey, Context, FlagStore, VariantValue};
+use genesis_flags::{Attribute, AttributeKey, Context, FlagStore, Reason, VariantValue};
 use serde_json::Value;
 
-/// The number of tests in the specification's files.
-const SPEC_TESTS: usize = 279;
+/// The tests (`tests` and `variantTests`) in the specification's files as
+/// read for this translation.
+const SPEC_TESTS: usize = 294;
+/// The figure the issue quotes; it matches every file but the two newest.
+const ISSUE_TESTS: usize = 279;
 
+#[derive(Default)]
 struct Tally {
     tests: usize,
     expressible: usize,
     passing: usize,
 }
 
-fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
+fn run_file(path: &Path, failures: &mut Vec<String>) -> (Tally, bool) {
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let file = fixture["file"].as_str().unwrap();
     let store = FlagStore::from_json(&fixture["document"].to_string())
@@ -40,16 +44,18 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
         let view = store.view();
         let served = view.variation(flag, &context);
         let mut ok = served.evaluation().enabled == case["enabled"].as_bool().unwrap();
+        if case["unknown"].as_bool() == Some(true) {
+            ok &= served.reason() == Reason::UnknownFlag && served.name().is_none();
+        }
         if let Some(variant) = case["variant"].as_str() {
             ok &= served.name() == Some(variant);
         }
         if let Some(payload) = case.get("payload").filter(|p| !p.is_null()) {
-            let value = served.value().map(|v| match v {
-                VariantValue::String(s) => Value::String(s.to_string()),
-                VariantValue::Object(o) => Value::Object(o.clone()),
-                other => Value::String(format!("{other:?}")),
-            });
-            ok &= value.as_ref() == Some(payload);
+            ok &= match (served.value(), payload) {
+                (Some(VariantValue::String(s)), Value::String(p)) => **s == **p,
+                (Some(v), Value::Number(p)) => v.as_f64() == p.as_f64(),
+                _ => false,
+            };
         }
         if ok {
             passing += 1;
@@ -74,11 +80,12 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
         cases.len(),
         cases.len()
     );
-    Tally {
+    let tally = Tally {
         tests,
         expressible: cases.len(),
         passing,
-    }
+    };
+    (tally, fixture["in_issue_count"].as_bool().unwrap())
 }
 
 #[test]
@@ -91,24 +98,33 @@ fn unleash_client_specification() {
         .collect();
     files.sort();
     let mut failures = Vec::new();
-    let mut total = Tally {
-        tests: 0,
-        expressible: 0,
-        passing: 0,
-    };
+    // `in_issue_count`: the files the issue's figure of 279 can be matched
+    // to (all but the newest two: delta events and CIDR); the total counts
+    // every file stored.
+    let (mut all, mut counted) = (Tally::default(), Tally::default());
     for path in &files {
-        let t = run_file(path, &mut failures);
-        total.tests += t.tests;
-        total.expressible += t.expressible;
-        total.passing += t.passing;
+        let (t, in_issue_count) = run_file(path, &mut failures);
+        for total in [&mut all]
+            .into_iter()
+            .chain(in_issue_count.then_some(&mut counted))
+        {
+            total.tests += t.tests;
+            total.expressible += t.expressible;
+            total.passing += t.passing;
+        }
     }
     println!(
-        "unleash client-specification: expressible {}/{SPEC_TESTS}, passing {}/{}",
-        total.expressible, total.passing, total.expressible
+        "unleash client-specification: expressible {}/{}, passing {}/{}",
+        all.expressible, all.tests, all.passing, all.expressible
+    );
+    println!(
+        "  without files 20 and 22 (the issue's 279): expressible {}/{}, passing {}/{}",
+        counted.expressible, counted.tests, counted.passing, counted.expressible
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
-        total.tests, SPEC_TESTS,
-        "every test of the specification is accounted for"
+        all.tests, SPEC_TESTS,
+        "every test of the stored specification is accounted for"
     );
+    assert_eq!(counted.tests, ISSUE_TESTS);
 }
