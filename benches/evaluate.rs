@@ -174,7 +174,9 @@ fn main() {
         AttributeKey::new("plan"),
     );
     let color = store.handle("checkout_color");
-    let targeted: Vec<_> = (0..10).map(|i| store.handle(&format!("targeted_{i}"))).collect();
+    let targeted: Vec<_> = (0..10)
+        .map(|i| store.handle(&format!("targeted_{i}")))
+        .collect();
     {
         let attrs = [
             country.string("DE"),

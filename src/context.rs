@@ -222,10 +222,16 @@ impl<'a> Context<'a> {
         if key == AttributeKey::KEY {
             return (!self.key.is_empty()).then_some(AttributeValue::String(self.key));
         }
+        self.find(key).copied()
+    }
+
+    /// The value of a non-reserved attribute, by reference.
+    #[inline]
+    pub(crate) fn find(&self, key: AttributeKey) -> Option<&'a AttributeValue<'a>> {
         self.attributes
             .iter()
             .find(|a| a.key == key)
-            .map(|a| a.value)
+            .map(|a| &a.value)
     }
 
     /// The string a percentage buckets by: the context's key, or a string

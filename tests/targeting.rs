@@ -82,6 +82,29 @@ fn a_targeted_flag_follows_the_evaluation_order() {
 }
 
 #[test]
+fn the_readme_config_loads_and_targets() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("## Config format").expect("the config section");
+    let rest = &readme[start..];
+    let open = rest.find("```json\n").expect("a JSON block") + "```json\n".len();
+    let close = rest[open..].find("```").expect("closed");
+    let store =
+        FlagStore::from_json(&rest[open..open + close]).expect("the README's document loads");
+    let (groups, version) = (key("groups"), key("app_version"));
+    let attrs = [groups.list(&["beta"]), version.string("2.0.0")];
+    let view = store.view();
+    let e = view.variation("checkout_color", &Context::new("qa-1", &attrs));
+    assert_eq!(
+        (e.name(), e.reason()),
+        (Some("treatment"), Reason::RuleMatch)
+    );
+    // The prerequisite: new_checkout is at 12.5%, so most users get `off`.
+    let e = view.variation("checkout_color", &Context::new("user-1", &attrs));
+    let parent = store.is_enabled("new_checkout", "user-1");
+    assert_eq!(e.reason() == Reason::PrerequisiteFailed, !parent);
+}
+
+#[test]
 fn typed_values_are_borrowed_from_the_snapshot() {
     let store = FlagStore::from_json(CHECKOUT).unwrap();
     let plan = key("plan");

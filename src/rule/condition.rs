@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use rustc_hash::FxHashSet;
 
+pub(crate) use super::semver::OwnedSemver;
 use super::semver::Semver;
 use crate::context::{AttributeKey, AttributeValue, Context};
 
@@ -44,22 +45,6 @@ pub(crate) enum TextOp {
     StartsWith,
     EndsWith,
     Contains,
-}
-
-/// A compiled semantic version (the condition's value).
-#[derive(Debug, Clone)]
-pub(crate) struct OwnedSemver {
-    text: Box<str>,
-}
-
-impl OwnedSemver {
-    pub(crate) fn new(text: &str) -> Option<Self> {
-        Semver::parse(text).map(|_| OwnedSemver { text: text.into() })
-    }
-
-    fn get(&self) -> Option<Semver<'_>> {
-        Semver::parse(&self.text)
-    }
 }
 
 /// What a condition tests.
@@ -117,8 +102,11 @@ impl Condition {
                 .get(*index as usize)
                 .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, segments))),
             Test::Exists => context.get(self.attribute).is_some(),
+            test if self.attribute == AttributeKey::KEY => context
+                .get(AttributeKey::KEY)
+                .is_some_and(|value| test.matches(&value)),
             test => context
-                .get(self.attribute)
+                .find(self.attribute)
                 .is_some_and(|value| test.matches(value)),
         };
         result != self.negate
@@ -126,11 +114,12 @@ impl Condition {
 }
 
 impl Test {
-    fn matches(&self, value: AttributeValue<'_>) -> bool {
+    #[inline]
+    fn matches(&self, value: &AttributeValue<'_>) -> bool {
         match self {
             Test::In { .. } | Test::Text { .. } | Test::Matches(_) => self.matches_text(value),
             Test::Number(op, expected) => {
-                let actual = match value {
+                let actual = match *value {
                     AttributeValue::Number(n) => n,
                     AttributeValue::String(s) => match s.trim().parse::<f64>() {
                         Ok(n) => n,
@@ -141,24 +130,22 @@ impl Test {
                 op.holds(actual.partial_cmp(expected))
             }
             Test::Semver(op, expected) => {
-                let actual = match value {
+                let actual = match *value {
                     AttributeValue::Semver(v) => Some(v),
                     AttributeValue::String(s) => Semver::parse(s),
                     _ => None,
                 };
-                match (actual, expected.get()) {
-                    (Some(a), Some(e)) => op.holds(Some(a.cmp(&e))),
-                    _ => false,
-                }
+                actual.is_some_and(|a| op.holds(Some(a.cmp(&expected.get()))))
             }
-            Test::Before(limit) => timestamp(value).is_some_and(|t| t < *limit),
-            Test::After(limit) => timestamp(value).is_some_and(|t| t > *limit),
+            Test::Before(limit) => timestamp(*value).is_some_and(|t| t < *limit),
+            Test::After(limit) => timestamp(*value).is_some_and(|t| t > *limit),
             Test::Exists | Test::Segment(_) => false,
         }
     }
 
-    fn matches_text(&self, value: AttributeValue<'_>) -> bool {
-        match value {
+    #[inline]
+    fn matches_text(&self, value: &AttributeValue<'_>) -> bool {
+        match *value {
             AttributeValue::String(s) => self.matches_str(s),
             AttributeValue::List(items) => items.iter().any(|s| self.matches_str(s)),
             AttributeValue::Bool(b) => self.matches_str(if b { "true" } else { "false" }),
@@ -173,6 +160,7 @@ impl Test {
         }
     }
 
+    #[inline]
     fn matches_str(&self, s: &str) -> bool {
         match self {
             Test::In { values, set } => match set {

@@ -32,39 +32,37 @@ pub struct Semver<'a> {
 impl<'a> Semver<'a> {
     /// Parses `major.minor.patch[-pre.release][+build]`; `None` when it is
     /// not a semantic version (missing parts, leading zeros, empty
-    /// identifiers, other characters).
+    /// identifiers, other characters). One pass over the bytes.
     #[must_use]
     pub fn parse(text: &'a str) -> Option<Self> {
-        let (rest, build) = match text.split_once('+') {
-            Some((rest, build)) => (rest, Some(build)),
-            None => (text, None),
-        };
-        if let Some(build) = build {
-            if !build
-                .split('.')
-                .all(|id| !id.is_empty() && id.bytes().all(is_id_byte))
-            {
+        let b = text.as_bytes();
+        let mut i = 0;
+        let major = number(b, &mut i)?;
+        expect(b, &mut i, b'.')?;
+        let minor = number(b, &mut i)?;
+        expect(b, &mut i, b'.')?;
+        let patch = number(b, &mut i)?;
+        let mut pre = "";
+        if b.get(i) == Some(&b'-') {
+            let start = i + 1;
+            let end = b[start..]
+                .iter()
+                .position(|&c| c == b'+')
+                .map_or(b.len(), |p| start + p);
+            let bytes = b.get(start..end)?;
+            if !identifiers(bytes, true) {
                 return None;
             }
+            pre = text.get(start..end)?;
+            i = end;
         }
-        let (core, pre) = match rest.split_once('-') {
-            Some((core, pre)) => (core, pre),
-            None => (rest, ""),
-        };
-        if rest.len() != core.len() {
-            // A '-' was present: the pre-release must not be empty.
-            if !pre.split('.').all(valid_pre_identifier) {
+        if b.get(i) == Some(&b'+') {
+            if !identifiers(b.get(i + 1..)?, false) {
                 return None;
             }
+            i = b.len();
         }
-        let mut parts = core.split('.');
-        let major = number(parts.next()?)?;
-        let minor = number(parts.next()?)?;
-        let patch = number(parts.next()?)?;
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(Semver {
+        (i == b.len()).then_some(Semver {
             major,
             minor,
             patch,
@@ -79,28 +77,75 @@ impl<'a> Semver<'a> {
     }
 }
 
-fn is_id_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
+/// A semantic version owned by a compiled condition (parsed once).
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedSemver {
+    major: u64,
+    minor: u64,
+    patch: u64,
+    pre: Box<str>,
 }
 
-fn valid_pre_identifier(id: &str) -> bool {
-    !id.is_empty()
-        && id.bytes().all(is_id_byte)
-        && !(id.len() > 1 && id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit()))
+impl OwnedSemver {
+    pub(crate) fn new(text: &str) -> Option<Self> {
+        let v = Semver::parse(text)?;
+        Some(OwnedSemver {
+            major: v.major,
+            minor: v.minor,
+            patch: v.patch,
+            pre: v.pre.into(),
+        })
+    }
+
+    pub(crate) fn get(&self) -> Semver<'_> {
+        Semver {
+            major: self.major,
+            minor: self.minor,
+            patch: self.patch,
+            pre: &self.pre,
+        }
+    }
 }
 
-fn number(text: &str) -> Option<u64> {
-    if text.is_empty() || (text.len() > 1 && text.starts_with('0')) {
+fn expect(b: &[u8], i: &mut usize, byte: u8) -> Option<()> {
+    if b.get(*i) == Some(&byte) {
+        *i += 1;
+        Some(())
+    } else {
+        None
+    }
+}
+
+/// A numeric part without leading zeros, advancing `i` past it.
+fn number(b: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let mut n: u64 = 0;
+    while let Some(&d) = b.get(*i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        *i += 1;
+    }
+    let len = *i - start;
+    if len == 0 || (len > 1 && b[start] == b'0') {
         return None;
     }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+    Some(n)
 }
 
-fn compare_identifiers(a: &str, b: &str) -> Ordering {
-    let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+/// Dot-separated identifiers of `[0-9A-Za-z-]`, none empty; numeric
+/// pre-release identifiers have no leading zero.
+fn identifiers(bytes: &[u8], pre_release: bool) -> bool {
+    bytes.split(|&c| c == b'.').all(|id| {
+        !id.is_empty()
+            && id.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+            && !(pre_release && id.len() > 1 && id[0] == b'0' && id.iter().all(u8::is_ascii_digit))
+    })
+}
+
+fn compare_identifiers(a: &[u8], b: &[u8]) -> Ordering {
+    let numeric = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     match (numeric(a), numeric(b)) {
         // No leading zeros: a longer number is a larger one.
         (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
@@ -119,8 +164,8 @@ impl Ord for Semver<'_> {
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
                 (false, false) => {
-                    let mut a = self.pre.split('.');
-                    let mut b = other.pre.split('.');
+                    let mut a = self.pre.as_bytes().split(|&c| c == b'.');
+                    let mut b = other.pre.as_bytes().split(|&c| c == b'.');
                     loop {
                         match (a.next(), b.next()) {
                             (None, None) => return Ordering::Equal,
