@@ -487,19 +487,52 @@ impl HotFlag {
     const TARGETED: u8 = 1 << 4;
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS | Self::TARGETED;
 
-    /// Same result as [`Flag::evaluate_in`] on `flags[self.position]`.
+    /// Same result as [`Flag::evaluate_in`] on `flags[self.position]` for a
+    /// context with `key` and no attributes: the hot path of
+    /// `is_enabled(name, user)`. Only the slow branch builds a context and a
+    /// scope, so the fast one keeps its arguments in registers.
     #[inline(always)]
-    pub(crate) fn evaluate<S: BucketSource>(
+    pub(crate) fn evaluate_key<S: BucketSource>(
         self,
-        context: &Context<'_>,
-        scope: &Scope<'_>,
+        key: &str,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_slow(context, scope, buckets);
+            return self.evaluate_key_slow(key, allow_experimental, flags, segments, buckets);
         }
+        self.plain(key, buckets)
+    }
+
+    /// As [`evaluate_key`](Self::evaluate_key), for a context with attributes.
+    #[inline(always)]
+    pub(crate) fn evaluate_context<S: BucketSource>(
+        self,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
+    ) -> Evaluation {
+        if self.bits & Self::SLOW != 0 {
+            return self.evaluate_context_slow(
+                context,
+                allow_experimental,
+                flags,
+                segments,
+                buckets,
+            );
+        }
+        self.plain(context.key(), buckets)
+    }
+
+    /// A flag without kill switch, class, lists or targeting.
+    #[inline(always)]
+    fn plain<S: BucketSource>(self, key: &str, buckets: &S) -> Evaluation {
         if self.bits & Self::BUCKETED != 0 {
-            let key = context.key();
+            // An empty key is not a user: in no percentage.
             if key.is_empty() {
                 return Evaluation::fixed(Reason::OutOfRollout);
             }
@@ -511,17 +544,52 @@ impl HotFlag {
     }
 
     #[inline(never)]
-    fn evaluate_slow<S: BucketSource>(
+    fn evaluate_key_slow<S: BucketSource>(
         self,
-        context: &Context<'_>,
-        scope: &Scope<'_>,
+        key: &str,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
-        match scope.flags.get(self.position as usize) {
-            Some(flag) => flag.evaluate_in(context, scope, buckets, 0),
+        let context = Context::key_only(key);
+        self.evaluate_full(&context, allow_experimental, flags, segments, buckets)
+    }
+
+    #[inline(never)]
+    fn evaluate_context_slow<S: BucketSource>(
+        self,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
+    ) -> Evaluation {
+        if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
+            return Evaluation::fixed(Reason::KillSwitch);
+        }
+        self.evaluate_full(context, allow_experimental, flags, segments, buckets)
+    }
+
+    #[inline(always)]
+    fn evaluate_full<S: BucketSource>(
+        self,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
+    ) -> Evaluation {
+        let scope = Scope {
+            flags,
+            segments,
+            allow_experimental,
+        };
+        match flags.get(self.position as usize) {
+            Some(flag) => flag.evaluate_in(context, &scope, buckets, 0),
             None => Evaluation::unknown(),
         }
     }

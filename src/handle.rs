@@ -70,7 +70,7 @@ impl FlagHandle {
     pub fn evaluate(&self, user: &str) -> Evaluation {
         let shared = &*self.shared;
         let snapshot = shared.current.load();
-        self.evaluate_in(&snapshot, user, shared.allow_experimental)
+        self.evaluate_in(&snapshot, user, shared.allow_experimental, shared.observe)
     }
 
     /// Whether the flag is on for `context` (key and attributes), and why.
@@ -79,12 +79,12 @@ impl FlagHandle {
     pub fn evaluate_for(&self, context: &Context<'_>) -> Evaluation {
         let shared = &*self.shared;
         let snapshot = shared.current.load();
-        snapshot.evaluate_at(
-            self.position_in(&snapshot),
-            context,
-            shared.allow_experimental,
-            &Hashing,
-        )
+        let position = self.position_in(&snapshot);
+        if shared.observe {
+            snapshot.evaluate_at::<_, true>(position, context, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_at::<_, false>(position, context, shared.allow_experimental, &Hashing)
+        }
     }
 
     #[inline(always)]
@@ -93,14 +93,15 @@ impl FlagHandle {
         snapshot: &Snapshot,
         user: &str,
         allow_experimental: bool,
+        observe: bool,
     ) -> Evaluation {
-        // An absent flag's position is out of range: `evaluate_at` says unknown.
-        snapshot.evaluate_at(
-            self.position_in(snapshot),
-            &Context::key_only(user),
-            allow_experimental,
-            &Hashing,
-        )
+        // An absent flag's position is out of range: `evaluate_key_at` says unknown.
+        let position = self.position_in(snapshot);
+        if observe {
+            snapshot.evaluate_key_at::<_, true>(position, user, allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_key_at::<_, false>(position, user, allow_experimental, &Hashing)
+        }
     }
 
     /// The flag's position in `snapshot` (`ABSENT` when it is not there),

@@ -12,7 +12,7 @@ use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::context::Context;
 use crate::evaluation::Evaluation;
 use crate::exposure::{ExposureCount, Exposures};
-use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Scope, Targeting};
+use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
 use crate::rule::Segment;
@@ -311,61 +311,119 @@ impl Snapshot {
             .and_then(|h| self.flags.get(h.position as usize))
     }
 
+    /// Counts an evaluation when a counting store installed exposures. The
+    /// evaluation methods take `OBSERVE` as a constant: a store that does
+    /// not count compiles the check away.
     #[inline(always)]
-    fn scope(&self, allow_experimental: bool) -> Scope<'_> {
-        Scope {
-            flags: &self.flags,
-            segments: &self.segments,
-            allow_experimental,
+    fn exposed(&self, hot: Option<&HotFlag>, e: &Evaluation, key: &str) {
+        if let Some(exposures) = self.exposures.get() {
+            exposures.record(&self.flags, hot.map(|h| h.position), e, key);
         }
     }
 
+    /// Evaluates the flag at `position` (as cached by a handle) for a key
+    /// without attributes; out of range is unknown.
     #[inline(always)]
-    fn run<S: BucketSource>(
+    pub(crate) fn evaluate_key_at<S: BucketSource, const OBSERVE: bool>(
         &self,
-        hot: Option<&HotFlag>,
-        context: &Context<'_>,
+        position: u32,
+        key: &str,
         allow_experimental: bool,
         buckets: &S,
     ) -> Evaluation {
+        let hot = self.hot.get(position as usize);
         let e = match hot {
-            Some(hot) => hot.evaluate(context, &self.scope(allow_experimental), buckets),
+            Some(h) => h.evaluate_key(
+                key,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
             None => Evaluation::unknown(),
         };
-        if let Some(exposures) = self.exposures.get() {
-            exposures.record(&self.flags, hot.map(|h| h.position), &e, context.key());
+        if OBSERVE {
+            self.exposed(hot, &e, key);
         }
         e
     }
 
-    /// Evaluates the flag at `position` (as cached by a handle); out of
-    /// range is unknown.
+    /// Evaluates `name` for a key without attributes.
     #[inline(always)]
-    pub(crate) fn evaluate_at<S: BucketSource>(
+    pub(crate) fn evaluate_key_named<S: BucketSource, const OBSERVE: bool>(
+        &self,
+        name: &str,
+        key: &str,
+        allow_experimental: bool,
+        buckets: &S,
+    ) -> Evaluation {
+        let hot = self.index.get(name);
+        let e = match hot {
+            Some(h) => h.evaluate_key(
+                key,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, key);
+        }
+        e
+    }
+
+    /// Evaluates the flag at `position` for `context`.
+    #[inline(always)]
+    pub(crate) fn evaluate_at<S: BucketSource, const OBSERVE: bool>(
         &self,
         position: u32,
         context: &Context<'_>,
         allow_experimental: bool,
         buckets: &S,
     ) -> Evaluation {
-        self.run(
-            self.hot.get(position as usize),
-            context,
-            allow_experimental,
-            buckets,
-        )
+        let hot = self.hot.get(position as usize);
+        let e = match hot {
+            Some(h) => h.evaluate_context(
+                context,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, context.key());
+        }
+        e
     }
 
     /// Evaluates `name` for `context`, buckets from `buckets`.
     #[inline(always)]
-    pub(crate) fn evaluate_named<S: BucketSource>(
+    pub(crate) fn evaluate_named<S: BucketSource, const OBSERVE: bool>(
         &self,
         name: &str,
         context: &Context<'_>,
         allow_experimental: bool,
         buckets: &S,
     ) -> Evaluation {
-        self.run(self.index.get(name), context, allow_experimental, buckets)
+        let hot = self.index.get(name);
+        let e = match hot {
+            Some(h) => h.evaluate_context(
+                context,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, context.key());
+        }
+        e
     }
 
     /// Evaluates `name` for `user` as a store with the given experimental
@@ -373,7 +431,7 @@ impl Snapshot {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, name: &str, user: &str, allow_experimental: bool) -> Evaluation {
-        self.evaluate_named(name, &Context::key_only(user), allow_experimental, &Hashing)
+        self.evaluate_key_named::<_, true>(name, user, allow_experimental, &Hashing)
     }
 
     /// Evaluates `name` for `context` (its key and attributes) as a store
@@ -386,7 +444,7 @@ impl Snapshot {
         context: &Context<'_>,
         allow_experimental: bool,
     ) -> Evaluation {
-        self.evaluate_named(name, context, allow_experimental, &Hashing)
+        self.evaluate_named::<_, true>(name, context, allow_experimental, &Hashing)
     }
 }
 

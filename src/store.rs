@@ -50,6 +50,8 @@ pub struct FlagStore {
 pub(crate) struct Shared {
     pub(crate) current: ArcSwap<Snapshot>,
     pub(crate) allow_experimental: bool,
+    /// `count_exposures` or an exposure callback: evaluations are recorded.
+    pub(crate) observe: bool,
     count_exposures: bool,
     on_exposure: Option<ExposureCallback>,
     /// Whether a document was installed (a pending store starts without one).
@@ -123,6 +125,7 @@ impl FlagStoreBuilder {
             shared: Arc::new(Shared {
                 current: ArcSwap::new(snapshot),
                 allow_experimental: self.allow_experimental,
+                observe: self.count_exposures || self.on_exposure.is_some(),
                 count_exposures: self.count_exposures,
                 on_exposure: self.on_exposure,
                 ready: AtomicBool::new(ready),
@@ -253,10 +256,13 @@ impl FlagStore {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
-        self.shared
-            .current
-            .load()
-            .evaluate(flag, user, self.shared.allow_experimental)
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        if shared.observe {
+            snapshot.evaluate_key_named::<_, true>(flag, user, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_key_named::<_, false>(flag, user, shared.allow_experimental, &Hashing)
+        }
     }
 
     /// Whether `flag` is on for `context` (its key and attributes: rules
@@ -271,12 +277,13 @@ impl FlagStore {
     #[inline(always)]
     #[must_use]
     pub fn evaluate_for(&self, flag: &str, context: &Context<'_>) -> Evaluation {
-        self.shared.current.load().evaluate_named(
-            flag,
-            context,
-            self.shared.allow_experimental,
-            &Hashing,
-        )
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        if shared.observe {
+            snapshot.evaluate_named::<_, true>(flag, context, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_named::<_, false>(flag, context, shared.allow_experimental, &Hashing)
+        }
     }
 
     /// A per-request view for `context` (see [`for_user`](Self::for_user)):
@@ -288,6 +295,7 @@ impl FlagStore {
         UserView::new(
             self.shared.current.load(),
             self.shared.allow_experimental,
+            self.shared.observe,
             context,
         )
     }
@@ -309,6 +317,7 @@ impl FlagStore {
         FlagView {
             snapshot: self.shared.current.load(),
             allow_experimental: self.shared.allow_experimental,
+            observe: self.shared.observe,
         }
     }
 
@@ -323,6 +332,7 @@ impl FlagStore {
         UserView::new(
             self.shared.current.load(),
             self.shared.allow_experimental,
+            self.shared.observe,
             Context::key_only(user),
         )
     }
@@ -396,6 +406,7 @@ impl FlagStore {
 pub struct FlagView {
     snapshot: Guard<Arc<Snapshot>>,
     allow_experimental: bool,
+    observe: bool,
 }
 
 impl FlagView {
@@ -410,15 +421,24 @@ impl FlagView {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
-        self.snapshot.evaluate(flag, user, self.allow_experimental)
+        let s = &self.snapshot;
+        if self.observe {
+            s.evaluate_key_named::<_, true>(flag, user, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_key_named::<_, false>(flag, user, self.allow_experimental, &Hashing)
+        }
     }
 
     /// Evaluates `flag` for `context` in this view's snapshot.
     #[inline(always)]
     #[must_use]
     pub fn evaluate_for(&self, flag: &str, context: &Context<'_>) -> Evaluation {
-        self.snapshot
-            .evaluate_named(flag, context, self.allow_experimental, &Hashing)
+        let s = &self.snapshot;
+        if self.observe {
+            s.evaluate_named::<_, true>(flag, context, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_named::<_, false>(flag, context, self.allow_experimental, &Hashing)
+        }
     }
 
     /// The variant `flag` serves to `context`: its name and value borrowed
@@ -435,9 +455,12 @@ impl FlagView {
     #[must_use]
     pub fn variation_handle(&self, handle: &FlagHandle, context: &Context<'_>) -> Variation<'_> {
         let position = handle.position_in(&self.snapshot);
-        let e = self
-            .snapshot
-            .evaluate_at(position, context, self.allow_experimental, &Hashing);
+        let s = &self.snapshot;
+        let e = if self.observe {
+            s.evaluate_at::<_, true>(position, context, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_at::<_, false>(position, context, self.allow_experimental, &Hashing)
+        };
         Variation::new(e, self.snapshot.flag_by_position(position))
     }
 
@@ -445,7 +468,7 @@ impl FlagView {
     #[inline(always)]
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle, user: &str) -> Evaluation {
-        handle.evaluate_in(&self.snapshot, user, self.allow_experimental)
+        handle.evaluate_in(&self.snapshot, user, self.allow_experimental, self.observe)
     }
 
     /// The snapshot this view reads.

@@ -14,7 +14,7 @@ use arc_swap::Guard;
 
 use crate::bucket::Seed;
 use crate::cohort::Cohort;
-use crate::context::Context;
+use crate::context::{Attribute, Context};
 use crate::evaluation::{Evaluation, Variation};
 use crate::flag::BucketSource;
 use crate::handle::FlagHandle;
@@ -49,7 +49,9 @@ const SLOTS: usize = 4;
 pub struct UserView<'u> {
     snapshot: Guard<Arc<Snapshot>>,
     allow_experimental: bool,
-    context: Context<'u>,
+    observe: bool,
+    user: &'u str,
+    attributes: &'u [Attribute<'u>],
     buckets: Buckets,
 }
 
@@ -58,6 +60,23 @@ pub struct UserView<'u> {
 struct Cached<'a> {
     buckets: &'a Buckets,
     user: &'a str,
+}
+
+/// A flag by position (a handle's) or by name.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    At(u32),
+    Named(&'a str),
+}
+
+/// The view's cache, for the fast path (whose key is the view's own).
+struct Own<'a>(&'a Buckets);
+
+impl BucketSource for Own<'_> {
+    #[inline(always)]
+    fn bucket(&self, seed: Seed, key: &str) -> u32 {
+        self.0.get(seed, key)
+    }
 }
 
 impl BucketSource for Cached<'_> {
@@ -114,13 +133,45 @@ impl<'u> UserView<'u> {
     pub(crate) fn new(
         snapshot: Guard<Arc<Snapshot>>,
         allow_experimental: bool,
+        observe: bool,
         context: Context<'u>,
     ) -> Self {
         UserView {
             snapshot,
             allow_experimental,
-            context,
+            observe,
+            user: context.key(),
+            attributes: context.attributes(),
             buckets: Buckets::default(),
+        }
+    }
+
+    /// Evaluates the flag at `position` (or `name`), choosing the key-only
+    /// fast path and the exposure recording once.
+    #[inline(always)]
+    fn run(&self, target: Target<'_>) -> Evaluation {
+        let s = &*self.snapshot;
+        let allow = self.allow_experimental;
+        if self.attributes.is_empty() {
+            let own = Own(&self.buckets);
+            return match (target, self.observe) {
+                (Target::At(p), false) => s.evaluate_key_at::<_, false>(p, self.user, allow, &own),
+                (Target::At(p), true) => s.evaluate_key_at::<_, true>(p, self.user, allow, &own),
+                (Target::Named(n), false) => {
+                    s.evaluate_key_named::<_, false>(n, self.user, allow, &own)
+                }
+                (Target::Named(n), true) => {
+                    s.evaluate_key_named::<_, true>(n, self.user, allow, &own)
+                }
+            };
+        }
+        let context = self.context();
+        let cached = self.cached();
+        match (target, self.observe) {
+            (Target::At(p), false) => s.evaluate_at::<_, false>(p, &context, allow, &cached),
+            (Target::At(p), true) => s.evaluate_at::<_, true>(p, &context, allow, &cached),
+            (Target::Named(n), false) => s.evaluate_named::<_, false>(n, &context, allow, &cached),
+            (Target::Named(n), true) => s.evaluate_named::<_, true>(n, &context, allow, &cached),
         }
     }
 
@@ -128,20 +179,20 @@ impl<'u> UserView<'u> {
     fn cached(&self) -> Cached<'_> {
         Cached {
             buckets: &self.buckets,
-            user: self.context.key(),
+            user: self.user,
         }
     }
 
     /// The user this view evaluates for (the context's key).
     #[must_use]
     pub fn user(&self) -> &'u str {
-        self.context.key()
+        self.user
     }
 
     /// The context this view evaluates for.
     #[must_use]
-    pub fn context(&self) -> &Context<'u> {
-        &self.context
+    pub fn context(&self) -> Context<'u> {
+        Context::new(self.user, self.attributes)
     }
 
     /// The served variant of `flag` (its name and value, borrowed from the
@@ -158,12 +209,7 @@ impl<'u> UserView<'u> {
     #[must_use]
     pub fn variation_handle(&self, handle: &FlagHandle) -> Variation<'_> {
         let position = handle.position_in(&self.snapshot);
-        let e = self.snapshot.evaluate_at(
-            position,
-            &self.context,
-            self.allow_experimental,
-            &self.cached(),
-        );
+        let e = self.run(Target::At(position));
         Variation::new(e, self.snapshot.flag_by_position(position))
     }
 
@@ -178,8 +224,7 @@ impl<'u> UserView<'u> {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str) -> Evaluation {
-        self.snapshot
-            .evaluate_named(flag, &self.context, self.allow_experimental, &self.cached())
+        self.run(Target::Named(flag))
     }
 
     /// Whether a pre-resolved flag is on for the user.
@@ -194,12 +239,7 @@ impl<'u> UserView<'u> {
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle) -> Evaluation {
         let position = handle.position_in(&self.snapshot);
-        self.snapshot.evaluate_at(
-            position,
-            &self.context,
-            self.allow_experimental,
-            &self.cached(),
-        )
+        self.run(Target::At(position))
     }
 
     /// The user's cohort in the shared rollout `id` at the percentage of this
@@ -209,7 +249,7 @@ impl<'u> UserView<'u> {
     #[must_use]
     pub fn cohort(&self, id: &str) -> Option<Cohort> {
         let (seed, percentage) = self.snapshot.rollout(id)?;
-        let user = self.context.key();
+        let user = self.user;
         if user.is_empty() {
             return Some(Cohort::Out);
         }
@@ -227,7 +267,7 @@ impl std::fmt::Debug for UserView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserView")
             .field("snapshot_id", &self.snapshot.id())
-            .field("user", &self.context.key())
+            .field("user", &self.user)
             .field("buckets_hashed", &self.buckets.filled.get())
             .finish()
     }

@@ -165,17 +165,26 @@ impl Test {
         match self {
             Test::In { values, set } => match set {
                 Some(set) => set.contains(s),
-                None => values.iter().any(|v| **v == *s),
+                None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
             },
             Test::Text {
                 op,
                 values,
                 folded: false,
-            } => values.iter().any(|v| match op {
-                TextOp::Equals => s == &**v,
-                TextOp::StartsWith => s.starts_with(&**v),
-                TextOp::EndsWith => s.ends_with(&**v),
-                TextOp::Contains => s.contains(&**v),
+            } => values.iter().any(|v| {
+                let (s, v) = (s.as_bytes(), v.as_bytes());
+                match op {
+                    TextOp::Equals => same(s, v),
+                    TextOp::StartsWith => s.get(..v.len()).is_some_and(|head| same(head, v)),
+                    TextOp::EndsWith => s
+                        .len()
+                        .checked_sub(v.len())
+                        .and_then(|from| s.get(from..))
+                        .is_some_and(|tail| same(tail, v)),
+                    TextOp::Contains => {
+                        s.windows(v.len().max(1)).any(|w| same(w, v)) || v.is_empty()
+                    }
+                }
             }),
             Test::Text {
                 op,
@@ -192,6 +201,32 @@ impl Test {
             Test::Matches(regex) => regex.is_match(s),
             _ => false,
         }
+    }
+}
+
+/// Byte equality without a `memcmp` call for the short strings conditions
+/// compare (country codes, plans, e-mail domains): two overlapping 8-byte
+/// loads up to 16 bytes, the library beyond.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    let word = |s: &[u8], at: usize| -> u64 {
+        match s.get(at..at + 8) {
+            Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+                u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+            }
+            _ => 0,
+        }
+    };
+    if (8..=16).contains(&len) {
+        word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
+    } else if len < 8 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
     }
 }
 
@@ -326,6 +361,41 @@ mod tests {
             AttributeValue::String("2024-12-31T23:59:59Z")
         ));
         assert!(!holds(&before, AttributeValue::Timestamp(limit)));
+    }
+
+    #[test]
+    fn byte_comparisons_agree_with_the_library() {
+        let words = [
+            "",
+            "a",
+            "de",
+            "DE",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "@example.com",
+            "someone@example.com",
+            "a-very-long-value-over-sixteen-bytes",
+            "ü",
+            "üb",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+                for (op, expected) in [
+                    (TextOp::StartsWith, a.starts_with(b)),
+                    (TextOp::EndsWith, a.ends_with(b)),
+                    (TextOp::Contains, a.contains(b)),
+                ] {
+                    let test = Test::Text {
+                        op,
+                        values: Box::from([Box::from(b)]),
+                        folded: false,
+                    };
+                    assert_eq!(test.matches_str(a), expected, "{op:?} {a:?} {b:?}");
+                }
+            }
+        }
     }
 
     #[test]
