@@ -303,9 +303,7 @@ impl Snapshot {
     /// The flag `name` when the evaluation found it.
     #[inline]
     pub(crate) fn flag_at_variant(&self, name: &str, e: &Evaluation) -> Option<&Flag> {
-        if e.variant.is_none() {
-            return None;
-        }
+        e.variant?;
         self.index
             .get(name)
             .and_then(|h| self.flags.get(h.position as usize))

@@ -59,8 +59,11 @@ pub(crate) struct Shared {
     ready_lock: Mutex<()>,
     ready_signal: Condvar,
     /// Counts of replaced snapshots, so totals survive reloads.
-    retired: Mutex<FxHashMap<(Option<String>, String, Reason), u64>>,
+    retired: Mutex<FxHashMap<ExposureKey, u64>>,
 }
+
+/// A count's flag (`None`: unknown), variant and reason.
+type ExposureKey = (Option<String>, String, Reason);
 
 impl std::fmt::Debug for FlagStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
