@@ -398,6 +398,32 @@ fn bucketing_by_an_attribute_with_a_seed() {
 }
 
 #[test]
+fn a_shared_rollout_decides_the_variant_of_its_flags() {
+    let store = FlagStore::from_json(
+        r#"{"version":1,"rollouts":{"r":{"percentage":30}},"flags":{
+            "theme":{"rollout":"r","variants":{"old":"light","new":"dark"},"default":"new","off":"old"},
+            "limit":{"rollout":"r","variants":{"old":10,"new":100},"default":"new","off":"old"},
+            "plain":{"rollout":"r"}}}"#,
+    )
+    .unwrap();
+    let view = store.view();
+    for i in 0..2000 {
+        let user = format!("user-{i}");
+        let ctx = Context::key_only(&user);
+        let inside = bucket("r", &user) < 300_000;
+        let theme = view.variation("theme", &ctx);
+        assert_eq!(theme.str_or(""), if inside { "dark" } else { "light" });
+        assert_eq!(
+            view.variation("limit", &ctx).i64_or(0),
+            if inside { 100 } else { 10 }
+        );
+        // The bundle moves together: the boolean flag of the same rollout agrees.
+        assert_eq!(store.is_enabled("plain", &user), inside);
+        assert_eq!(theme.evaluation().enabled, inside);
+    }
+}
+
+#[test]
 fn prerequisites_gate_their_flags() {
     let store = FlagStore::from_json(
         r#"{"version":1,"flags":{
