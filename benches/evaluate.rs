@@ -6,7 +6,10 @@
 //! handle <= 0.7x, plain on/off flag by name <= 0.8x; a request's 10
 //! critical flags (by handle) and its cohort through one `for_user` view
 //! <= 3x: one hash for the shared rollout instead of ten. By name, the ten
-//! name lookups dominate (informational).
+//! name lookups dominate (informational). Targeting: a rule with three
+//! conditions (context built per request) <= 2x, a string variant by handle
+//! <= 1.2x, ten flags with rules of one request through a `for_context`
+//! view by handle <= 4x.
 //!
 //! Each case is measured by criterion (its median is quoted in ns) while the
 //! floor runs in alternating chunks beside it; the ratio quoted is the median
@@ -21,7 +24,7 @@ use std::hint::black_box;
 
 use arc_swap::ArcSwap;
 use criterion::{Criterion, Throughput};
-use genesis_flags::FlagStore;
+use genesis_flags::{AttributeKey, Context, FlagStore};
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
@@ -62,7 +65,7 @@ struct Case {
     target: Option<f64>,
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 12] = [
     Case {
         id: "rollout_by_name",
         label: "rollout flag by name",
@@ -108,12 +111,80 @@ const CASES: [Case; 9] = [
         label: "10 critical flags + cohort, for_user by handle (a request)",
         target: Some(3.0),
     },
+    Case {
+        id: "rule_three_conditions",
+        label: "a rule with three conditions (in, semver_ge, ends_with), by name",
+        target: Some(2.0),
+    },
+    Case {
+        id: "string_variant_by_handle",
+        label: "a string variant (50/50 split) by handle",
+        target: Some(1.2),
+    },
+    Case {
+        id: "ten_targeted_for_context",
+        label: "10 flags with rules, one for_context view by handle (a request)",
+        target: Some(4.0),
+    },
 ];
+
+/// The targeted flags added to the benchmark's config: three conditions;
+/// a string variant split 50/50; ten flags with rules over three attributes.
+fn targeted_flags() -> serde_json::Value {
+    let mut flags = serde_json::Map::new();
+    flags.insert(
+        "three_conditions".into(),
+        serde_json::json!({"default": "off", "rules": [{"when": [
+            {"attribute": "country", "op": "in", "values": ["DE", "FR", "IT", "ES"]},
+            {"attribute": "app_version", "op": "semver_ge", "value": "2.0.0"},
+            {"attribute": "email", "op": "ends_with", "values": ["@example.com"]}],
+            "serve": "on"}]}),
+    );
+    flags.insert(
+        "checkout_color".into(),
+        serde_json::json!({"variants": {"control": "blue", "treatment": "green"},
+            "default": "control", "off": "control",
+            "rules": [{"split": {"control": 50, "treatment": 50}}]}),
+    );
+    for i in 0..10 {
+        flags.insert(
+            format!("targeted_{i}"),
+            serde_json::json!({"rollout": "phase_4_deployment", "default": "on",
+                "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["internal"]}], "serve": "on"},
+                          {"when": [{"attribute": "country", "op": "in", "values": [format!("X{i}")]}], "serve": "off"}]}),
+        );
+    }
+    serde_json::Value::Object(flags)
+}
 
 fn main() {
     let mut c: Criterion = support::criterion();
-    let text = support::config_with(FLAGS_IN_CONFIG - 15);
-    let store = FlagStore::from_json(&text).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&support::config_with(FLAGS_IN_CONFIG - 27)).unwrap();
+    if let (Some(flags), serde_json::Value::Object(extra)) =
+        (config["flags"].as_object_mut(), targeted_flags())
+    {
+        flags.extend(extra);
+    }
+    let store = FlagStore::from_json(&config.to_string()).unwrap();
+    let (country, version, email, plan) = (
+        AttributeKey::new("country"),
+        AttributeKey::new("app_version"),
+        AttributeKey::new("email"),
+        AttributeKey::new("plan"),
+    );
+    let color = store.handle("checkout_color");
+    let targeted: Vec<_> = (0..10)
+        .map(|i| store.handle(&format!("targeted_{i}")))
+        .collect();
+    {
+        let attrs = [
+            country.string("DE"),
+            version.string("2.1.0"),
+            email.string("a@example.com"),
+        ];
+        assert!(store.is_enabled_for("three_conditions", &Context::new("u", &attrs)));
+    }
     let floor = ArcSwap::from_pointee(Floor {
         map: store
             .snapshot()
@@ -193,6 +264,30 @@ fn main() {
                 let view = store.for_user(users.next());
                 let mut on = u32::from(view.cohort(black_box(ROLLOUT)).is_some_and(|c| c.is_in()));
                 for handle in &critical_handles {
+                    on += u32::from(view.is_enabled_handle(handle));
+                }
+                black_box(on);
+            }),
+            "rule_three_conditions" => support::paired(b, &mut r, &mut floor_eval, || {
+                // The context is built per request, on the stack.
+                let attrs = [
+                    country.string("DE"),
+                    version.string("2.1.0"),
+                    email.string("someone@example.com"),
+                ];
+                let context = Context::new(users.next(), &attrs);
+                black_box(store.is_enabled_for(black_box("three_conditions"), &context));
+            }),
+            "string_variant_by_handle" => support::paired(b, &mut r, &mut floor_eval, || {
+                let context = Context::key_only(users.next());
+                let view = store.view();
+                black_box(view.variation_handle(&color, &context).str_or("").len());
+            }),
+            "ten_targeted_for_context" => support::paired(b, &mut r, &mut floor_eval, || {
+                let attrs = [plan.string("pro"), country.string("DE")];
+                let view = store.for_context(Context::new(users.next(), &attrs));
+                let mut on = 0u32;
+                for handle in &targeted {
                     on += u32::from(view.is_enabled_handle(handle));
                 }
                 black_box(on);

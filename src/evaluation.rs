@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::flag::Flag;
+use crate::variant::VariantValue;
+
 /// Why a flag is on or off for a user. The first matching rule wins, in the
 /// order of the variants below (which is also their `Ord` order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -13,15 +16,26 @@ pub enum Reason {
     KillSwitch,
     /// An experimental flag in a store that does not allow them: off.
     ExperimentalDisabled,
+    /// A prerequisite flag does not serve what this flag requires: off.
+    PrerequisiteFailed,
     /// The user is in the flag's `exclude` list: off.
     Excluded,
-    /// The user is in the flag's `include` list: on.
+    /// The user is in the flag's `include` list: on (the default variant).
     Included,
+    /// A rule matched and served its variant.
+    RuleMatch,
+    /// A rule matched and its weighted split chose the variant by the bucket.
+    Split,
     /// The user's bucket is under the rollout's (or the flag's own) percentage: on.
     InRollout,
-    /// The user's bucket is at or above the percentage: off.
+    /// The user's bucket is at or above the percentage, or the context has
+    /// no bucketing key (an empty key is not a user): off.
     OutOfRollout,
-    /// An enabled flag with no percentage: on for everyone.
+    /// The flag has rules and none matched, and no percentage applies: its
+    /// default variant.
+    Default,
+    /// An enabled flag without rules or percentage: its default variant (on,
+    /// for a flag without `variants`) for everyone.
     On,
 }
 
@@ -33,12 +47,50 @@ impl Reason {
             Reason::UnknownFlag => "unknown_flag",
             Reason::KillSwitch => "kill_switch",
             Reason::ExperimentalDisabled => "experimental_disabled",
+            Reason::PrerequisiteFailed => "prerequisite_failed",
             Reason::Excluded => "excluded",
             Reason::Included => "included",
+            Reason::RuleMatch => "rule_match",
+            Reason::Split => "split",
             Reason::InRollout => "in_rollout",
             Reason::OutOfRollout => "out_of_rollout",
+            Reason::Default => "default",
             Reason::On => "on",
         }
+    }
+
+    /// Every reason, in evaluation order.
+    pub const ALL: [Reason; 12] = [
+        Reason::UnknownFlag,
+        Reason::KillSwitch,
+        Reason::ExperimentalDisabled,
+        Reason::PrerequisiteFailed,
+        Reason::Excluded,
+        Reason::Included,
+        Reason::RuleMatch,
+        Reason::Split,
+        Reason::InRollout,
+        Reason::OutOfRollout,
+        Reason::Default,
+        Reason::On,
+    ];
+
+    /// Whether the flag is "on" for the context by this reason (the served
+    /// variant is the on path's: included, a rule, a split, in its
+    /// percentage, its default), as opposed to off (unknown, kill switch,
+    /// experimental, prerequisite, excluded, out of its percentage).
+    /// [`Evaluation::enabled`] is about the served variant instead.
+    #[must_use]
+    pub const fn is_on_path(self) -> bool {
+        matches!(
+            self,
+            Reason::Included
+                | Reason::RuleMatch
+                | Reason::Split
+                | Reason::InRollout
+                | Reason::Default
+                | Reason::On
+        )
     }
 }
 
@@ -63,22 +115,41 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Evaluation {
-    /// Whether the flag is on for the user.
+    /// Whether the flag is on for the user: for a boolean flag, the served
+    /// value; for a flag of another type, whether it served something other
+    /// than its `off` variant.
     pub enabled: bool,
     /// The rule that decided.
     pub reason: Reason,
-    /// The user's bucket in `[0, 1_000_000)`, when a percentage decided.
+    /// The user's bucket in `[0, 1_000_000)`, when a percentage or a split decided.
     pub bucket: Option<u32>,
+    /// The served variant, by index in the flag's variants (see
+    /// [`Flag::variant_name`](crate::Flag::variant_name)); for a flag without
+    /// `variants`, 0 is `off` and 1 is `on`. `None` for an unknown flag.
+    pub variant: Option<u16>,
 }
 
 impl Evaluation {
+    /// A flag without targeting (its implicit variants `off`, `on`).
     #[inline(always)]
     pub(crate) const fn fixed(reason: Reason) -> Self {
-        let enabled = matches!(reason, Reason::Included | Reason::InRollout | Reason::On);
+        let enabled = reason.is_on_path();
         Evaluation {
             enabled,
             reason,
             bucket: None,
+            variant: Some(enabled as u16),
+        }
+    }
+
+    /// An unknown flag.
+    #[inline(always)]
+    pub(crate) const fn unknown() -> Self {
+        Evaluation {
+            enabled: false,
+            reason: Reason::UnknownFlag,
+            bucket: None,
+            variant: None,
         }
     }
 
@@ -92,7 +163,92 @@ impl Evaluation {
                 Reason::OutOfRollout
             },
             bucket: Some(bucket),
+            variant: Some(enabled as u16),
         }
+    }
+}
+
+/// The served variant of one evaluation: its name and value borrowed from
+/// the snapshot (no copy of a string or object), and the [`Evaluation`].
+#[derive(Debug, Clone, Copy)]
+pub struct Variation<'s> {
+    evaluation: Evaluation,
+    flag: Option<&'s Flag>,
+}
+
+impl<'s> Variation<'s> {
+    pub(crate) fn new(evaluation: Evaluation, flag: Option<&'s Flag>) -> Self {
+        Variation { evaluation, flag }
+    }
+
+    /// The evaluation (reason, bucket, variant index).
+    #[must_use]
+    pub fn evaluation(&self) -> Evaluation {
+        self.evaluation
+    }
+
+    /// Why.
+    #[must_use]
+    pub fn reason(&self) -> Reason {
+        self.evaluation.reason
+    }
+
+    /// The flag, unless it is unknown.
+    #[must_use]
+    pub fn flag(&self) -> Option<&'s Flag> {
+        self.flag
+    }
+
+    /// The served variant's name; `None` for an unknown flag.
+    #[must_use]
+    pub fn name(&self) -> Option<&'s str> {
+        let flag = self.flag?;
+        self.evaluation.variant.map(|v| flag.variant_name(v))
+    }
+
+    /// The served value; `None` for an unknown flag.
+    #[must_use]
+    pub fn value(&self) -> Option<&'s VariantValue> {
+        let flag = self.flag?;
+        flag.variant_value(self.evaluation.variant?)
+    }
+
+    /// The served boolean, or `default` (unknown flag, or not boolean).
+    #[must_use]
+    pub fn bool_or(&self, default: bool) -> bool {
+        self.value()
+            .and_then(VariantValue::as_bool)
+            .unwrap_or(default)
+    }
+
+    /// The served string, or `default`.
+    #[must_use]
+    pub fn str_or(&self, default: &'s str) -> &'s str {
+        self.value()
+            .and_then(VariantValue::as_str)
+            .unwrap_or(default)
+    }
+
+    /// The served integer, or `default`.
+    #[must_use]
+    pub fn i64_or(&self, default: i64) -> i64 {
+        self.value()
+            .and_then(VariantValue::as_i64)
+            .unwrap_or(default)
+    }
+
+    /// The served number (float or integer), or `default`.
+    #[must_use]
+    pub fn f64_or(&self, default: f64) -> f64 {
+        self.value()
+            .and_then(VariantValue::as_f64)
+            .unwrap_or(default)
+    }
+
+    /// The served object, if the flag serves objects.
+    #[must_use]
+    pub fn object(&self) -> Option<&'s serde_json::Map<String, serde_json::Value>> {
+        self.value().and_then(VariantValue::as_object)
     }
 }
 
@@ -102,8 +258,9 @@ mod tests {
 
     #[test]
     fn fixed_reasons_carry_their_value() {
+        assert!(!Evaluation::unknown().enabled);
+        assert_eq!(Evaluation::unknown().variant, None);
         for (reason, on) in [
-            (Reason::UnknownFlag, false),
             (Reason::KillSwitch, false),
             (Reason::ExperimentalDisabled, false),
             (Reason::Excluded, false),

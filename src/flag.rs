@@ -6,8 +6,11 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::Seed;
+use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::percentage::Percentage;
+use crate::rule::{Expect, Prerequisite, Rule, Segment, Serve, MAX_DEPTH};
+use crate::variant::{VariantType, VariantValue, Variants, IMPLICIT_OFF, IMPLICIT_ON};
 
 /// How a flag is rolled out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -58,8 +61,9 @@ pub enum Targeting {
 
 /// One compiled flag of a [`Snapshot`](crate::Snapshot).
 ///
-/// Salts are hashed when the snapshot is built, so evaluating costs one
-/// seeded hash of the user id at most.
+/// Salts are hashed, rules compiled and names resolved when the snapshot is
+/// built, so evaluating costs one seeded hash of the bucketing key at most
+/// (plus one per split rule or prerequisite that decides).
 #[derive(Debug, Clone)]
 pub struct Flag {
     // Hot fields first.
@@ -71,39 +75,101 @@ pub struct Flag {
     seed: Seed,
     include: FxHashSet<Box<str>>,
     exclude: FxHashSet<Box<str>>,
+    rules: Box<[Rule]>,
+    prerequisites: Box<[Prerequisite]>,
+    bucket_by: Option<AttributeKey>,
+    default_variant: u16,
+    off_variant: u16,
+    track: bool,
+    variants: Variants,
     name: Box<str>,
     targeting: Targeting,
     description: Option<Box<str>>,
 }
 
+/// Everything a flag is compiled from (names and ids already validated).
+#[derive(Debug)]
+pub(crate) struct FlagParts {
+    pub(crate) name: Box<str>,
+    pub(crate) class: FlagClass,
+    pub(crate) enabled: bool,
+    pub(crate) targeting: Targeting,
+    pub(crate) include: FxHashSet<Box<str>>,
+    pub(crate) exclude: FxHashSet<Box<str>>,
+    pub(crate) description: Option<Box<str>>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) prerequisites: Vec<Prerequisite>,
+    pub(crate) bucket_by: Option<AttributeKey>,
+    /// The salt's suffix (`seed`), for a flag's own percentage.
+    pub(crate) seed: Option<Box<str>>,
+    pub(crate) variants: Variants,
+    pub(crate) default_variant: u16,
+    pub(crate) off_variant: u16,
+    pub(crate) track: bool,
+}
+
+/// The salt of a flag's own percentage and of its splits: the flag key, or
+/// `key/seed` when the flag (or rule) carries a seed.
+pub(crate) fn salt(name: &str, seed: Option<&str>) -> Seed {
+    match seed {
+        None => Seed::from_salt(name),
+        Some(seed) => Seed::from_salt(&format!("{name}/{seed}")),
+    }
+}
+
+/// What evaluation reads of the snapshot besides the flag itself.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope<'s> {
+    pub(crate) flags: &'s [Flag],
+    pub(crate) segments: &'s [Segment],
+    pub(crate) allow_experimental: bool,
+}
+
+/// Where buckets come from: hashing, or a per-request cache
+/// ([`UserView`](crate::UserView)). `bucket(seed, key)` must equal
+/// `seed.bucket(key)`.
+pub(crate) trait BucketSource {
+    fn bucket(&self, seed: Seed, key: &str) -> u32;
+}
+
+/// Buckets by hashing every time.
+pub(crate) struct Hashing;
+
+impl BucketSource for Hashing {
+    #[inline(always)]
+    fn bucket(&self, seed: Seed, key: &str) -> u32 {
+        seed.bucket(key)
+    }
+}
+
 impl Flag {
-    /// Compiles a validated flag. Names and ids are already checked by `config`.
-    pub(crate) fn new(
-        name: Box<str>,
-        class: FlagClass,
-        enabled: bool,
-        targeting: Targeting,
-        include: FxHashSet<Box<str>>,
-        exclude: FxHashSet<Box<str>>,
-        description: Option<Box<str>>,
-    ) -> Self {
-        let (bucketed, threshold, seed) = match &targeting {
-            Targeting::Everyone => (false, Percentage::HUNDRED, Seed::from_salt(&name)),
+    /// Compiles a validated flag.
+    pub(crate) fn new(parts: FlagParts) -> Self {
+        let own_seed = salt(&parts.name, parts.seed.as_deref());
+        let (bucketed, threshold, seed) = match &parts.targeting {
+            Targeting::Everyone => (false, Percentage::HUNDRED, own_seed),
             Targeting::Rollout { id, percentage } => (true, *percentage, Seed::from_salt(id)),
-            Targeting::Percentage(p) => (true, *p, Seed::from_salt(&name)),
+            Targeting::Percentage(p) => (true, *p, own_seed),
         };
         Flag {
-            enabled,
-            class,
-            has_lists: !include.is_empty() || !exclude.is_empty(),
+            enabled: parts.enabled,
+            class: parts.class,
+            has_lists: !parts.include.is_empty() || !parts.exclude.is_empty(),
             bucketed,
             threshold,
             seed,
-            include,
-            exclude,
-            name,
-            targeting,
-            description,
+            include: parts.include,
+            exclude: parts.exclude,
+            rules: parts.rules.into(),
+            prerequisites: parts.prerequisites.into(),
+            bucket_by: parts.bucket_by,
+            default_variant: parts.default_variant,
+            off_variant: parts.off_variant,
+            track: parts.track,
+            variants: parts.variants,
+            name: parts.name,
+            targeting: parts.targeting,
+            description: parts.description,
         }
     }
 
@@ -162,6 +228,91 @@ impl Flag {
         self.description.as_deref()
     }
 
+    /// The type of the flag's variants (boolean for a flag without `variants`).
+    #[must_use]
+    pub fn variant_type(&self) -> VariantType {
+        self.variants.kind()
+    }
+
+    /// The flag's variants, in declaration order (`off` and `on` for a flag
+    /// without `variants`).
+    pub fn variants(&self) -> impl Iterator<Item = (&str, &VariantValue)> {
+        self.variants.iter()
+    }
+
+    /// The name of variant `index` (as in [`Evaluation::variant`]); `""` out of range.
+    #[must_use]
+    pub fn variant_name(&self, index: u16) -> &str {
+        self.variants.name(index)
+    }
+
+    /// The value of variant `index` (as in [`Evaluation::variant`]).
+    #[must_use]
+    pub fn variant_value(&self, index: u16) -> Option<&VariantValue> {
+        self.variants.value(index)
+    }
+
+    /// The variant served when no rule matches.
+    #[must_use]
+    pub fn default_variant(&self) -> &str {
+        self.variants.name(self.default_variant)
+    }
+
+    /// The variant served when the flag is off for a user (kill switch,
+    /// excluded, out of its percentage, a prerequisite not met).
+    #[must_use]
+    pub fn off_variant(&self) -> &str {
+        self.variants.name(self.off_variant)
+    }
+
+    /// Whether the flag has rules.
+    #[must_use]
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// Whether the answer can depend on the context (its key or attributes):
+    /// user lists, rules, prerequisites or a percentage.
+    #[must_use]
+    pub fn depends_on_context(&self) -> bool {
+        self.has_lists || self.bucketed || !self.rules.is_empty() || !self.prerequisites.is_empty()
+    }
+
+    /// Whether a percentage of this flag buckets by the context's key (not
+    /// by an attribute).
+    #[must_use]
+    pub fn buckets_by_key(&self) -> bool {
+        self.bucketed && self.bucket_by.is_none()
+    }
+
+    /// Whether a rule's split buckets by the context's key.
+    #[must_use]
+    pub fn splits_by_key(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(&r.serve, Serve::Split(s) if s.bucket_by.is_none()))
+    }
+
+    /// Whether the flag's exposures go to the store's exposure callback (`track: true`).
+    #[must_use]
+    pub fn is_tracked(&self) -> bool {
+        self.track
+    }
+
+    /// Whether the plain fast path can decide this flag: no rules, no
+    /// prerequisites, no other bucketing key, the implicit boolean variants
+    /// served as today.
+    fn is_plain(&self) -> bool {
+        self.rules.is_empty()
+            && self.prerequisites.is_empty()
+            && self.bucket_by.is_none()
+            && self.variants.kind() == VariantType::Bool
+            && self.variants.len() == 2
+            && self.default_variant == IMPLICIT_ON
+            && self.off_variant == IMPLICIT_OFF
+            && self.variants.value(IMPLICIT_ON) == Some(&VariantValue::Bool(true))
+    }
+
     /// The compact form the evaluation fast path reads.
     pub(crate) fn hot(&self, position: u32) -> HotFlag {
         let mut bits = 0;
@@ -177,6 +328,9 @@ impl Flag {
         if self.bucketed {
             bits |= HotFlag::BUCKETED;
         }
+        if !self.is_plain() {
+            bits |= HotFlag::TARGETED;
+        }
         HotFlag {
             seed: self.seed,
             threshold: self.threshold,
@@ -185,44 +339,131 @@ impl Flag {
         }
     }
 
-    /// Evaluates this flag for `user` in the evaluation order of the crate
-    /// docs (`src/lib.rs`), with the user's bucket under a seed supplied by
-    /// `bucket_of` (a per-request cache may answer it without hashing
-    /// again). `bucket_of(seed)` must equal `seed.bucket(user)`.
-    /// Allocation-free.
-    #[inline(always)]
-    pub(crate) fn evaluate_with(
+    /// Serves `variant` for `reason`.
+    #[inline]
+    fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
+        // A boolean flag is on when it serves `true`; any other flag when it
+        // serves something other than its `off` variant.
+        let enabled = match self.variants.value(variant) {
+            Some(VariantValue::Bool(b)) => *b,
+            _ => variant != self.off_variant,
+        };
+        Evaluation {
+            enabled,
+            reason,
+            bucket,
+            variant: Some(variant),
+        }
+    }
+
+    #[inline]
+    fn off(&self, reason: Reason, bucket: Option<u32>) -> Evaluation {
+        self.serve(self.off_variant, reason, bucket)
+    }
+
+    /// Evaluates this flag for `context` in the evaluation order of the
+    /// crate docs (`src/lib.rs`). Allocation-free; `depth` counts the
+    /// prerequisites being evaluated above this one.
+    pub(crate) fn evaluate_in<S: BucketSource>(
         &self,
-        user: &str,
-        allow_experimental: bool,
-        bucket_of: impl FnOnce(Seed) -> u32,
+        context: &Context<'_>,
+        scope: &Scope<'_>,
+        buckets: &S,
+        depth: usize,
     ) -> Evaluation {
+        // 1. Kill switch.
         if !self.enabled {
-            return Evaluation::fixed(Reason::KillSwitch);
+            return self.off(Reason::KillSwitch, None);
         }
-        if self.class == FlagClass::Experimental && !allow_experimental {
-            return Evaluation::fixed(Reason::ExperimentalDisabled);
+        // 2. Experimental in a store that does not allow them.
+        if self.class == FlagClass::Experimental && !scope.allow_experimental {
+            return self.off(Reason::ExperimentalDisabled, None);
         }
+        // 3. Prerequisites.
+        for prerequisite in self.prerequisites.iter() {
+            if !self.prerequisite_met(prerequisite, context, scope, buckets, depth) {
+                return self.off(Reason::PrerequisiteFailed, None);
+            }
+        }
+        // 4. and 5. The user lists (by the context's key).
         if self.has_lists {
-            if self.exclude.contains(user) {
-                return Evaluation::fixed(Reason::Excluded);
+            let key = context.key();
+            if self.exclude.contains(key) {
+                return self.off(Reason::Excluded, None);
             }
-            if self.include.contains(user) {
-                return Evaluation::fixed(Reason::Included);
+            if self.include.contains(key) {
+                return self.serve(self.default_variant, Reason::Included, None);
             }
         }
+        // 6. Rules, first match wins.
+        for rule in self.rules.iter() {
+            if !rule
+                .conditions
+                .iter()
+                .all(|c| c.holds(context, scope.segments))
+            {
+                continue;
+            }
+            match &rule.serve {
+                Serve::Variant(variant) => return self.serve(*variant, Reason::RuleMatch, None),
+                Serve::Split(split) => {
+                    // A context without the split's key is not a user: next rule.
+                    if let Some(key) = context.bucket_key(split.bucket_by) {
+                        let bucket = buckets.bucket(split.seed, key);
+                        return self.serve(split.pick(bucket), Reason::Split, Some(bucket));
+                    }
+                }
+            }
+        }
+        // 7. The rollout's or the flag's own percentage.
         if self.bucketed {
-            let bucket = bucket_of(self.seed);
-            Evaluation::bucketed(self.threshold.contains(bucket), bucket)
+            let Some(key) = context.bucket_key(self.bucket_by) else {
+                return self.off(Reason::OutOfRollout, None);
+            };
+            let bucket = buckets.bucket(self.seed, key);
+            return if self.threshold.contains(bucket) {
+                self.serve(self.default_variant, Reason::InRollout, Some(bucket))
+            } else {
+                self.off(Reason::OutOfRollout, Some(bucket))
+            };
+        }
+        // 8. The default variant.
+        let reason = if self.rules.is_empty() {
+            Reason::On
         } else {
-            Evaluation::fixed(Reason::On)
+            Reason::Default
+        };
+        self.serve(self.default_variant, reason, None)
+    }
+
+    fn prerequisite_met<S: BucketSource>(
+        &self,
+        prerequisite: &Prerequisite,
+        context: &Context<'_>,
+        scope: &Scope<'_>,
+        buckets: &S,
+        depth: usize,
+    ) -> bool {
+        // Validation bounds the depth; stay total regardless.
+        if depth >= MAX_DEPTH {
+            return false;
+        }
+        let Some(required) = scope.flags.get(prerequisite.flag as usize) else {
+            return false;
+        };
+        let e = required.evaluate_in(context, scope, buckets, depth + 1);
+        match &prerequisite.expect {
+            Expect::Enabled(on) => e.enabled == *on,
+            Expect::Variants(variants) => e.variant.is_some_and(|v| variants.contains(&v)),
         }
     }
 }
 
 /// What the evaluation fast path needs of a flag, in 24 bytes, stored inline
 /// in the snapshot's name index: a flag with no kill switch, no class
-/// restriction and no user lists is decided without touching [`Flag`].
+/// restriction, no user lists and no targeting (rules, variants,
+/// prerequisites, another bucketing key) is decided without touching
+/// [`Flag`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HotFlag {
     seed: Seed,
@@ -243,24 +484,59 @@ impl HotFlag {
     const EXPERIMENTAL: u8 = 1 << 1;
     const LISTS: u8 = 1 << 2;
     const BUCKETED: u8 = 1 << 3;
-    const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS;
+    const TARGETED: u8 = 1 << 4;
+    const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS | Self::TARGETED;
 
-    /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`,
-    /// hashing the user for the bucket. The single-flag hot path: kept apart
-    /// from [`evaluate_with`](Self::evaluate_with), whose bucket closure
-    /// costs this path about 2% (paired benchmark).
+    /// Same result as [`Flag::evaluate_in`] on `flags[self.position]` for a
+    /// context with `key` and no attributes: the hot path of
+    /// `is_enabled(name, user)`. Only the slow branch builds a context and a
+    /// scope, so the fast one keeps its arguments in registers.
     #[inline(always)]
-    pub(crate) fn evaluate(
+    pub(crate) fn evaluate_key<S: BucketSource>(
         self,
-        user: &str,
+        key: &str,
         allow_experimental: bool,
         flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_slow_hashing(user, allow_experimental, flags);
+            return self.evaluate_key_slow(key, allow_experimental, flags, segments, buckets);
         }
+        self.plain(key, buckets)
+    }
+
+    /// As [`evaluate_key`](Self::evaluate_key), for a context with attributes.
+    #[inline(always)]
+    pub(crate) fn evaluate_context<S: BucketSource>(
+        self,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
+    ) -> Evaluation {
+        if self.bits & Self::SLOW != 0 {
+            return self.evaluate_context_slow(
+                context,
+                allow_experimental,
+                flags,
+                segments,
+                buckets,
+            );
+        }
+        self.plain(context.key(), buckets)
+    }
+
+    /// A flag without kill switch, class, lists or targeting.
+    #[inline(always)]
+    fn plain<S: BucketSource>(self, key: &str, buckets: &S) -> Evaluation {
         if self.bits & Self::BUCKETED != 0 {
-            let bucket = self.seed.bucket(user);
+            // An empty key is not a user: in no percentage.
+            if key.is_empty() {
+                return Evaluation::fixed(Reason::OutOfRollout);
+            }
+            let bucket = buckets.bucket(self.seed, key);
             Evaluation::bucketed(self.threshold.contains(bucket), bucket)
         } else {
             Evaluation::fixed(Reason::On)
@@ -268,63 +544,53 @@ impl HotFlag {
     }
 
     #[inline(never)]
-    fn evaluate_slow_hashing(
+    fn evaluate_key_slow<S: BucketSource>(
         self,
-        user: &str,
+        key: &str,
         allow_experimental: bool,
         flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
     ) -> Evaluation {
-        if self.bits & Self::KILLED != 0 {
+        if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
-        if self.bits & Self::EXPERIMENTAL != 0 && !allow_experimental {
-            return Evaluation::fixed(Reason::ExperimentalDisabled);
-        }
-        // User lists live in the full flag.
-        match flags.get(self.position as usize) {
-            Some(flag) => flag.evaluate_with(user, allow_experimental, |seed| seed.bucket(user)),
-            None => Evaluation::fixed(Reason::UnknownFlag),
-        }
-    }
-
-    /// Same result as [`Flag::evaluate_with`] on `flags[self.position]`.
-    #[inline(always)]
-    pub(crate) fn evaluate_with<B: FnOnce(Seed) -> u32>(
-        &self,
-        user: &str,
-        allow_experimental: bool,
-        flags: &[Flag],
-        bucket_of: B,
-    ) -> Evaluation {
-        if self.bits & Self::SLOW != 0 {
-            return self.evaluate_slow(user, allow_experimental, flags, bucket_of);
-        }
-        if self.bits & Self::BUCKETED != 0 {
-            let bucket = bucket_of(self.seed);
-            Evaluation::bucketed(self.threshold.contains(bucket), bucket)
-        } else {
-            Evaluation::fixed(Reason::On)
-        }
+        let context = Context::key_only(key);
+        self.evaluate_full(&context, allow_experimental, flags, segments, buckets)
     }
 
     #[inline(never)]
-    fn evaluate_slow<B: FnOnce(Seed) -> u32>(
-        &self,
-        user: &str,
+    fn evaluate_context_slow<S: BucketSource>(
+        self,
+        context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        bucket_of: B,
+        segments: &[Segment],
+        buckets: &S,
     ) -> Evaluation {
-        if self.bits & Self::KILLED != 0 {
+        if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
-        if self.bits & Self::EXPERIMENTAL != 0 && !allow_experimental {
-            return Evaluation::fixed(Reason::ExperimentalDisabled);
-        }
-        // User lists live in the full flag.
+        self.evaluate_full(context, allow_experimental, flags, segments, buckets)
+    }
+
+    #[inline(always)]
+    fn evaluate_full<S: BucketSource>(
+        self,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        flags: &[Flag],
+        segments: &[Segment],
+        buckets: &S,
+    ) -> Evaluation {
+        let scope = Scope {
+            flags,
+            segments,
+            allow_experimental,
+        };
         match flags.get(self.position as usize) {
-            Some(flag) => flag.evaluate_with(user, allow_experimental, bucket_of),
-            None => Evaluation::fixed(Reason::UnknownFlag),
+            Some(flag) => flag.evaluate_in(context, &scope, buckets, 0),
+            None => Evaluation::unknown(),
         }
     }
 }

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::context::Context;
 use crate::evaluation::Evaluation;
+use crate::flag::Hashing;
 use crate::snapshot::{Snapshot, SNAPSHOT_ID_BITS};
 use crate::store::Shared;
 
@@ -68,7 +70,21 @@ impl FlagHandle {
     pub fn evaluate(&self, user: &str) -> Evaluation {
         let shared = &*self.shared;
         let snapshot = shared.current.load();
-        self.evaluate_in(&snapshot, user, shared.allow_experimental)
+        self.evaluate_in(&snapshot, user, shared.allow_experimental, shared.observe)
+    }
+
+    /// Whether the flag is on for `context` (key and attributes), and why.
+    #[inline(always)]
+    #[must_use]
+    pub fn evaluate_for(&self, context: &Context<'_>) -> Evaluation {
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        let position = self.position_in(&snapshot);
+        if shared.observe {
+            snapshot.evaluate_at::<_, true>(position, context, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_at::<_, false>(position, context, shared.allow_experimental, &Hashing)
+        }
     }
 
     #[inline(always)]
@@ -77,9 +93,15 @@ impl FlagHandle {
         snapshot: &Snapshot,
         user: &str,
         allow_experimental: bool,
+        observe: bool,
     ) -> Evaluation {
-        // An absent flag's position is out of range: `evaluate_at` says unknown.
-        snapshot.evaluate_at(self.position_in(snapshot), user, allow_experimental)
+        // An absent flag's position is out of range: `evaluate_key_at` says unknown.
+        let position = self.position_in(snapshot);
+        if observe {
+            snapshot.evaluate_key_at::<_, true>(position, user, allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_key_at::<_, false>(position, user, allow_experimental, &Hashing)
+        }
     }
 
     /// The flag's position in `snapshot` (`ABSENT` when it is not there),

@@ -33,19 +33,40 @@
 //! ```
 //!
 //! Evaluation order (first match wins): unknown flag → off; kill switch
-//! (`enabled: false`) → off; experimental in a store that does not allow them
-//! → off; user in `exclude` → off; user in `include` → on; rollout or own
-//! percentage → on iff the user's bucket is under it; otherwise on.
+//! (`enabled: false`) → the `off` variant; experimental in a store that does
+//! not allow them → `off`; a prerequisite not met → `off`; user in
+//! `exclude` → `off`; user in `include` → the `default` variant; the first
+//! rule whose conditions hold → its variant or split; rollout or own
+//! percentage → `default` iff the bucket is under it, else `off`; otherwise
+//! `default`. A flag without `variants` is boolean (`on`/`off`), so
+//! documents without rules mean what they always did.
+//!
+//! Rules read a [`Context`]: the user's key and typed attributes, built on
+//! the stack over [`AttributeKey`]s resolved once (like a [`FlagHandle`]):
+//!
+//! ```
+//! use genesis_flags::{AttributeKey, Context, FlagStore};
+//! let store = FlagStore::from_json(r#"{"version": 1, "flags": {"beta_ui": {
+//!     "default": "off",
+//!     "rules": [{"when": [{"attribute": "app_version", "op": "semver_ge", "value": "2.0.0"}],
+//!                "serve": "on"}]}}}"#)?;
+//! let version = AttributeKey::new("app_version");
+//! let attributes = [version.string("2.1.0-rc.1")];
+//! assert!(store.is_enabled_for("beta_ui", &Context::new("user-42", &attributes)));
+//! assert!(!store.is_enabled("beta_ui", "user-42"));       // no attributes: default
+//! # Ok::<(), genesis_flags::ConfigError>(())
+//! ```
 //!
 //! A request that reads several flags takes one [`FlagStore::for_user`]
 //! view: the flags of a shared rollout share one hash of the user, and the
 //! view tells the user's [`Cohort`] in a rollout (the label services put on
 //! their request metrics, so a rollout is judged on the users it flags).
 //!
-//! See [`config`] for the file format, [`bucket()`] for the bucketing
-//! contract, [`Reloader`] to follow a config file on disk or a URL, and
-//! `rollout` (feature `rollout`) for staged percentage rollouts judged on
-//! health metrics.
+//! See [`config`] for the file format (docs/targeting.md in the repository
+//! for every operator), [`bucket()`] for the bucketing contract,
+//! [`Reloader`] to follow a config file on disk or a URL, and `rollout`
+//! (feature `rollout`) for staged percentage rollouts judged on health
+//! metrics.
 //!
 //! Cargo features: `rollout` (staged rollouts, the controller engine; off by
 //! default, so a service that only evaluates flags compiles none of it),
@@ -67,7 +88,9 @@
 mod bucket;
 mod cohort;
 pub mod config;
+mod context;
 mod evaluation;
+mod exposure;
 #[cfg(feature = "rollout")]
 mod failpoint;
 mod flag;
@@ -82,23 +105,30 @@ mod reload;
 // The engine lock needs `File::try_lock` (1.89); the evaluator needs 1.87.
 #[clippy::msrv = "1.89"]
 pub mod rollout;
+mod rule;
 mod snapshot;
 mod store;
 mod user_view;
+mod variant;
 
 pub use bucket::{bucket, Seed, BUCKETS};
 pub use cohort::Cohort;
 pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
-pub use evaluation::{Evaluation, Reason};
+pub use context::{Attribute, AttributeKey, AttributeValue, Context, KEY_ATTRIBUTE};
+pub use evaluation::{Evaluation, Reason, Variation};
+pub use exposure::{Exposure, ExposureCallback, ExposureCount};
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
 pub use percentage::{Percentage, PercentageError};
 #[cfg(feature = "http")]
 pub use reload::HttpReloaderBuilder;
 pub use reload::{ReloadError, ReloadStats, Reloader, ReloaderBuilder};
+pub use rule::semver::Semver;
+pub use rule::MAX_DEPTH;
 pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
 pub use user_view::UserView;
+pub use variant::{VariantType, VariantValue};
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

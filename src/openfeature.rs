@@ -1,24 +1,32 @@
 //! An [OpenFeature](https://openfeature.dev) provider over a [`FlagStore`]
 //! (cargo feature `openfeature`, on the `open-feature` crate 0.3).
 //!
-//! Flags are boolean and resolved for the evaluation context's
-//! `targeting_key` (the user id), exactly as [`FlagStore::evaluate`] does:
-//! same buckets, same answer. How each outcome maps:
+//! All five types resolve: a flag serves booleans, strings, integers,
+//! floats or objects (its `variants`; a flag without them is boolean), and
+//! asking for another type is `TypeMismatch` (a float asked of an integer
+//! flag is converted). Flags are resolved for the evaluation context's
+//! `targeting_key` and its custom fields, mapped to attributes by name
+//! (string, integer and float as numbers, boolean, date-time as a
+//! timestamp; structures are not read), exactly as
+//! [`FlagStore::evaluate_for`] does: same buckets, same answer. How each
+//! outcome maps:
 //!
-//! | genesis-flags                      | OpenFeature                                  |
-//! |------------------------------------|----------------------------------------------|
-//! | in or out of a rollout/percentage  | `Split`                                      |
-//! | user in `include` / `exclude`      | `TargetingMatch`                             |
-//! | kill switch, experimental off      | `Disabled` (value `false`)                   |
-//! | on for everyone                    | `Static`                                     |
-//! | unknown flag                       | error `FlagNotFound`: the caller's default   |
-//! | no (or an empty) `targeting_key`   | error `TargetingKeyMissing`: the caller's default, unless the answer is the same for every user (kill switch, experimental off, on for everyone) |
-//! | a non-boolean type asked           | error `TypeMismatch`                         |
+//! | genesis-flags                                   | OpenFeature                                 |
+//! |-------------------------------------------------|---------------------------------------------|
+//! | in or out of a rollout/percentage, a rule split | `Split`                                     |
+//! | user in `include` / `exclude`, a rule matched   | `TargetingMatch`                            |
+//! | no rule matched: the default variant            | `Default`                                   |
+//! | kill switch, experimental off, prerequisite     | `Disabled` (the `off` variant's value)      |
+//! | on for everyone (no rules, no percentage)       | `Static`                                    |
+//! | unknown flag (any type)                         | error `FlagNotFound`                        |
+//! | a type the flag does not serve                  | error `TypeMismatch`                        |
+//! | a pending store before its first document       | error `ProviderNotReady`                    |
+//! | no (or an empty) `targeting_key` where the answer depends on it (user lists, a percentage or split by the key) | error `TargetingKeyMissing` |
 //!
 //! Errors are the SDK's `Err(EvaluationError)`: the client then hands the
 //! application the default value it passed, which is OpenFeature's default
-//! outcome. Every successful resolution carries the variant `"on"` or
-//! `"off"` and flag metadata: `reason` (the genesis-flags [`Reason`] name),
+//! outcome. Every successful resolution carries the served variant's name
+//! and flag metadata: `reason` (the genesis-flags [`Reason`] name),
 //! `class`, and for a bucketed flag `rollout` (the rollout id, for a shared
 //! rollout), `percentage` (a float, in percent) and `bucket` (the user's,
 //! when it decided).
@@ -30,12 +38,20 @@
 //!
 //! let store = FlagStore::from_json(r#"{"version": 1,
 //!     "rollouts": {"phase_4_deployment": {"percentage": 100}},
-//!     "flags": {"htdag_enabled": {"rollout": "phase_4_deployment"}}}"#)?;
+//!     "flags": {"htdag_enabled": {"rollout": "phase_4_deployment"},
+//!               "theme": {"variants": {"light": "#fff", "dark": "#000"}, "default": "light", "off": "light",
+//!                         "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+//!                                    "serve": "dark"}]}}}"#)?;
 //! let provider = GenesisProvider::new(store);
-//! let context = EvaluationContext::default().with_targeting_key("user-42");
+//! let context = EvaluationContext::default()
+//!     .with_targeting_key("user-42")
+//!     .with_custom_field("plan", "pro");
 //! let details = provider.resolve("htdag_enabled", &context).expect("a known flag");
 //! assert!(details.value);
 //! assert_eq!(details.reason, Some(EvaluationReason::Split));
+//! let theme = provider.resolve_string("theme", &context).expect("a string flag");
+//! assert_eq!((theme.value.as_str(), theme.variant.as_deref()), ("#000", Some("dark")));
+//! assert_eq!(theme.reason, Some(EvaluationReason::TargetingMatch));
 //! # Ok::<(), genesis_flags::ConfigError>(())
 //! ```
 //!
@@ -44,21 +60,27 @@
 //! The provider never blocks: its futures are ready at once.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
-use open_feature::provider::{FeatureProvider, ProviderMetadata, ResolutionDetails};
+use open_feature::provider::{
+    FeatureProvider, ProviderMetadata, ProviderStatus, ResolutionDetails,
+};
 use open_feature::{
-    EvaluationContext, EvaluationError, EvaluationErrorCode, EvaluationReason, EvaluationResult,
-    FlagMetadata, StructValue,
+    EvaluationContext, EvaluationContextFieldValue, EvaluationError, EvaluationErrorCode,
+    EvaluationReason, EvaluationResult, FlagMetadata, StructValue, Value,
 };
 
+use crate::context::{Attribute, AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::flag::{Flag, Targeting};
 use crate::store::FlagStore;
+use crate::variant::{VariantType, VariantValue};
 
 /// The provider's name, as [`FeatureProvider::metadata`] gives it.
 pub const PROVIDER_NAME: &str = "genesis-flags";
 
-/// An OpenFeature provider that resolves boolean flags from a [`FlagStore`].
+/// An OpenFeature provider that resolves flags of every type from a
+/// [`FlagStore`].
 ///
 /// It shares the store's snapshot: a [`Reloader`](crate::Reloader) or a
 /// `replace` on any clone of the store is seen by the next resolution.
@@ -84,58 +106,181 @@ impl GenesisProvider {
         &self.store
     }
 
-    /// Resolves `flag` for `context.targeting_key`, synchronously: what
+    /// Resolves a boolean flag, synchronously: what
     /// [`FeatureProvider::resolve_bool_value`] answers.
     pub fn resolve(
         &self,
         flag: &str,
         context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<bool>> {
+        self.resolve_as(flag, context, VariantType::Bool, VariantValue::as_bool)
+    }
+
+    /// Resolves a string flag.
+    pub fn resolve_string(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> EvaluationResult<ResolutionDetails<String>> {
+        self.resolve_as(flag, context, VariantType::String, |v| {
+            v.as_str().map(str::to_owned)
+        })
+    }
+
+    /// Resolves an integer flag.
+    pub fn resolve_int(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> EvaluationResult<ResolutionDetails<i64>> {
+        self.resolve_as(flag, context, VariantType::Integer, VariantValue::as_i64)
+    }
+
+    /// Resolves a float flag (an integer flag's value converts).
+    pub fn resolve_float(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> EvaluationResult<ResolutionDetails<f64>> {
+        self.resolve_as(flag, context, VariantType::Float, VariantValue::as_f64)
+    }
+
+    /// Resolves an object flag.
+    pub fn resolve_struct(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> EvaluationResult<ResolutionDetails<StructValue>> {
+        self.resolve_as(flag, context, VariantType::Object, |v| {
+            v.as_object().map(to_struct)
+        })
+    }
+
+    fn resolve_as<T>(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+        asked: VariantType,
+        convert: impl Fn(&VariantValue) -> Option<T>,
+    ) -> EvaluationResult<ResolutionDetails<T>> {
+        if !self.store.is_ready() {
+            return Err(EvaluationError {
+                code: EvaluationErrorCode::ProviderNotReady,
+                message: Some("no flag document has been loaded yet".to_owned()),
+            });
+        }
         let view = self.store.view();
         let Some(compiled) = view.snapshot().flag(flag) else {
             return Err(not_found(flag));
         };
-        let evaluation = match context.targeting_key.as_deref().filter(|k| !k.is_empty()) {
-            Some(user) => view.evaluate(flag, user),
-            None => {
-                let anyone = view.evaluate(flag, "");
-                if !same_for_everyone(compiled, anyone.reason) {
-                    return Err(EvaluationError {
-                        code: EvaluationErrorCode::TargetingKeyMissing,
-                        message: Some(format!(
-                            "flag `{flag}` depends on the user: the evaluation context needs a targeting_key"
-                        )),
-                    });
-                }
-                anyone
-            }
-        };
+        let served = compiled.variant_type();
+        let compatible =
+            served == asked || (asked == VariantType::Float && served == VariantType::Integer);
+        if !compatible {
+            return Err(EvaluationError {
+                code: EvaluationErrorCode::TypeMismatch,
+                message: Some(format!(
+                    "flag `{flag}` serves {served} values, not {}",
+                    asked.as_str()
+                )),
+            });
+        }
+        let attributes = attributes(context);
+        let key = context.targeting_key.as_deref().unwrap_or_default();
+        let variation = view.variation(flag, &Context::new(key, &attributes));
+        let evaluation = variation.evaluation();
+        if key.is_empty() && needs_key(compiled, &evaluation) {
+            return Err(EvaluationError {
+                code: EvaluationErrorCode::TargetingKeyMissing,
+                message: Some(format!(
+                    "flag `{flag}` depends on the user: the evaluation context needs a targeting_key"
+                )),
+            });
+        }
         let reason = match evaluation.reason {
-            Reason::InRollout | Reason::OutOfRollout => EvaluationReason::Split,
-            Reason::Included | Reason::Excluded => EvaluationReason::TargetingMatch,
-            Reason::KillSwitch | Reason::ExperimentalDisabled => EvaluationReason::Disabled,
+            Reason::InRollout | Reason::OutOfRollout | Reason::Split => EvaluationReason::Split,
+            Reason::Included | Reason::Excluded | Reason::RuleMatch => {
+                EvaluationReason::TargetingMatch
+            }
+            Reason::KillSwitch | Reason::ExperimentalDisabled | Reason::PrerequisiteFailed => {
+                EvaluationReason::Disabled
+            }
             Reason::On => EvaluationReason::Static,
+            Reason::Default => EvaluationReason::Default,
             // The flag was found in this same view; stay total regardless.
             Reason::UnknownFlag => return Err(not_found(flag)),
         };
+        let Some(value) = variation.value().and_then(&convert) else {
+            return Err(not_found(flag));
+        };
         Ok(ResolutionDetails {
-            value: evaluation.enabled,
-            variant: Some(if evaluation.enabled { "on" } else { "off" }.to_owned()),
+            value,
+            variant: variation.name().map(str::to_owned),
             reason: Some(reason),
             flag_metadata: Some(metadata(compiled, &evaluation)),
         })
     }
 }
 
-/// Whether `flag` answers the same for every user, given the reason it
-/// gave one user: the kill switch and the experimental rule come before the
-/// user lists; "on" without lists means no percentage either.
-fn same_for_everyone(flag: &Flag, reason: Reason) -> bool {
-    match reason {
-        Reason::KillSwitch | Reason::ExperimentalDisabled => true,
-        Reason::On => flag.include().next().is_none() && flag.exclude().next().is_none(),
-        _ => false,
+/// The context's custom fields as attributes (structures are skipped).
+fn attributes(context: &EvaluationContext) -> Vec<Attribute<'_>> {
+    context
+        .custom_fields
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = AttributeKey::new(name);
+            Some(match value {
+                EvaluationContextFieldValue::Bool(b) => key.boolean(*b),
+                EvaluationContextFieldValue::Int(i) => key.number(*i as f64),
+                EvaluationContextFieldValue::Float(f) => key.number(*f),
+                EvaluationContextFieldValue::String(s) => key.string(s),
+                EvaluationContextFieldValue::DateTime(t) => key.timestamp(SystemTime::from(*t)),
+                EvaluationContextFieldValue::Struct(_) => return None,
+            })
+        })
+        .collect()
+}
+
+/// Whether an evaluation made without a targeting key reached a step that
+/// reads the key: the user lists, or a percentage or split bucketed by it.
+/// The kill switch, the experimental rule and prerequisites come first.
+fn needs_key(flag: &Flag, evaluation: &Evaluation) -> bool {
+    if matches!(
+        evaluation.reason,
+        Reason::KillSwitch | Reason::ExperimentalDisabled | Reason::PrerequisiteFailed
+    ) {
+        return false;
     }
+    let lists = flag.include().next().is_some() || flag.exclude().next().is_some();
+    let percentage_by_key = evaluation.reason == Reason::OutOfRollout
+        && evaluation.bucket.is_none()
+        && flag.buckets_by_key();
+    lists || percentage_by_key || (flag.splits_by_key() && evaluation.reason != Reason::RuleMatch)
+}
+
+fn to_struct(map: &serde_json::Map<String, serde_json::Value>) -> StructValue {
+    StructValue {
+        fields: map
+            .iter()
+            .filter_map(|(k, v)| to_value(v).map(|v| (k.clone(), v)))
+            .collect(),
+    }
+}
+
+/// JSON to an OpenFeature value; `null` has no counterpart and is left out.
+fn to_value(value: &serde_json::Value) -> Option<Value> {
+    use serde_json::Value as J;
+    Some(match value {
+        J::Null => return None,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::String(s.clone()),
+        J::Array(items) => Value::Array(items.iter().filter_map(to_value).collect()),
+        J::Object(map) => Value::Struct(to_struct(map)),
+    })
 }
 
 fn metadata(flag: &Flag, evaluation: &Evaluation) -> FlagMetadata {
@@ -168,19 +313,18 @@ fn not_found(flag: &str) -> EvaluationError {
     }
 }
 
-fn type_mismatch<T>(flag: &str, asked: &str) -> EvaluationResult<T> {
-    Err(EvaluationError {
-        code: EvaluationErrorCode::TypeMismatch,
-        message: Some(format!(
-            "flag `{flag}` is boolean; genesis-flags has no {asked} flags"
-        )),
-    })
-}
-
 #[open_feature::async_trait]
 impl FeatureProvider for GenesisProvider {
     fn metadata(&self) -> &ProviderMetadata {
         &self.metadata
+    }
+
+    fn status(&self) -> ProviderStatus {
+        if self.store.is_ready() {
+            ProviderStatus::Ready
+        } else {
+            ProviderStatus::NotReady
+        }
     }
 
     async fn resolve_bool_value(
@@ -194,33 +338,33 @@ impl FeatureProvider for GenesisProvider {
     async fn resolve_int_value(
         &self,
         flag_key: &str,
-        _evaluation_context: &EvaluationContext,
+        evaluation_context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<i64>> {
-        type_mismatch(flag_key, "integer")
+        self.resolve_int(flag_key, evaluation_context)
     }
 
     async fn resolve_float_value(
         &self,
         flag_key: &str,
-        _evaluation_context: &EvaluationContext,
+        evaluation_context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<f64>> {
-        type_mismatch(flag_key, "float")
+        self.resolve_float(flag_key, evaluation_context)
     }
 
     async fn resolve_string_value(
         &self,
         flag_key: &str,
-        _evaluation_context: &EvaluationContext,
+        evaluation_context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<String>> {
-        type_mismatch(flag_key, "string")
+        self.resolve_string(flag_key, evaluation_context)
     }
 
     async fn resolve_struct_value(
         &self,
         flag_key: &str,
-        _evaluation_context: &EvaluationContext,
+        evaluation_context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<StructValue>> {
-        type_mismatch(flag_key, "struct")
+        self.resolve_struct(flag_key, evaluation_context)
     }
 }
 

@@ -2,16 +2,20 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::bucket::Seed;
 use crate::cohort::Cohort;
 use crate::config::{self, Binding, ConfigError, ValidConfig};
-use crate::evaluation::{Evaluation, Reason};
-use crate::flag::{Flag, HotFlag, Targeting};
+use crate::context::Context;
+use crate::evaluation::Evaluation;
+use crate::exposure::{ExposureCount, Exposures};
+use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
+use crate::rule::Segment;
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
 pub(crate) const SNAPSHOT_ID_BITS: u32 = 40;
@@ -36,6 +40,9 @@ pub struct Snapshot {
     hot: Vec<HotFlag>,
     flags: Vec<Flag>,
     rollouts: Vec<Rollout>,
+    segments: Vec<Segment>,
+    /// Installed by a store that counts exposures or has an exposure callback.
+    exposures: OnceLock<Exposures>,
 }
 
 /// A shared rollout of a snapshot: its percentage and the flags bound to it.
@@ -79,6 +86,7 @@ impl Snapshot {
         Snapshot::compile(ValidConfig {
             rollouts: Vec::new(),
             flags: Vec::new(),
+            segments: Vec::new(),
         })
     }
 
@@ -123,15 +131,24 @@ impl Snapshot {
                 },
             };
             let set = |users: Vec<Box<str>>| users.into_iter().collect::<FxHashSet<_>>();
-            flags.push(Flag::new(
-                raw.name,
-                raw.class,
-                raw.enabled,
+            let t = raw.targeting;
+            flags.push(Flag::new(FlagParts {
+                name: raw.name,
+                class: raw.class,
+                enabled: raw.enabled,
                 targeting,
-                set(raw.include),
-                set(raw.exclude),
-                raw.description,
-            ));
+                include: set(raw.include),
+                exclude: set(raw.exclude),
+                description: raw.description,
+                rules: t.rules,
+                prerequisites: raw.prerequisites,
+                bucket_by: t.bucket_by,
+                seed: t.seed,
+                variants: t.variants,
+                default_variant: t.default_variant,
+                off_variant: t.off_variant,
+                track: t.track,
+            }));
         }
         for (r, position) in bound {
             rollouts[r].flags.push(position);
@@ -148,7 +165,32 @@ impl Snapshot {
             hot,
             flags,
             rollouts,
+            segments: config.segments,
+            exposures: OnceLock::new(),
         }
+    }
+
+    /// Installs exposure counting and the callback (once per snapshot; a
+    /// later call keeps the first).
+    pub(crate) fn install_exposures(
+        &self,
+        count: bool,
+        callback: Option<crate::exposure::ExposureCallback>,
+    ) {
+        if count || callback.is_some() {
+            let _ = self
+                .exposures
+                .get_or_init(|| Exposures::new(&self.flags, count, callback));
+        }
+    }
+
+    /// The exposure counts of this snapshot (empty unless a counting store
+    /// installed it).
+    pub(crate) fn exposure_counts(&self) -> Vec<ExposureCount> {
+        self.exposures
+            .get()
+            .map(|e| e.counts(&self.flags))
+            .unwrap_or_default()
     }
 
     /// An id unique to this snapshot within the process (it grows with each
@@ -217,6 +259,10 @@ impl Snapshot {
     #[must_use]
     pub fn cohort(&self, id: &str, user: &str) -> Option<Cohort> {
         let (seed, percentage) = self.rollout(id)?;
+        // An empty key is not a user: in no percentage.
+        if user.is_empty() {
+            return Some(Cohort::Out);
+        }
         Some(Cohort::of(percentage, seed.bucket(user)))
     }
 
@@ -248,50 +294,134 @@ impl Snapshot {
         self.index.get(name).map(|h| h.position)
     }
 
-    /// Evaluates the flag at `position` (as cached by a handle).
+    /// The flag at `position`, if any.
+    #[inline]
+    pub(crate) fn flag_by_position(&self, position: u32) -> Option<&Flag> {
+        self.flags.get(position as usize)
+    }
+
+    /// The flag `name` when the evaluation found it.
+    #[inline]
+    pub(crate) fn flag_at_variant(&self, name: &str, e: &Evaluation) -> Option<&Flag> {
+        e.variant?;
+        self.index
+            .get(name)
+            .and_then(|h| self.flags.get(h.position as usize))
+    }
+
+    /// Counts an evaluation when a counting store installed exposures. The
+    /// evaluation methods take `OBSERVE` as a constant: a store that does
+    /// not count compiles the check away.
     #[inline(always)]
-    pub(crate) fn evaluate_at(
-        &self,
-        position: u32,
-        user: &str,
-        allow_experimental: bool,
-    ) -> Evaluation {
-        match self.hot.get(position as usize) {
-            Some(hot) => hot.evaluate(user, allow_experimental, &self.flags),
-            None => Evaluation::fixed(Reason::UnknownFlag),
+    fn exposed(&self, hot: Option<&HotFlag>, e: &Evaluation, key: &str) {
+        if let Some(exposures) = self.exposures.get() {
+            exposures.record(&self.flags, hot.map(|h| h.position), e, key);
         }
     }
 
-    /// As [`evaluate_at`](Self::evaluate_at), with buckets from `bucket_of`
-    /// (see [`Flag::evaluate_with`]).
+    /// Evaluates the flag at `position` (as cached by a handle) for a key
+    /// without attributes; out of range is unknown.
     #[inline(always)]
-    pub(crate) fn evaluate_at_with(
+    pub(crate) fn evaluate_key_at<S: BucketSource, const OBSERVE: bool>(
         &self,
         position: u32,
-        user: &str,
+        key: &str,
         allow_experimental: bool,
-        bucket_of: impl FnOnce(Seed) -> u32,
+        buckets: &S,
     ) -> Evaluation {
-        match self.hot.get(position as usize) {
-            Some(hot) => hot.evaluate_with(user, allow_experimental, &self.flags, bucket_of),
-            None => Evaluation::fixed(Reason::UnknownFlag),
+        let hot = self.hot.get(position as usize);
+        let e = match hot {
+            Some(h) => h.evaluate_key(
+                key,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, key);
         }
+        e
     }
 
-    /// As [`evaluate`](Self::evaluate), with buckets from `bucket_of`
-    /// (see [`Flag::evaluate_with`]).
+    /// Evaluates `name` for a key without attributes.
     #[inline(always)]
-    pub(crate) fn evaluate_with(
+    pub(crate) fn evaluate_key_named<S: BucketSource, const OBSERVE: bool>(
         &self,
         name: &str,
-        user: &str,
+        key: &str,
         allow_experimental: bool,
-        bucket_of: impl FnOnce(Seed) -> u32,
+        buckets: &S,
     ) -> Evaluation {
-        match self.index.get(name) {
-            Some(hot) => hot.evaluate_with(user, allow_experimental, &self.flags, bucket_of),
-            None => Evaluation::fixed(Reason::UnknownFlag),
+        let hot = self.index.get(name);
+        let e = match hot {
+            Some(h) => h.evaluate_key(
+                key,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, key);
         }
+        e
+    }
+
+    /// Evaluates the flag at `position` for `context`.
+    #[inline(always)]
+    pub(crate) fn evaluate_at<S: BucketSource, const OBSERVE: bool>(
+        &self,
+        position: u32,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        buckets: &S,
+    ) -> Evaluation {
+        let hot = self.hot.get(position as usize);
+        let e = match hot {
+            Some(h) => h.evaluate_context(
+                context,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, context.key());
+        }
+        e
+    }
+
+    /// Evaluates `name` for `context`, buckets from `buckets`.
+    #[inline(always)]
+    pub(crate) fn evaluate_named<S: BucketSource, const OBSERVE: bool>(
+        &self,
+        name: &str,
+        context: &Context<'_>,
+        allow_experimental: bool,
+        buckets: &S,
+    ) -> Evaluation {
+        let hot = self.index.get(name);
+        let e = match hot {
+            Some(h) => h.evaluate_context(
+                context,
+                allow_experimental,
+                &self.flags,
+                &self.segments,
+                buckets,
+            ),
+            None => Evaluation::unknown(),
+        };
+        if OBSERVE {
+            self.exposed(hot, &e, context.key());
+        }
+        e
     }
 
     /// Evaluates `name` for `user` as a store with the given experimental
@@ -299,10 +429,20 @@ impl Snapshot {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, name: &str, user: &str, allow_experimental: bool) -> Evaluation {
-        match self.index.get(name) {
-            Some(hot) => hot.evaluate(user, allow_experimental, &self.flags),
-            None => Evaluation::fixed(Reason::UnknownFlag),
-        }
+        self.evaluate_key_named::<_, true>(name, user, allow_experimental, &Hashing)
+    }
+
+    /// Evaluates `name` for `context` (its key and attributes) as a store
+    /// with the given experimental setting would.
+    #[inline(always)]
+    #[must_use]
+    pub fn evaluate_context(
+        &self,
+        name: &str,
+        context: &Context<'_>,
+        allow_experimental: bool,
+    ) -> Evaluation {
+        self.evaluate_named::<_, true>(name, context, allow_experimental, &Hashing)
     }
 }
 

@@ -2,13 +2,20 @@
 //! every clone; readers never lock, never allocate, never see half an update.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
+use parking_lot::{Condvar, Mutex};
+use rustc_hash::FxHashMap;
 
 use crate::cohort::Cohort;
 use crate::config::ConfigError;
-use crate::evaluation::Evaluation;
+use crate::context::Context;
+use crate::evaluation::{Evaluation, Reason, Variation};
+use crate::exposure::{ExposureCallback, ExposureCount};
+use crate::flag::Hashing;
 use crate::handle::FlagHandle;
 use crate::snapshot::{RolloutStatus, Snapshot};
 use crate::user_view::UserView;
@@ -43,7 +50,20 @@ pub struct FlagStore {
 pub(crate) struct Shared {
     pub(crate) current: ArcSwap<Snapshot>,
     pub(crate) allow_experimental: bool,
+    /// `count_exposures` or an exposure callback: evaluations are recorded.
+    pub(crate) observe: bool,
+    count_exposures: bool,
+    on_exposure: Option<ExposureCallback>,
+    /// Whether a document was installed (a pending store starts without one).
+    ready: AtomicBool,
+    ready_lock: Mutex<()>,
+    ready_signal: Condvar,
+    /// Counts of replaced snapshots, so totals survive reloads.
+    retired: Mutex<FxHashMap<ExposureKey, u64>>,
 }
+
+/// A count's flag (`None`: unknown), variant and reason.
+type ExposureKey = (Option<String>, String, Reason);
 
 impl std::fmt::Debug for FlagStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,10 +77,22 @@ impl std::fmt::Debug for FlagStore {
 }
 
 /// Options for a [`FlagStore`]: `FlagStore::builder().allow_experimental(true)`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[must_use]
 pub struct FlagStoreBuilder {
     allow_experimental: bool,
+    count_exposures: bool,
+    on_exposure: Option<ExposureCallback>,
+}
+
+impl std::fmt::Debug for FlagStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagStoreBuilder")
+            .field("allow_experimental", &self.allow_experimental)
+            .field("count_exposures", &self.count_exposures)
+            .field("on_exposure", &self.on_exposure.is_some())
+            .finish()
+    }
 }
 
 impl FlagStoreBuilder {
@@ -71,15 +103,55 @@ impl FlagStoreBuilder {
         self
     }
 
+    /// Whether to count every evaluation by flag, variant and reason
+    /// (default `false`; read with [`FlagStore::exposures`]). Lock-free:
+    /// per-thread shards of relaxed atomic counters.
+    pub fn count_exposures(mut self, count: bool) -> Self {
+        self.count_exposures = count;
+        self
+    }
+
+    /// A callback for every evaluation of a flag marked `track: true`,
+    /// called on the evaluating thread with the exposure borrowed (see
+    /// [`Exposure`](crate::Exposure)).
+    pub fn on_exposure(
+        mut self,
+        callback: impl Fn(&crate::Exposure<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_exposure = Some(Arc::new(callback));
+        self
+    }
+
+    fn shared(self, snapshot: Arc<Snapshot>, ready: bool) -> FlagStore {
+        snapshot.install_exposures(self.count_exposures, self.on_exposure.clone());
+        FlagStore {
+            shared: Arc::new(Shared {
+                current: ArcSwap::new(snapshot),
+                allow_experimental: self.allow_experimental,
+                observe: self.count_exposures || self.on_exposure.is_some(),
+                count_exposures: self.count_exposures,
+                on_exposure: self.on_exposure,
+                ready: AtomicBool::new(ready),
+                ready_lock: Mutex::new(()),
+                ready_signal: Condvar::new(),
+                retired: Mutex::new(FxHashMap::default()),
+            }),
+        }
+    }
+
     /// A store over an already compiled snapshot.
     #[must_use]
     pub fn build(self, snapshot: Snapshot) -> FlagStore {
-        FlagStore {
-            shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(snapshot),
-                allow_experimental: self.allow_experimental,
-            }),
-        }
+        self.shared(Arc::new(snapshot), true)
+    }
+
+    /// A store with no document yet: every flag is unknown and
+    /// [`FlagStore::is_ready`] is `false` until the first
+    /// [`replace`](FlagStore::replace) (a [`Reloader`](crate::Reloader)'s
+    /// first load, typically).
+    #[must_use]
+    pub fn pending(self) -> FlagStore {
+        self.shared(Arc::new(Snapshot::empty()), false)
     }
 
     /// A store over a JSON config.
@@ -115,6 +187,54 @@ impl FlagStore {
         self.shared.allow_experimental
     }
 
+    /// Whether a document was loaded: always for a store built over one,
+    /// after the first [`replace`](Self::replace) for a
+    /// [`pending`](FlagStoreBuilder::pending) store.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`is_ready`](Self::is_ready), at most `timeout`; returns
+    /// whether it is.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.shared.ready_lock.lock();
+        while !self.is_ready() {
+            if self
+                .shared
+                .ready_signal
+                .wait_until(&mut guard, deadline)
+                .timed_out()
+            {
+                return self.is_ready();
+            }
+        }
+        true
+    }
+
+    /// The exposure counts so far, summed over every snapshot this store
+    /// has served (empty unless built with
+    /// [`count_exposures`](FlagStoreBuilder::count_exposures)), sorted.
+    #[must_use]
+    pub fn exposures(&self) -> Vec<ExposureCount> {
+        let mut totals = self.shared.retired.lock().clone();
+        for c in self.shared.current.load().exposure_counts() {
+            *totals.entry((c.flag, c.variant, c.reason)).or_default() += c.count;
+        }
+        let mut out: Vec<ExposureCount> = totals
+            .into_iter()
+            .map(|((flag, variant, reason), count)| ExposureCount {
+                flag,
+                variant,
+                reason,
+                count,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Whether `flag` is on for `user`. Lock-free, allocation-free, total.
     #[inline(always)]
     #[must_use]
@@ -122,14 +242,65 @@ impl FlagStore {
         self.evaluate(flag, user).enabled
     }
 
+    /// Whether `flag` is on for `user`, or `default` when the current
+    /// snapshot has no such flag.
+    #[inline]
+    #[must_use]
+    pub fn is_enabled_or(&self, flag: &str, user: &str, default: bool) -> bool {
+        let e = self.evaluate(flag, user);
+        if e.reason == Reason::UnknownFlag {
+            default
+        } else {
+            e.enabled
+        }
+    }
+
     /// Whether `flag` is on for `user`, and why.
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
-        self.shared
-            .current
-            .load()
-            .evaluate(flag, user, self.shared.allow_experimental)
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        if shared.observe {
+            snapshot.evaluate_key_named::<_, true>(flag, user, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_key_named::<_, false>(flag, user, shared.allow_experimental, &Hashing)
+        }
+    }
+
+    /// Whether `flag` is on for `context` (its key and attributes: rules
+    /// read them). Lock-free, allocation-free, total.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_enabled_for(&self, flag: &str, context: &Context<'_>) -> bool {
+        self.evaluate_for(flag, context).enabled
+    }
+
+    /// Evaluates `flag` for `context`: whether it is on, why, which variant.
+    #[inline(always)]
+    #[must_use]
+    pub fn evaluate_for(&self, flag: &str, context: &Context<'_>) -> Evaluation {
+        let shared = &*self.shared;
+        let snapshot = shared.current.load();
+        if shared.observe {
+            snapshot.evaluate_named::<_, true>(flag, context, shared.allow_experimental, &Hashing)
+        } else {
+            snapshot.evaluate_named::<_, false>(flag, context, shared.allow_experimental, &Hashing)
+        }
+    }
+
+    /// A per-request view for `context` (see [`for_user`](Self::for_user)):
+    /// rules read its attributes, typed values come from
+    /// [`UserView::variation`].
+    #[inline(always)]
+    #[must_use]
+    pub fn for_context<'u>(&self, context: Context<'u>) -> UserView<'u> {
+        UserView::new(
+            self.shared.current.load(),
+            self.shared.allow_experimental,
+            self.shared.observe,
+            context,
+        )
     }
 
     /// A handle that evaluates `flag` without looking its name up again,
@@ -149,6 +320,7 @@ impl FlagStore {
         FlagView {
             snapshot: self.shared.current.load(),
             allow_experimental: self.shared.allow_experimental,
+            observe: self.shared.observe,
         }
     }
 
@@ -163,7 +335,8 @@ impl FlagStore {
         UserView::new(
             self.shared.current.load(),
             self.shared.allow_experimental,
-            user,
+            self.shared.observe,
+            Context::key_only(user),
         )
     }
 
@@ -189,8 +362,25 @@ impl FlagStore {
 
     /// Installs a compiled snapshot (or a shared one, `Arc<Snapshot>`) for
     /// every clone of this store.
+    /// The first install makes a [`pending`](FlagStoreBuilder::pending)
+    /// store ready.
     pub fn replace(&self, snapshot: impl Into<Arc<Snapshot>>) {
-        self.shared.current.store(snapshot.into());
+        let shared = &*self.shared;
+        let snapshot = snapshot.into();
+        snapshot.install_exposures(shared.count_exposures, shared.on_exposure.clone());
+        let old = shared.current.swap(snapshot);
+        if shared.count_exposures {
+            // Counts made through a view of the old snapshot after this
+            // fold are not carried over (never counted twice).
+            let mut retired = shared.retired.lock();
+            for c in old.exposure_counts() {
+                *retired.entry((c.flag, c.variant, c.reason)).or_default() += c.count;
+            }
+        }
+        if !shared.ready.swap(true, Ordering::AcqRel) {
+            let _guard = shared.ready_lock.lock();
+            shared.ready_signal.notify_all();
+        }
     }
 
     /// Parses, validates and installs a JSON config; on error the current
@@ -219,6 +409,7 @@ impl FlagStore {
 pub struct FlagView {
     snapshot: Guard<Arc<Snapshot>>,
     allow_experimental: bool,
+    observe: bool,
 }
 
 impl FlagView {
@@ -233,14 +424,54 @@ impl FlagView {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str, user: &str) -> Evaluation {
-        self.snapshot.evaluate(flag, user, self.allow_experimental)
+        let s = &self.snapshot;
+        if self.observe {
+            s.evaluate_key_named::<_, true>(flag, user, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_key_named::<_, false>(flag, user, self.allow_experimental, &Hashing)
+        }
+    }
+
+    /// Evaluates `flag` for `context` in this view's snapshot.
+    #[inline(always)]
+    #[must_use]
+    pub fn evaluate_for(&self, flag: &str, context: &Context<'_>) -> Evaluation {
+        let s = &self.snapshot;
+        if self.observe {
+            s.evaluate_named::<_, true>(flag, context, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_named::<_, false>(flag, context, self.allow_experimental, &Hashing)
+        }
+    }
+
+    /// The variant `flag` serves to `context`: its name and value borrowed
+    /// from this view's snapshot.
+    #[inline]
+    #[must_use]
+    pub fn variation(&self, flag: &str, context: &Context<'_>) -> Variation<'_> {
+        let e = self.evaluate_for(flag, context);
+        Variation::new(e, self.snapshot.flag_at_variant(flag, &e))
+    }
+
+    /// The variant a pre-resolved flag serves to `context`.
+    #[inline]
+    #[must_use]
+    pub fn variation_handle(&self, handle: &FlagHandle, context: &Context<'_>) -> Variation<'_> {
+        let position = handle.position_in(&self.snapshot);
+        let s = &self.snapshot;
+        let e = if self.observe {
+            s.evaluate_at::<_, true>(position, context, self.allow_experimental, &Hashing)
+        } else {
+            s.evaluate_at::<_, false>(position, context, self.allow_experimental, &Hashing)
+        };
+        Variation::new(e, self.snapshot.flag_by_position(position))
     }
 
     /// Evaluates a pre-resolved handle in this view's snapshot.
     #[inline(always)]
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle, user: &str) -> Evaluation {
-        handle.evaluate_in(&self.snapshot, user, self.allow_experimental)
+        handle.evaluate_in(&self.snapshot, user, self.allow_experimental, self.observe)
     }
 
     /// The snapshot this view reads.

@@ -14,7 +14,9 @@ use arc_swap::Guard;
 
 use crate::bucket::Seed;
 use crate::cohort::Cohort;
-use crate::evaluation::Evaluation;
+use crate::context::{Attribute, Context};
+use crate::evaluation::{Evaluation, Variation};
+use crate::flag::BucketSource;
 use crate::handle::FlagHandle;
 use crate::snapshot::Snapshot;
 
@@ -47,8 +49,45 @@ const SLOTS: usize = 4;
 pub struct UserView<'u> {
     snapshot: Guard<Arc<Snapshot>>,
     allow_experimental: bool,
+    observe: bool,
     user: &'u str,
+    attributes: &'u [Attribute<'u>],
     buckets: Buckets,
+}
+
+/// The view's cache for its own key; any other bucketing key (an attribute
+/// named by `bucket_by`) is hashed.
+struct Cached<'a> {
+    buckets: &'a Buckets,
+    user: &'a str,
+}
+
+/// A flag by position (a handle's) or by name.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    At(u32),
+    Named(&'a str),
+}
+
+/// The view's cache, for the fast path (whose key is the view's own).
+struct Own<'a>(&'a Buckets);
+
+impl BucketSource for Own<'_> {
+    #[inline(always)]
+    fn bucket(&self, seed: Seed, key: &str) -> u32 {
+        self.0.get(seed, key)
+    }
+}
+
+impl BucketSource for Cached<'_> {
+    #[inline(always)]
+    fn bucket(&self, seed: Seed, key: &str) -> u32 {
+        if std::ptr::eq(key, self.user) {
+            self.buckets.get(seed, key)
+        } else {
+            seed.bucket(key)
+        }
+    }
 }
 
 /// The buckets computed so far, by seed. `filled` counts insertions; the
@@ -94,20 +133,84 @@ impl<'u> UserView<'u> {
     pub(crate) fn new(
         snapshot: Guard<Arc<Snapshot>>,
         allow_experimental: bool,
-        user: &'u str,
+        observe: bool,
+        context: Context<'u>,
     ) -> Self {
         UserView {
             snapshot,
             allow_experimental,
-            user,
+            observe,
+            user: context.key(),
+            attributes: context.attributes(),
             buckets: Buckets::default(),
         }
     }
 
-    /// The user this view evaluates for.
+    /// Evaluates the flag at `position` (or `name`), choosing the key-only
+    /// fast path and the exposure recording once.
+    #[inline(always)]
+    fn run(&self, target: Target<'_>) -> Evaluation {
+        let s = &*self.snapshot;
+        let allow = self.allow_experimental;
+        if self.attributes.is_empty() {
+            let own = Own(&self.buckets);
+            return match (target, self.observe) {
+                (Target::At(p), false) => s.evaluate_key_at::<_, false>(p, self.user, allow, &own),
+                (Target::At(p), true) => s.evaluate_key_at::<_, true>(p, self.user, allow, &own),
+                (Target::Named(n), false) => {
+                    s.evaluate_key_named::<_, false>(n, self.user, allow, &own)
+                }
+                (Target::Named(n), true) => {
+                    s.evaluate_key_named::<_, true>(n, self.user, allow, &own)
+                }
+            };
+        }
+        let context = self.context();
+        let cached = self.cached();
+        match (target, self.observe) {
+            (Target::At(p), false) => s.evaluate_at::<_, false>(p, &context, allow, &cached),
+            (Target::At(p), true) => s.evaluate_at::<_, true>(p, &context, allow, &cached),
+            (Target::Named(n), false) => s.evaluate_named::<_, false>(n, &context, allow, &cached),
+            (Target::Named(n), true) => s.evaluate_named::<_, true>(n, &context, allow, &cached),
+        }
+    }
+
+    #[inline(always)]
+    fn cached(&self) -> Cached<'_> {
+        Cached {
+            buckets: &self.buckets,
+            user: self.user,
+        }
+    }
+
+    /// The user this view evaluates for (the context's key).
     #[must_use]
     pub fn user(&self) -> &'u str {
         self.user
+    }
+
+    /// The context this view evaluates for.
+    #[must_use]
+    pub fn context(&self) -> Context<'u> {
+        Context::new(self.user, self.attributes)
+    }
+
+    /// The served variant of `flag` (its name and value, borrowed from the
+    /// view's snapshot) and the evaluation.
+    #[inline]
+    #[must_use]
+    pub fn variation(&self, flag: &str) -> Variation<'_> {
+        let e = self.evaluate(flag);
+        Variation::new(e, self.snapshot.flag_at_variant(flag, &e))
+    }
+
+    /// The served variant of a pre-resolved flag.
+    #[inline]
+    #[must_use]
+    pub fn variation_handle(&self, handle: &FlagHandle) -> Variation<'_> {
+        let position = handle.position_in(&self.snapshot);
+        let e = self.run(Target::At(position));
+        Variation::new(e, self.snapshot.flag_by_position(position))
     }
 
     /// Whether `flag` is on for the user.
@@ -121,11 +224,7 @@ impl<'u> UserView<'u> {
     #[inline(always)]
     #[must_use]
     pub fn evaluate(&self, flag: &str) -> Evaluation {
-        let user = self.user;
-        self.snapshot
-            .evaluate_with(flag, user, self.allow_experimental, |seed| {
-                self.buckets.get(seed, user)
-            })
+        self.run(Target::Named(flag))
     }
 
     /// Whether a pre-resolved flag is on for the user.
@@ -139,12 +238,8 @@ impl<'u> UserView<'u> {
     #[inline(always)]
     #[must_use]
     pub fn evaluate_handle(&self, handle: &FlagHandle) -> Evaluation {
-        let user = self.user;
         let position = handle.position_in(&self.snapshot);
-        self.snapshot
-            .evaluate_at_with(position, user, self.allow_experimental, |seed| {
-                self.buckets.get(seed, user)
-            })
+        self.run(Target::At(position))
     }
 
     /// The user's cohort in the shared rollout `id` at the percentage of this
@@ -154,7 +249,11 @@ impl<'u> UserView<'u> {
     #[must_use]
     pub fn cohort(&self, id: &str) -> Option<Cohort> {
         let (seed, percentage) = self.snapshot.rollout(id)?;
-        Some(Cohort::of(percentage, self.buckets.get(seed, self.user)))
+        let user = self.user;
+        if user.is_empty() {
+            return Some(Cohort::Out);
+        }
+        Some(Cohort::of(percentage, self.buckets.get(seed, user)))
     }
 
     /// The snapshot this view reads.
@@ -210,7 +309,8 @@ mod tests {
                     assert_eq!(view.evaluate(f), store.evaluate(f, user), "{f} {user}");
                 }
                 for r in ["r0", "r1", "r2", "r3", "r4", "r5"] {
-                    let inside = bucket(r, user) < 500_000;
+                    // An empty key is not a user: in no percentage.
+                    let inside = !user.is_empty() && bucket(r, user) < 500_000;
                     assert_eq!(
                         view.cohort(r).map(|c| c.is_in()),
                         Some(inside),

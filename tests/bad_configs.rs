@@ -73,7 +73,7 @@ fn every_bad_config_names_where_it_is_wrong() {
 fn all_problems_of_a_document_are_listed_together() {
     let err = Snapshot::from_json(
         r#"{"version":3,"rollouts":{"r":{"percentage":101}},
-            "flags":{"A":{},"b":{"rollout":"zz"},"c":{"percentage":1.23456},"d":{"oops":1}}}"#,
+            "flags":{"A B":{},"b":{"rollout":"zz"},"c":{"percentage":1.23456},"d":{"oops":1}}}"#,
     )
     .unwrap_err();
     let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
@@ -82,7 +82,7 @@ fn all_problems_of_a_document_are_listed_together() {
         [
             "version",
             "rollouts.r.percentage",
-            "flags.A",
+            "flags[\"A B\"]",
             "flags.b.rollout",
             "flags.c.percentage",
             "flags.d.oops"
@@ -98,7 +98,7 @@ fn all_problems_of_a_document_are_listed_together() {
 
 #[test]
 fn problems_past_the_cap_are_counted() {
-    let flags: Vec<String> = (0..1500).map(|i| format!(r#""F{i}":{{}}"#)).collect();
+    let flags: Vec<String> = (0..1500).map(|i| format!(r#""F {i}":{{}}"#)).collect();
     let doc = format!(r#"{{"version":1,"flags":{{{}}}}}"#, flags.join(","));
     match Snapshot::from_json(&doc).unwrap_err() {
         ConfigError::Invalid { problems, omitted } => {

@@ -75,12 +75,19 @@ fn requests_are_labelled_by_cohort_and_faults_hit_the_in_cohort_only() {
         r#"genesis_request_duration_seconds_bucket{le="0.2",rollout="phase_4_deployment",cohort="in"} 2"#,
         r#"genesis_request_duration_seconds_count{rollout="phase_4_deployment",cohort="out"} 50"#,
         "genesis_flags_reload_errors_total 0",
+        "genesis_flags_ready 1",
     ] {
         assert!(
             text.lines().any(|l| l == series),
             "no `{series}` in\n{text}"
         );
     }
+    // The store's exposure counts: at 0% every evaluation was out.
+    let out = r#"genesis_flags_evaluations_total{flag="htdag_enabled",variant="off",reason="out_of_rollout"} "#;
+    assert!(
+        text.lines().any(|l| l.starts_with(out)),
+        "no `{out}` in\n{text}"
+    );
     let version = |text: &str| -> String {
         let line = text
             .lines()

@@ -241,3 +241,168 @@ proptest! {
         prop_assert_eq!(details.reason, Some(expected));
     }
 }
+
+const TYPED: &str = r#"{"version": 1, "flags": {
+    "theme": {"variants": {"light": "white", "dark": "black"}, "default": "light", "off": "light",
+              "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "dark"}]},
+    "limit": {"variants": {"low": 10, "high": 1000}, "default": "low", "off": "low",
+              "rules": [{"when": [{"attribute": "seats", "op": "ge", "value": 50}], "serve": "high"}]},
+    "ratio": {"variants": {"a": 0.25, "b": 0.5}, "default": "a", "off": "b", "enabled": false},
+    "layout": {"variants": {"grid": {"rows": 3, "tags": ["x", "y"], "dense": true, "scale": 1.5, "none": null}},
+               "default": "grid", "off": "grid"},
+    "beta": {"default": "off", "rules": [{"when": [{"attribute": "signed_up", "op": "after",
+              "value": "2025-01-01T00:00:00Z"}, {"attribute": "verified", "op": "in", "values": ["true"]}], "serve": "on"}]},
+    "ab": {"variants": {"x": "X", "y": "Y"}, "default": "x", "off": "x", "rules": [{"split": {"x": 50, "y": 50}}]}
+}}"#;
+
+#[tokio::test]
+async fn all_five_types_resolve_with_variant_and_reason() {
+    let store = FlagStore::from_json(TYPED).unwrap();
+    let client = api(&store).await.create_client();
+    let pro = user("u-1")
+        .with_custom_field("plan", "pro")
+        .with_custom_field("seats", 64);
+    let s = client
+        .get_string_details("theme", Some(&pro), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.value.as_str(), s.variant.as_deref()),
+        ("black", Some("dark"))
+    );
+    assert_eq!(s.reason, Some(EvaluationReason::TargetingMatch));
+    let s = client
+        .get_string_details("theme", Some(&user("u-1")), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.value.as_str(), s.reason),
+        ("white", Some(EvaluationReason::Default))
+    );
+    let i = client
+        .get_int_details("limit", Some(&pro), None)
+        .await
+        .unwrap();
+    assert_eq!((i.value, i.variant.as_deref()), (1000, Some("high")));
+    let f = client
+        .get_float_details("ratio", Some(&pro), None)
+        .await
+        .unwrap();
+    assert_eq!((f.value, f.reason), (0.5, Some(EvaluationReason::Disabled)));
+    let f = client
+        .get_float_value("limit", Some(&user("u")), None)
+        .await
+        .unwrap();
+    assert_eq!(f, 10.0, "an integer flag answers a float request");
+    let o = client
+        .get_struct_details::<open_feature::StructValue>("layout", Some(&pro), None)
+        .await
+        .unwrap();
+    assert_eq!(o.value.fields["rows"], open_feature::Value::Int(3));
+    assert_eq!(o.value.fields["scale"], open_feature::Value::Float(1.5));
+    assert!(!o.value.fields.contains_key("none"));
+    assert_eq!(o.reason, Some(EvaluationReason::Static));
+    let ab = client
+        .get_string_details("ab", Some(&user("u-9")), None)
+        .await
+        .unwrap();
+    assert_eq!(ab.reason, Some(EvaluationReason::Split));
+    let expected = if bucket("ab", "u-9") < 500_000 {
+        "X"
+    } else {
+        "Y"
+    };
+    assert_eq!(ab.value, expected);
+}
+
+#[tokio::test]
+async fn context_fields_map_to_attributes_by_type() {
+    let store = FlagStore::from_json(TYPED).unwrap();
+    let provider = GenesisProvider::new(store);
+    let signed_up = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let context = user("u")
+        .with_custom_field(
+            "signed_up",
+            open_feature::EvaluationContextFieldValue::DateTime(signed_up),
+        )
+        .with_custom_field("verified", true);
+    assert!(provider.resolve("beta", &context).unwrap().value);
+    let early = time::OffsetDateTime::from_unix_timestamp(1_600_000_000).unwrap();
+    let context = user("u")
+        .with_custom_field(
+            "signed_up",
+            open_feature::EvaluationContextFieldValue::DateTime(early),
+        )
+        .with_custom_field("verified", true);
+    assert!(!provider.resolve("beta", &context).unwrap().value);
+    // Rules on attributes need no targeting key; a split on the key does.
+    let keyless = EvaluationContext::default().with_custom_field("plan", "pro");
+    assert_eq!(
+        provider.resolve_string("theme", &keyless).unwrap().value,
+        "black"
+    );
+    let e = provider.resolve_string("ab", &keyless).unwrap_err();
+    assert_eq!(e.code, EvaluationErrorCode::TargetingKeyMissing);
+}
+
+#[tokio::test]
+async fn errors_for_every_type() {
+    let store = FlagStore::from_json(TYPED).unwrap();
+    let provider = GenesisProvider::new(store);
+    let ctx = user("u");
+    assert_eq!(
+        provider.resolve("nope", &ctx).unwrap_err().code,
+        EvaluationErrorCode::FlagNotFound
+    );
+    assert_eq!(
+        provider.resolve_string("nope", &ctx).unwrap_err().code,
+        EvaluationErrorCode::FlagNotFound
+    );
+    assert_eq!(
+        provider.resolve_int("nope", &ctx).unwrap_err().code,
+        EvaluationErrorCode::FlagNotFound
+    );
+    assert_eq!(
+        provider.resolve_float("nope", &ctx).unwrap_err().code,
+        EvaluationErrorCode::FlagNotFound
+    );
+    assert_eq!(
+        provider.resolve_struct("nope", &ctx).unwrap_err().code,
+        EvaluationErrorCode::FlagNotFound
+    );
+    assert_eq!(
+        provider.resolve("theme", &ctx).unwrap_err().code,
+        EvaluationErrorCode::TypeMismatch
+    );
+    assert_eq!(
+        provider.resolve_int("theme", &ctx).unwrap_err().code,
+        EvaluationErrorCode::TypeMismatch
+    );
+    assert_eq!(
+        provider.resolve_string("limit", &ctx).unwrap_err().code,
+        EvaluationErrorCode::TypeMismatch
+    );
+    assert_eq!(
+        provider.resolve_struct("beta", &ctx).unwrap_err().code,
+        EvaluationErrorCode::TypeMismatch
+    );
+    assert_eq!(
+        provider.resolve_int("ratio", &ctx).unwrap_err().code,
+        EvaluationErrorCode::TypeMismatch
+    );
+
+    let pending = FlagStore::builder().pending();
+    let provider = GenesisProvider::new(pending.clone());
+    use open_feature::provider::{FeatureProvider, ProviderStatus};
+    assert_eq!(provider.status(), ProviderStatus::NotReady);
+    assert_eq!(
+        provider.resolve("theme", &ctx).unwrap_err().code,
+        EvaluationErrorCode::ProviderNotReady
+    );
+    pending.replace_from_json(TYPED).unwrap();
+    assert_eq!(provider.status(), ProviderStatus::Ready);
+    assert_eq!(
+        provider.resolve_string("theme", &ctx).unwrap().value,
+        "white"
+    );
+}

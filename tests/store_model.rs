@@ -1,10 +1,11 @@
 //! The store against a naive model: a `Mutex` around the last accepted
-//! config, evaluated by the crate docs' evaluation order written out directly.
+//! config, evaluated by the crate docs' evaluation order written out directly
+//! (rules on an `age` attribute included).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use genesis_flags::{FlagStore, Reason};
+use genesis_flags::{AttributeKey, Context, FlagStore, Reason};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -26,6 +27,8 @@ struct FlagSpec {
     binding: Binding,
     include: Vec<usize>,
     exclude: Vec<usize>,
+    /// Rules `age >= threshold` serving on (`true`) or off, in order.
+    rules: Vec<(u8, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,14 +61,16 @@ fn flag_spec() -> impl Strategy<Value = FlagSpec> {
         ],
         prop::collection::vec(0usize..USERS.len(), 0..3),
         prop::collection::vec(0usize..USERS.len(), 0..3),
+        prop::collection::vec((0u8..100, any::<bool>()), 0..3),
     )
         .prop_map(
-            |(experimental, enabled, binding, include, exclude)| FlagSpec {
+            |(experimental, enabled, binding, include, exclude, rules)| FlagSpec {
                 experimental,
                 enabled,
                 binding,
                 include,
                 exclude,
+                rules,
             },
         )
 }
@@ -136,6 +141,17 @@ impl ConfigSpec {
             let users = |list: &[usize]| list.iter().map(|&u| USERS[u]).collect::<Vec<_>>();
             body.insert("include".into(), json!(users(&f.include)));
             body.insert("exclude".into(), json!(users(&f.exclude)));
+            if !f.rules.is_empty() {
+                let rules: Vec<Value> = f
+                    .rules
+                    .iter()
+                    .map(|&(t, on)| {
+                        json!({ "when": [{ "attribute": "age", "op": "ge", "value": t }],
+                                "serve": if on { "on" } else { "off" } })
+                    })
+                    .collect();
+                body.insert("rules".into(), json!(rules));
+            }
             flags.insert(NAMES[i].into(), Value::Object(body));
         }
         match self.corruption {
@@ -164,7 +180,13 @@ impl ConfigSpec {
     }
 
     /// The evaluation order of the crate docs, written out naively.
-    fn evaluate(&self, name: usize, user: usize, allow_experimental: bool) -> (bool, Reason) {
+    fn evaluate(
+        &self,
+        name: usize,
+        user: usize,
+        age: Option<u8>,
+        allow_experimental: bool,
+    ) -> (bool, Reason) {
         let Some(f) = self.flags.get(&name) else {
             return (false, Reason::UnknownFlag);
         };
@@ -180,11 +202,25 @@ impl ConfigSpec {
         if f.include.contains(&user) {
             return (true, Reason::Included);
         }
+        if let Some(age) = age {
+            if let Some(&(_, on)) = f.rules.iter().find(|(t, _)| age >= *t) {
+                return (on, Reason::RuleMatch);
+            }
+        }
+        let fallthrough = if f.rules.is_empty() {
+            Reason::On
+        } else {
+            Reason::Default
+        };
         let (salt, threshold) = match f.binding {
-            Binding::Everyone => return (true, Reason::On),
+            Binding::Everyone => return (true, fallthrough),
             Binding::Rollout(r) => (ROLLOUTS[r], self.rollouts[r]),
             Binding::Own(p) => (NAMES[name], p),
         };
+        if USERS[user].is_empty() {
+            // An empty key is not a user: in no percentage.
+            return (false, Reason::OutOfRollout);
+        }
         let seed = xxhash_rust::xxh3::xxh3_64(salt.as_bytes());
         let h = xxhash_rust::xxh3::xxh3_64_with_seed(USERS[user].as_bytes(), seed);
         let bucket = ((h as u128 * 1_000_000) >> 64) as u32;
@@ -199,13 +235,14 @@ impl ConfigSpec {
 #[derive(Debug, Clone)]
 enum Op {
     Replace(ConfigSpec),
-    Evaluate(usize, usize),
+    Evaluate(usize, usize, Option<u8>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => config_spec().prop_map(Op::Replace),
-        4 => (0usize..NAMES.len(), 0usize..USERS.len()).prop_map(|(n, u)| Op::Evaluate(n, u)),
+        4 => (0usize..NAMES.len(), 0usize..USERS.len(), prop::option::of(0u8..100))
+            .prop_map(|(n, u, age)| Op::Evaluate(n, u, age)),
     ]
 }
 
@@ -233,14 +270,25 @@ proptest! {
                         *model.lock().unwrap() = spec;
                     }
                 }
-                Op::Evaluate(n, u) => {
-                    let expected = model.lock().unwrap().evaluate(n, u, allow_experimental);
+                Op::Evaluate(n, u, age) => {
+                    let expected = model.lock().unwrap().evaluate(n, u, None, allow_experimental);
                     let by_name = store.evaluate(NAMES[n], USERS[u]);
                     let by_handle = handles[n].evaluate(USERS[u]);
                     let by_view = store.view().evaluate_handle(&handles[n], USERS[u]);
                     prop_assert_eq!((by_name.enabled, by_name.reason), expected);
                     prop_assert_eq!(by_handle, by_name);
                     prop_assert_eq!(by_view, by_name);
+                    // With an `age` attribute the rules decide first.
+                    let expected = model.lock().unwrap().evaluate(n, u, age, allow_experimental);
+                    let attrs: Vec<_> = age
+                        .map(|a| AttributeKey::new("age").number(f64::from(a)))
+                        .into_iter()
+                        .collect();
+                    let context = Context::new(USERS[u], &attrs);
+                    let with_context = store.evaluate_for(NAMES[n], &context);
+                    prop_assert_eq!((with_context.enabled, with_context.reason), expected);
+                    prop_assert_eq!(handles[n].evaluate_for(&context), with_context);
+                    prop_assert_eq!(store.for_context(context).evaluate(NAMES[n]), with_context);
                 }
             }
         }

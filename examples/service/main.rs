@@ -134,7 +134,10 @@ fn run(cli: Cli) -> Result<(), String> {
 /// The store and the reloader that follows `--flags` or `--flags-url`.
 fn follow_flags(cli: &Cli) -> Result<(FlagStore, Reloader), String> {
     if let Some(path) = &cli.flags {
-        let store = FlagStore::from_file(path).map_err(|e| e.to_string())?;
+        let store = FlagStore::builder()
+            .count_exposures(true)
+            .from_file(path)
+            .map_err(|e| e.to_string())?;
         let reloader = Reloader::builder(store.clone(), path)
             .interval(cli.poll)
             .spawn()
@@ -147,8 +150,8 @@ fn follow_flags(cli: &Cli) -> Result<(FlagStore, Reloader), String> {
 
 #[cfg(feature = "http")]
 fn follow_url(cli: &Cli, url: &str) -> Result<(FlagStore, Reloader), String> {
-    use genesis_flags::Snapshot;
-    let store = FlagStore::builder().build(Snapshot::empty());
+    // Not ready (every flag unknown) until the first document arrives.
+    let store = FlagStore::builder().count_exposures(true).pending();
     let mut builder = Reloader::http(store.clone(), url).interval(cli.poll);
     if let Some(cache) = &cli.flags_cache {
         builder = builder.cache_file(cache);

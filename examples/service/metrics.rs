@@ -7,11 +7,15 @@
 //! genesis_flags_rollout_percentage{rollout}           gauge: the percentage this instance applies
 //! genesis_flags_source_info{version}                  1, version = hex xxh3 of the flags file
 //! genesis_flags_reload_errors_total                   counter
+//! genesis_flags_evaluations_total{flag, variant, reason} counter: the store's exposure counts
+//!                                                     (flag="" for names no snapshot knew)
+//! genesis_flags_ready                                 1 once a flags document is loaded
 //! ```
 //!
 //! Request series are resolved once at start (one rollout, two cohorts), so a
 //! request touches two counters and a histogram and never builds a label set.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -45,6 +49,13 @@ struct VersionLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvaluationLabels {
+    flag: String,
+    variant: String,
+    reason: String,
+}
+
 /// One cohort's request series.
 #[derive(Clone)]
 struct Series {
@@ -58,6 +69,8 @@ struct Seen {
     /// Refused documents and failed fetches counted so far.
     errors: u64,
     version: Option<String>,
+    /// Exposure counts already added to the counters.
+    evaluations: HashMap<EvaluationLabels, u64>,
 }
 
 /// What the service measures and how it renders `/metrics`.
@@ -68,6 +81,8 @@ pub struct Metrics {
     percentage: Family<RolloutLabels, Gauge<f64, AtomicU64>>,
     source_info: Family<VersionLabels, Gauge>,
     reload_errors: Counter,
+    evaluations: Family<EvaluationLabels, Counter>,
+    ready: Gauge,
     /// What `/metrics` last saw of the reloader; held while rendering, so
     /// concurrent scrapes each see whole series.
     seen: Mutex<Seen>,
@@ -86,6 +101,18 @@ impl Metrics {
         let percentage = Family::<RolloutLabels, Gauge<f64, AtomicU64>>::default();
         let source_info = Family::<VersionLabels, Gauge>::default();
         let reload_errors = Counter::default();
+        let evaluations = Family::<EvaluationLabels, Counter>::default();
+        let ready = Gauge::default();
+        registry.register(
+            "genesis_flags_evaluations",
+            "Flag evaluations by flag, served variant and reason (flag=\"\" for unknown names)",
+            evaluations.clone(),
+        );
+        registry.register(
+            "genesis_flags_ready",
+            "1 once a flags document is loaded",
+            ready.clone(),
+        );
         // prometheus-client appends `_total` to counters.
         registry.register(
             "genesis_requests",
@@ -135,6 +162,8 @@ impl Metrics {
             percentage,
             source_info,
             reload_errors,
+            evaluations,
+            ready,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -171,6 +200,22 @@ impl Metrics {
             self.percentage
                 .get_or_create(&RolloutLabels { rollout: status.id })
                 .set(status.percentage.as_percent());
+        }
+        self.ready.set(i64::from(store.is_ready()));
+        // The store's counts are totals; the counters take the increase.
+        for count in store.exposures() {
+            let labels = EvaluationLabels {
+                flag: count.flag.unwrap_or_default(),
+                variant: count.variant,
+                reason: count.reason.as_str().to_owned(),
+            };
+            let before = seen.evaluations.get(&labels).copied().unwrap_or(0);
+            if count.count > before {
+                self.evaluations
+                    .get_or_create(&labels)
+                    .inc_by(count.count - before);
+                seen.evaluations.insert(labels, count.count);
+            }
         }
         let stats = reloader.stats();
         let errors = stats.rejections.saturating_add(stats.fetch_errors);

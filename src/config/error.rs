@@ -151,9 +151,14 @@ pub enum ProblemKind {
     /// A key that appears twice in one object.
     #[error("duplicate key `{0}`")]
     DuplicateKey(String),
-    /// A flag or rollout name outside `[a-z0-9_.-]{{1,128}}`.
-    #[error("invalid name {0:?}: names are 1 to 128 characters of a-z, 0-9, '_', '.', '-'")]
+    /// A rollout id outside `[a-z0-9_.-]{{1,128}}`.
+    #[error("invalid name {0:?}: rollout ids are 1 to 128 characters of a-z, 0-9, '_', '.', '-'")]
     BadName(String),
+    /// A flag key (or variant, segment or attribute name) that is empty,
+    /// over 128 bytes, or has characters other than letters, digits, `_`,
+    /// `.` and `-` (whitespace and control characters are never allowed).
+    #[error("invalid name {0:?}: keys are 1 to 128 bytes of letters, digits, '_', '.', '-'")]
+    BadKey(String),
     /// `version` is not 1.
     #[error("unsupported version {0}, expected 1")]
     UnsupportedVersion(String),
@@ -169,6 +174,81 @@ pub enum ProblemKind {
     /// A percentage that is not finite, not in `[0, 100]`, or finer than 4 decimals.
     #[error("{0}")]
     Percentage(#[from] crate::PercentageError),
+    /// A condition's `op` that is not an operator.
+    #[error("unknown operator {0:?}, expected one of {ops}", ops = crate::config::OPERATORS)]
+    UnknownOperator(String),
+    /// A condition's value that the operator does not take (or a
+    /// `case_insensitive` on an operator that has no case).
+    #[error("operator `{op}` takes {expected}")]
+    UnexpectedValue {
+        /// The operator.
+        op: String,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// A regular expression that does not parse or compiles over
+    /// [`MAX_REGEX_BYTES`](crate::config::MAX_REGEX_BYTES).
+    #[error("bad regular expression: {0}")]
+    BadRegex(String),
+    /// A value that is not a semantic version.
+    #[error("{0:?} is not a semantic version (major.minor.patch[-pre][+build])")]
+    BadSemver(String),
+    /// A value that is not an RFC 3339 timestamp.
+    #[error("not an RFC 3339 timestamp: {0}")]
+    BadTimestamp(String),
+    /// An integer variant outside the 64-bit range.
+    #[error("{0} does not fit a 64-bit integer")]
+    IntegerRange(String),
+    /// `variants` that is empty.
+    #[error("a flag's `variants` needs 1 to 65535 variants")]
+    NoVariants,
+    /// A variant whose type differs from the flag's first variant.
+    #[error("variants of mixed types: expected {expected} like the first variant, found {found}")]
+    MixedVariantTypes {
+        /// The type of the first variant.
+        expected: &'static str,
+        /// The type here.
+        found: &'static str,
+    },
+    /// A variant name the flag does not declare.
+    #[error("unknown variant {0:?}: it is not one of the flag's variants")]
+    UnknownVariant(String),
+    /// A split whose weights do not sum to 100.
+    #[error("the split's weights sum to {}%, not 100%", *.0 as f64 / 10_000.0)]
+    SplitSum(u64),
+    /// A rule with both `serve` and `split`.
+    #[error("has both `serve` and `split`; a rule takes one")]
+    ServeAndSplit,
+    /// A prerequisite with both `enabled` and `variants`.
+    #[error("has both `enabled` and `variants`; a prerequisite takes one")]
+    EnabledAndVariants,
+    /// A condition naming a segment that `segments` does not define.
+    #[error("unknown segment {0:?}: it is not defined under `segments`")]
+    UnknownSegment(String),
+    /// A prerequisite naming a flag the document does not define.
+    #[error("unknown flag {0:?}: it is not defined under `flags`")]
+    UnknownFlag(String),
+    /// Segments or prerequisites that refer to themselves.
+    #[error("circular {what} reference: {through}")]
+    Cycle {
+        /// `"segment"` or `"prerequisite"`.
+        what: &'static str,
+        /// The names around the cycle.
+        through: String,
+    },
+    /// Segments or prerequisites nested deeper than
+    /// [`MAX_DEPTH`](crate::rule::MAX_DEPTH).
+    #[error("{what} nest {depth} deep, over the limit of 16")]
+    TooDeep {
+        /// `"segments"` or `"prerequisites"`.
+        what: &'static str,
+        /// The depth found.
+        depth: usize,
+    },
+    /// `bucket_by` or `seed` on a flag bound to a shared rollout (whose
+    /// flags all bucket by the context key, salted by the rollout id).
+    #[error("a flag bound to a rollout buckets as the rollout does; `bucket_by` and `seed` apply to a flag's own percentage and to rule splits")]
+    RolloutBucketing,
     /// A rollout that binds critical and experimental flags together.
     #[error("binds critical flags ({critical}) and experimental flags ({experimental}) together; a rollout may not mix classes")]
     MixedClasses {

@@ -14,16 +14,26 @@
 //! }
 //! ```
 //!
+//! Flags may also declare `variants`, `default`, `off`, `rules`,
+//! `prerequisites`, `bucket_by`, `seed` and `track`, and the document
+//! `segments` (see the crate docs and docs/targeting.md in the repository).
+//!
 //! Rejected, each with the path where it occurs: unknown fields, duplicate
-//! keys, names outside `[a-z0-9_.-]{1,128}`, unknown rollouts, a flag with both
-//! `rollout` and `percentage`, a rollout that binds critical and experimental
-//! flags together, percentages that are not numbers in `[0, 100]` with at most
-//! four decimals, a `version` other than 1, and documents over
-//! [`MAX_CONFIG_BYTES`].
+//! keys, flag keys that are empty, over 128 bytes or have characters other
+//! than letters, digits, `_`, `.` and `-` (any script; never whitespace or
+//! control characters), rollout ids outside `[a-z0-9_.-]{1,128}`, unknown
+//! rollouts, a flag with both `rollout` and `percentage`, a rollout that binds
+//! critical and experimental flags together, percentages that are not numbers
+//! in `[0, 100]` with at most four decimals, a `version` other than 1,
+//! documents over [`MAX_CONFIG_BYTES`], and in targeting: unknown operators,
+//! values of the wrong type, regexes that do not compile or exceed
+//! [`MAX_REGEX_BYTES`], variants of mixed types, unknown variants, splits that
+//! do not sum to 100, unknown or circular segments and prerequisites.
 
 mod error;
 mod node;
 mod path;
+mod targeting;
 mod validate;
 
 use std::fs::File;
@@ -31,6 +41,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem, ProblemKind};
+pub use targeting::{MAX_REGEX_BYTES, OPERATORS};
 pub(crate) use validate::{Binding, ValidConfig};
 
 /// The largest config document accepted: 16 MiB.

@@ -5,15 +5,18 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::error::{Problem, ProblemKind};
 use super::node::Node;
 use super::path::Path;
+use super::targeting::{depth_from_edges, PendingExpect, Segments, ValidTargeting};
 use super::MAX_REPORTED_PROBLEMS;
 use crate::flag::FlagClass;
 use crate::percentage::Percentage;
+use crate::rule::{Expect, Prerequisite, Segment, MAX_DEPTH};
 
 /// A document that passed validation, ready to compile.
 #[derive(Debug)]
 pub(crate) struct ValidConfig {
     pub(crate) rollouts: Vec<(Box<str>, Percentage)>,
     pub(crate) flags: Vec<ValidFlag>,
+    pub(crate) segments: Vec<Segment>,
 }
 
 #[derive(Debug)]
@@ -25,6 +28,9 @@ pub(crate) struct ValidFlag {
     pub(crate) include: Vec<Box<str>>,
     pub(crate) exclude: Vec<Box<str>>,
     pub(crate) description: Option<Box<str>>,
+    pub(crate) targeting: ValidTargeting,
+    /// Resolved after every flag is read.
+    pub(crate) prerequisites: Vec<Prerequisite>,
 }
 
 #[derive(Debug)]
@@ -34,8 +40,8 @@ pub(crate) enum Binding {
     Own(Percentage),
 }
 
-const TOP_FIELDS: &[&str] = &["version", "rollouts", "flags"];
-const TOP_EXPECTED: &str = "`version`, `rollouts`, `flags`";
+const TOP_FIELDS: &[&str] = &["version", "rollouts", "segments", "flags"];
+const TOP_EXPECTED: &str = "`version`, `rollouts`, `segments`, `flags`";
 const ROLLOUT_FIELDS: &[&str] = &["percentage", "description"];
 const ROLLOUT_EXPECTED: &str = "`percentage`, `description`";
 const FLAG_FIELDS: &[&str] = &[
@@ -46,11 +52,40 @@ const FLAG_FIELDS: &[&str] = &[
     "include",
     "exclude",
     "description",
+    "variants",
+    "default",
+    "off",
+    "rules",
+    "prerequisites",
+    "bucket_by",
+    "seed",
+    "track",
 ];
-const FLAG_EXPECTED: &str =
-    "`class`, `enabled`, `rollout`, `percentage`, `include`, `exclude`, `description`";
+const FLAG_EXPECTED: &str = "`class`, `enabled`, `rollout`, `percentage`, `include`, `exclude`, \
+`description`, `variants`, `default`, `off`, `rules`, `prerequisites`, `bucket_by`, `seed`, `track`";
+/// The fields [`Validator::targeting`] reads.
+const TARGETING_FIELDS: &[&str] = &[
+    "variants",
+    "default",
+    "off",
+    "rules",
+    "prerequisites",
+    "bucket_by",
+    "seed",
+    "track",
+];
 
-/// Whether `name` matches `[a-z0-9_.-]{1,128}`.
+/// Whether `name` is a valid flag key (or variant, segment or attribute
+/// name): 1 to 128 bytes of Unicode letters and digits, `_`, `.` and `-`;
+/// never whitespace or control characters.
+pub(crate) fn is_valid_key(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Whether `name` matches `[a-z0-9_.-]{1,128}` (rollout ids).
 pub(crate) fn is_valid_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
@@ -69,13 +104,18 @@ pub(crate) fn validate(root: &Node) -> Result<ValidConfig, (Vec<Problem>, usize)
 }
 
 #[derive(Default)]
-struct Validator {
+pub(super) struct Validator {
     problems: Vec<Problem>,
     omitted: usize,
 }
 
 impl Validator {
-    fn report(&mut self, path: &Path<'_>, kind: ProblemKind) {
+    /// Problems found so far (listed or counted).
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len() + self.omitted
+    }
+
+    pub(super) fn report(&mut self, path: &Path<'_>, kind: ProblemKind) {
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
             self.problems.push(Problem {
                 path: path.to_string(),
@@ -86,7 +126,7 @@ impl Validator {
         }
     }
 
-    fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, found: &Node) {
+    pub(super) fn wrong_type(&mut self, path: &Path<'_>, expected: &'static str, found: &Node) {
         self.report(
             path,
             ProblemKind::WrongType {
@@ -98,7 +138,11 @@ impl Validator {
 
     /// The entries of an object, first occurrence of each key; later
     /// duplicates are reported. `None` (reported) when `node` is not an object.
-    fn object<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<Vec<(&'n str, &'n Node)>> {
+    pub(super) fn object<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &Path<'_>,
+    ) -> Option<Vec<(&'n str, &'n Node)>> {
         let Node::Object(entries) = node else {
             self.wrong_type(path, "an object", node);
             return None;
@@ -116,7 +160,7 @@ impl Validator {
     }
 
     /// Like [`object`](Self::object), for records with a fixed set of fields.
-    fn record<'n>(
+    pub(super) fn record<'n>(
         &mut self,
         node: &'n Node,
         path: &Path<'_>,
@@ -138,7 +182,7 @@ impl Validator {
         Some(entries)
     }
 
-    fn percentage(&mut self, node: &Node, path: &Path<'_>) -> Option<Percentage> {
+    pub(super) fn percentage(&mut self, node: &Node, path: &Path<'_>) -> Option<Percentage> {
         let Node::Number(n) = node else {
             self.wrong_type(path, "a number", node);
             return None;
@@ -153,7 +197,7 @@ impl Validator {
         }
     }
 
-    fn string<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<&'n str> {
+    pub(super) fn string<'n>(&mut self, node: &'n Node, path: &Path<'_>) -> Option<&'n str> {
         match node {
             Node::String(s) => Some(s),
             other => {
@@ -163,7 +207,7 @@ impl Validator {
         }
     }
 
-    fn boolean(&mut self, node: &Node, path: &Path<'_>) -> Option<bool> {
+    pub(super) fn boolean(&mut self, node: &Node, path: &Path<'_>) -> Option<bool> {
         match node {
             Node::Bool(b) => Some(*b),
             other => {
@@ -197,6 +241,7 @@ impl Validator {
         let mut config = ValidConfig {
             rollouts: Vec::new(),
             flags: Vec::new(),
+            segments: Vec::new(),
         };
         let path = Path::Root;
         let Some(top) = self.record(root, &path, TOP_FIELDS, TOP_EXPECTED) else {
@@ -232,18 +277,28 @@ impl Validator {
             }
         }
 
+        // Segments next: rules refer to them.
+        let segments = match field("segments") {
+            Some(node) => self.segments(node, &path.key("segments")),
+            None => Segments::default(),
+        };
+
+        let mut flag_names = FxHashSet::default();
         if let Some(node) = field("flags") {
             let flags_path = path.key("flags");
             if let Some(entries) = self.object(node, &flags_path) {
+                flag_names.extend(entries.iter().map(|(name, _)| *name));
                 for (name, body) in entries {
                     let here = flags_path.key(name);
-                    self.name(name, &here);
-                    if let Some(flag) = self.flag(name, body, &here, &rollout_names) {
+                    self.key_name(name, &here);
+                    if let Some(flag) = self.flag(name, body, &here, &rollout_names, &segments) {
                         config.flags.push(flag);
                     }
                 }
             }
         }
+        config.segments = segments.compiled;
+        self.resolve_prerequisites(&mut config, &flag_names);
 
         self.check_rollout_classes(&config, &path.key("rollouts"));
         config
@@ -277,8 +332,13 @@ impl Validator {
         body: &Node,
         path: &Path<'_>,
         rollouts: &FxHashSet<&str>,
+        segments: &Segments,
     ) -> Option<ValidFlag> {
         let entries = self.record(body, path, FLAG_FIELDS, FLAG_EXPECTED)?;
+        let targeting =
+            self.targeting(name, &entries, path, entries_has(body, "rollout"), segments);
+        let mut ok = targeting.is_some();
+        let targeting = targeting?;
         let mut flag = ValidFlag {
             name: name.into(),
             class: FlagClass::Critical,
@@ -287,10 +347,11 @@ impl Validator {
             include: Vec::new(),
             exclude: Vec::new(),
             description: None,
+            targeting,
+            prerequisites: Vec::new(),
         };
         let mut rollout = None;
         let mut own = None;
-        let mut ok = true;
         for (key, value) in entries {
             let here = path.key(key);
             match key {
@@ -324,6 +385,7 @@ impl Validator {
                 "description" => {
                     flag.description = self.string(value, &here).map(Into::into);
                 }
+                key if TARGETING_FIELDS.contains(&key) => {}
                 _ => ok = false,
             }
         }
@@ -339,6 +401,110 @@ impl Validator {
             _ => Binding::None,
         };
         ok.then_some(flag)
+    }
+
+    /// Prerequisites by name -> by position; unknown flags and variants,
+    /// cycles and over-deep chains are reported at the prerequisite.
+    fn resolve_prerequisites(&mut self, config: &mut ValidConfig, all: &FxHashSet<&str>) {
+        let positions: FxHashMap<Box<str>, u32> = config
+            .flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i as u32))
+            .collect();
+        let mut resolved: Vec<Vec<Prerequisite>> = Vec::with_capacity(config.flags.len());
+        for flag in &config.flags {
+            let mut list = Vec::new();
+            for pending in &flag.targeting.prerequisites {
+                let at = Path::Root;
+                let Some(&position) = positions.get(&pending.flag) else {
+                    if !all.contains(&*pending.flag) {
+                        self.report_at(
+                            &pending.path,
+                            ProblemKind::UnknownFlag(pending.flag.to_string()),
+                        );
+                    }
+                    continue;
+                };
+                let _ = at;
+                let required = &config.flags[position as usize];
+                let expect = match &pending.expect {
+                    PendingExpect::Enabled(on) => Expect::Enabled(*on),
+                    PendingExpect::Variants(names) => {
+                        let mut indices = Vec::with_capacity(names.len());
+                        for (name, path) in names {
+                            let found = required
+                                .targeting
+                                .variants
+                                .iter()
+                                .position(|(n, _)| n == &**name);
+                            match found {
+                                Some(i) => indices.push(i as u16),
+                                None => self
+                                    .report_at(path, ProblemKind::UnknownVariant(name.to_string())),
+                            }
+                        }
+                        Expect::Variants(indices.into())
+                    }
+                };
+                list.push(Prerequisite {
+                    flag: position,
+                    expect,
+                });
+            }
+            resolved.push(list);
+        }
+        let edges: Vec<Vec<u32>> = resolved
+            .iter()
+            .map(|list| list.iter().map(|p| p.flag).collect())
+            .collect();
+        for (i, flag) in config.flags.iter().enumerate() {
+            if edges[i].is_empty() {
+                continue;
+            }
+            let path = Path::Root;
+            let flags_path = path.key("flags");
+            let here = flags_path.key(&flag.name);
+            let here = here.key("prerequisites");
+            match depth_from_edges(i, &edges) {
+                Err(cycle) => {
+                    let names: Vec<&str> = cycle
+                        .iter()
+                        .filter_map(|&j| config.flags.get(j).map(|f| &*f.name))
+                        .collect();
+                    self.report(
+                        &here,
+                        ProblemKind::Cycle {
+                            what: "prerequisite",
+                            through: names.join(" -> "),
+                        },
+                    );
+                }
+                Ok(depth) if depth > MAX_DEPTH => self.report(
+                    &here,
+                    ProblemKind::TooDeep {
+                        what: "prerequisites",
+                        depth,
+                    },
+                ),
+                Ok(_) => {}
+            }
+        }
+        for (flag, list) in config.flags.iter_mut().zip(resolved) {
+            flag.prerequisites = list;
+        }
+    }
+
+    /// A problem at a path rendered earlier.
+    fn report_at(&mut self, path: &str, kind: ProblemKind) {
+        if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.problems.push(Problem {
+                path: path.to_owned(),
+                kind,
+            });
+        } else {
+            self.omitted += 1;
+        }
     }
 
     fn check_rollout_classes(&mut self, config: &ValidConfig, rollouts_path: &Path<'_>) {
@@ -397,18 +563,44 @@ mod tests {
     }
 
     #[test]
+    fn flag_keys_take_mixed_case_and_utf8_letters() {
+        for good in [
+            "HtDag",
+            "ünï.Ω-9_x",
+            "新功能",
+            &"a".repeat(128),
+            &"é".repeat(64),
+        ] {
+            assert!(is_valid_key(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "tab\t",
+            "nl\n",
+            "nbsp\u{a0}",
+            "ctl\u{7}",
+            &"é".repeat(65),
+            "a/b",
+            "a:b",
+        ] {
+            assert!(!is_valid_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let found = problems(
             r#"{"version":2,"extra":1,"rollouts":{"r":{"percentage":5}},
-                "flags":{"Bad":{},"x":{"percentage":150},"y":{"rollout":"nope"},
+                "flags":{"B d":{},"x":{"percentage":150},"y":{"rollout":"nope"},
                          "z":{"rollout":"r","percentage":5}}}"#,
         );
         assert_eq!(
             found,
             [
-                "extra: unknown field `extra`, expected one of `version`, `rollouts`, `flags`",
+                "extra: unknown field `extra`, expected one of `version`, `rollouts`, `segments`, `flags`",
                 "version: unsupported version 2, expected 1",
-                r#"flags.Bad: invalid name "Bad": names are 1 to 128 characters of a-z, 0-9, '_', '.', '-'"#,
+                r#"flags["B d"]: invalid name "B d": keys are 1 to 128 bytes of letters, digits, '_', '.', '-'"#,
                 "flags.x.percentage: 150 is outside 0..=100",
                 r#"flags.y.rollout: unknown rollout "nope": it is not defined under `rollouts`"#,
                 "flags.z: has both `rollout` and `percentage`; a flag takes at most one",

@@ -159,6 +159,29 @@ impl Reloader {
         self.source.stats()
     }
 
+    /// Whether this reloader has installed a document (its first load).
+    /// A store built with [`FlagStoreBuilder::pending`](crate::FlagStoreBuilder::pending)
+    /// becomes ready with it (see [`FlagStore::wait_ready`]).
+    #[must_use]
+    pub fn has_loaded(&self) -> bool {
+        self.source.stats().reloads > 0
+    }
+
+    /// Waits until [`has_loaded`](Self::has_loaded), at most `timeout`;
+    /// returns whether it has (polls the counters every few milliseconds).
+    pub fn wait_loaded(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.has_loaded() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Checks the source now instead of waiting for the next poll. Returns
     /// `true` when a change was installed.
     pub fn check_now(&self) -> bool {

@@ -4,7 +4,10 @@
 
 #![allow(dead_code)]
 
-use genesis_flags::{bucket, ConfigError, FlagStore, Percentage, Reason, Seed, Snapshot};
+use genesis_flags::{
+    bucket, AttributeKey, ConfigError, Context, FlagStore, Percentage, Reason, Seed, Snapshot,
+    VariantType,
+};
 
 /// Parses arbitrary bytes as a flag config. Never panics; on success every
 /// flag evaluates consistently, on failure the error says where.
@@ -41,6 +44,26 @@ fn check_snapshot(snapshot: &Snapshot, text: &str) {
                 Reason::UnknownFlag,
                 "a flag of the snapshot is unknown"
             );
+            // With attributes, rules read them: still total and deterministic.
+            let (country, version, n) = (
+                AttributeKey::new("country"),
+                AttributeKey::new("version"),
+                AttributeKey::new("n"),
+            );
+            let groups = ["beta", "staff"];
+            let attrs = [
+                country.string("DE"),
+                version.string("1.2.3-rc.1"),
+                n.number(5.0),
+                AttributeKey::new("groups").list(&groups),
+            ];
+            let context = Context::new(user, &attrs);
+            let t = production.evaluate_for(flag.name(), &context);
+            assert_eq!(t, handle.evaluate_for(&context), "handle and name disagree");
+            assert_eq!(t, production.for_context(context).evaluate(flag.name()));
+            let view = production.view();
+            let variation = view.variation(flag.name(), &context);
+            assert!(variation.name().is_some() && variation.value().is_some());
             if !flag.is_enabled() {
                 assert_eq!(e.reason, Reason::KillSwitch);
                 assert!(!staging.is_enabled(flag.name(), user));
@@ -48,9 +71,26 @@ fn check_snapshot(snapshot: &Snapshot, text: &str) {
             if let (Reason::InRollout | Reason::OutOfRollout, Some(p)) =
                 (e.reason, flag.percentage())
             {
-                let salt = flag.rollout().unwrap_or(flag.name());
-                assert_eq!(e.bucket, Some(bucket(salt, user)));
-                assert_eq!(e.enabled, p.contains(bucket(salt, user)));
+                match (e.bucket, flag.rollout()) {
+                    // An empty (or missing) bucketing key is in no percentage.
+                    (None, _) => assert_eq!(e.reason, Reason::OutOfRollout),
+                    // A shared rollout's flags bucket by the key, salted by its id.
+                    (Some(b), Some(id)) => {
+                        assert_eq!(b, bucket(id, user));
+                        assert_eq!(e.reason == Reason::InRollout, p.contains(b));
+                    }
+                    // An own percentage may carry a seed or another key.
+                    (Some(b), None) => {
+                        assert!(!user.is_empty() || !flag.buckets_by_key());
+                        assert_eq!(e.reason == Reason::InRollout, p.contains(b));
+                    }
+                }
+                if flag.variant_type() == VariantType::Bool
+                    && flag.default_variant() == "on"
+                    && flag.off_variant() == "off"
+                {
+                    assert_eq!(e.enabled, e.reason == Reason::InRollout);
+                }
             }
         }
     }

@@ -1,0 +1,412 @@
+//! [`Condition`]: one compiled `attribute op values` test, and how each
+//! operator reads each attribute type. Every test is total and
+//! allocation-free; a missing attribute, or one of a type the operator
+//! cannot read, fails the test (and `negate` then makes it pass).
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use rustc_hash::FxHashSet;
+
+pub(crate) use super::semver::OwnedSemver;
+use super::semver::Semver;
+use crate::context::{AttributeKey, AttributeValue, Context};
+
+/// A numeric or semver comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compare {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Compare {
+    fn holds(self, ordering: Option<std::cmp::Ordering>) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match (self, ordering) {
+            (_, None) => false,
+            (Compare::Eq, Some(o)) => o == Equal,
+            (Compare::Ne, Some(o)) => o != Equal,
+            (Compare::Lt, Some(o)) => o == Less,
+            (Compare::Le, Some(o)) => o != Greater,
+            (Compare::Gt, Some(o)) => o == Greater,
+            (Compare::Ge, Some(o)) => o != Less,
+        }
+    }
+}
+
+/// Where in a string a text operator looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextOp {
+    Equals,
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+/// What a condition tests.
+#[derive(Debug, Clone)]
+pub(crate) enum Test {
+    /// Equals any of the values, exactly; hashed for long lists.
+    In {
+        values: Box<[Box<str>]>,
+        set: Option<FxHashSet<Box<str>>>,
+    },
+    /// A text operator over any of the values; `folded` values are lower
+    /// case and compared case-insensitively.
+    Text {
+        op: TextOp,
+        values: Box<[Box<str>]>,
+        folded: bool,
+    },
+    Matches(regex::Regex),
+    Number(Compare, f64),
+    Semver(Compare, OwnedSemver),
+    Before(SystemTime),
+    After(SystemTime),
+    Exists,
+    /// Every condition of a segment (by index in the snapshot).
+    Segment(u32),
+}
+
+/// One compiled condition of a rule or segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    pub(crate) attribute: AttributeKey,
+    pub(crate) negate: bool,
+    pub(crate) test: Test,
+}
+
+/// Long `in` lists are hashed; short ones compared in order.
+const HASH_FROM: usize = 8;
+
+impl Test {
+    pub(crate) fn exact(values: Vec<Box<str>>) -> Test {
+        let set = (values.len() >= HASH_FROM).then(|| values.iter().cloned().collect());
+        Test::In {
+            values: values.into(),
+            set,
+        }
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds for `context`; `segments` are the
+    /// snapshot's (acyclic and of bounded depth, checked by validation).
+    pub(crate) fn holds(&self, context: &Context<'_>, segments: &[Box<[Condition]>]) -> bool {
+        let result = match &self.test {
+            Test::Segment(index) => segments
+                .get(*index as usize)
+                .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, segments))),
+            Test::Exists => context.get(self.attribute).is_some(),
+            test if self.attribute == AttributeKey::KEY => context
+                .get(AttributeKey::KEY)
+                .is_some_and(|value| test.matches(&value)),
+            test => context
+                .find(self.attribute)
+                .is_some_and(|value| test.matches(value)),
+        };
+        result != self.negate
+    }
+}
+
+impl Test {
+    #[inline]
+    fn matches(&self, value: &AttributeValue<'_>) -> bool {
+        match self {
+            Test::In { .. } | Test::Text { .. } | Test::Matches(_) => self.matches_text(value),
+            Test::Number(op, expected) => {
+                let actual = match *value {
+                    AttributeValue::Number(n) => n,
+                    AttributeValue::String(s) => match s.trim().parse::<f64>() {
+                        Ok(n) => n,
+                        Err(_) => return false,
+                    },
+                    _ => return false,
+                };
+                op.holds(actual.partial_cmp(expected))
+            }
+            Test::Semver(op, expected) => {
+                let actual = match *value {
+                    AttributeValue::Semver(v) => Some(v),
+                    AttributeValue::String(s) => Semver::parse(s),
+                    _ => None,
+                };
+                actual.is_some_and(|a| op.holds(Some(a.cmp(&expected.get()))))
+            }
+            Test::Before(limit) => timestamp(*value).is_some_and(|t| t < *limit),
+            Test::After(limit) => timestamp(*value).is_some_and(|t| t > *limit),
+            Test::Exists | Test::Segment(_) => false,
+        }
+    }
+
+    #[inline]
+    fn matches_text(&self, value: &AttributeValue<'_>) -> bool {
+        match *value {
+            AttributeValue::String(s) => self.matches_str(s),
+            AttributeValue::List(items) => items.iter().any(|s| self.matches_str(s)),
+            AttributeValue::Bool(b) => self.matches_str(if b { "true" } else { "false" }),
+            AttributeValue::Number(n) => {
+                let mut buffer = StackText::default();
+                if write!(buffer, "{n}").is_err() {
+                    return false;
+                }
+                self.matches_str(buffer.as_str())
+            }
+            AttributeValue::Semver(_) | AttributeValue::Timestamp(_) => false,
+        }
+    }
+
+    #[inline]
+    fn matches_str(&self, s: &str) -> bool {
+        match self {
+            Test::In { values, set } => match set {
+                Some(set) => set.contains(s),
+                None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
+            },
+            Test::Text {
+                op,
+                values,
+                folded: false,
+            } => values.iter().any(|v| {
+                let (s, v) = (s.as_bytes(), v.as_bytes());
+                match op {
+                    TextOp::Equals => same(s, v),
+                    TextOp::StartsWith => s.get(..v.len()).is_some_and(|head| same(head, v)),
+                    TextOp::EndsWith => s
+                        .len()
+                        .checked_sub(v.len())
+                        .and_then(|from| s.get(from..))
+                        .is_some_and(|tail| same(tail, v)),
+                    TextOp::Contains => {
+                        s.windows(v.len().max(1)).any(|w| same(w, v)) || v.is_empty()
+                    }
+                }
+            }),
+            Test::Text {
+                op,
+                values,
+                folded: true,
+            } => values.iter().any(|v| match op {
+                TextOp::Equals => folded_eq(s, v),
+                TextOp::StartsWith => folded_prefix(s, v),
+                TextOp::EndsWith => folded_suffix(s, v),
+                TextOp::Contains => s
+                    .char_indices()
+                    .any(|(i, _)| s.get(i..).is_some_and(|rest| folded_prefix(rest, v))),
+            }),
+            Test::Matches(regex) => regex.is_match(s),
+            _ => false,
+        }
+    }
+}
+
+/// Byte equality without a `memcmp` call for the short strings conditions
+/// compare (country codes, plans, e-mail domains): two overlapping 8-byte
+/// loads up to 16 bytes, the library beyond.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    let word = |s: &[u8], at: usize| -> u64 {
+        match s.get(at..at + 8) {
+            Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+                u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+            }
+            _ => 0,
+        }
+    };
+    if (8..=16).contains(&len) {
+        word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
+    } else if len < 8 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
+fn timestamp(value: AttributeValue<'_>) -> Option<SystemTime> {
+    match value {
+        AttributeValue::Timestamp(t) => Some(t),
+        AttributeValue::String(s) => super::time::parse_rfc3339(s.trim()),
+        _ => None,
+    }
+}
+
+/// `s`, lower-cased char by char, equals `folded` (already lower case).
+fn folded_eq(s: &str, folded: &str) -> bool {
+    s.chars().flat_map(char::to_lowercase).eq(folded.chars())
+}
+
+fn folded_prefix(s: &str, folded: &str) -> bool {
+    let mut lower = s.chars().flat_map(char::to_lowercase);
+    folded.chars().all(|c| lower.next() == Some(c))
+}
+
+fn folded_suffix(s: &str, folded: &str) -> bool {
+    let mut lower = s.chars().rev().flat_map(|c| c.to_lowercase().rev());
+    folded.chars().rev().all(|c| lower.next() == Some(c))
+}
+
+/// Lower-cases a condition's value when the snapshot is built.
+pub(crate) fn fold(value: &str) -> Box<str> {
+    value
+        .chars()
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .into()
+}
+
+/// A number written on the stack (a `Display` of an f64 fits in 64 bytes
+/// unless it is extreme; longer text fails the write and the test).
+struct StackText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cond(test: Test) -> Condition {
+        Condition {
+            attribute: AttributeKey::new("cond_test_a"),
+            negate: false,
+            test,
+        }
+    }
+
+    fn holds(c: &Condition, value: AttributeValue<'_>) -> bool {
+        let attrs = [crate::context::Attribute::new(c.attribute, value)];
+        c.holds(&Context::new("u", &attrs), &[])
+    }
+
+    #[test]
+    fn text_operators_fold_unicode_case() {
+        let values = || Box::from([fold("Straße")]);
+        let ci = |op| {
+            cond(Test::Text {
+                op,
+                values: values(),
+                folded: true,
+            })
+        };
+        assert!(holds(&ci(TextOp::Equals), AttributeValue::String("STRAßE")));
+        assert!(holds(
+            &ci(TextOp::StartsWith),
+            AttributeValue::String("STRAßENBAHN")
+        ));
+        assert!(holds(
+            &ci(TextOp::EndsWith),
+            AttributeValue::String("Hauptstraße")
+        ));
+        assert!(holds(
+            &ci(TextOp::Contains),
+            AttributeValue::String("xxSTRAßEyy")
+        ));
+        assert!(!holds(
+            &ci(TextOp::Contains),
+            AttributeValue::String("strasse")
+        ));
+    }
+
+    #[test]
+    fn numbers_semvers_and_times_convert_from_strings() {
+        let gt = cond(Test::Number(Compare::Gt, 5.0));
+        assert!(holds(&gt, AttributeValue::Number(5.5)));
+        assert!(holds(&gt, AttributeValue::String("6")));
+        assert!(!holds(&gt, AttributeValue::String("six")));
+        assert!(!holds(&gt, AttributeValue::Bool(true)));
+        let lt = cond(Test::Semver(
+            Compare::Lt,
+            OwnedSemver::new("2.0.0").unwrap(),
+        ));
+        assert!(holds(&lt, AttributeValue::String("2.0.0-rc.1")));
+        assert!(!holds(&lt, AttributeValue::String("2.0.0")));
+        assert!(!holds(&lt, AttributeValue::String("2.0")));
+        let limit = super::super::time::parse_rfc3339("2025-01-01T00:00:00Z").unwrap();
+        let before = cond(Test::Before(limit));
+        assert!(holds(
+            &before,
+            AttributeValue::String("2024-12-31T23:59:59Z")
+        ));
+        assert!(!holds(&before, AttributeValue::Timestamp(limit)));
+    }
+
+    #[test]
+    fn byte_comparisons_agree_with_the_library() {
+        let words = [
+            "",
+            "a",
+            "de",
+            "DE",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "@example.com",
+            "someone@example.com",
+            "a-very-long-value-over-sixteen-bytes",
+            "ü",
+            "üb",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+                for (op, expected) in [
+                    (TextOp::StartsWith, a.starts_with(b)),
+                    (TextOp::EndsWith, a.ends_with(b)),
+                    (TextOp::Contains, a.contains(b)),
+                ] {
+                    let test = Test::Text {
+                        op,
+                        values: Box::from([Box::from(b)]),
+                        folded: false,
+                    };
+                    assert_eq!(test.matches_str(a), expected, "{op:?} {a:?} {b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn missing_attributes_fail_and_negation_flips() {
+        let mut c = cond(Test::exact(vec!["x".into()]));
+        assert!(!c.holds(&Context::key_only("u"), &[]));
+        c.negate = true;
+        assert!(c.holds(&Context::key_only("u"), &[]));
+        assert!(!holds(&c, AttributeValue::List(&["y", "x"])));
+        let n = cond(Test::exact(vec!["3".into(), "true".into()]));
+        assert!(holds(&n, AttributeValue::Number(3.0)));
+        assert!(holds(&n, AttributeValue::Bool(true)));
+    }
+}
