@@ -39,7 +39,7 @@
 //! let store = FlagStore::from_json(r#"{"version": 1,
 //!     "rollouts": {"phase_4_deployment": {"percentage": 100}},
 //!     "flags": {"htdag_enabled": {"rollout": "phase_4_deployment"},
-//!               "theme": {"variants": {"light": "#fff", "dark": "#000"}, "default": "light", "off": "light",
+//!               "theme": {"variants": {"light": "white", "dark": "black"}, "default": "light", "off": "light",
 //!                         "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
 //!                                    "serve": "dark"}]}}}"#)?;
 //! let provider = GenesisProvider::new(store);
@@ -50,7 +50,7 @@
 //! assert!(details.value);
 //! assert_eq!(details.reason, Some(EvaluationReason::Split));
 //! let theme = provider.resolve_string("theme", &context).expect("a string flag");
-//! assert_eq!((theme.value.as_str(), theme.variant.as_deref()), ("#000", Some("dark")));
+//! assert_eq!((theme.value.as_str(), theme.variant.as_deref()), ("black", Some("dark")));
 //! assert_eq!(theme.reason, Some(EvaluationReason::TargetingMatch));
 //! # Ok::<(), genesis_flags::ConfigError>(())
 //! ```
