@@ -519,6 +519,10 @@ fn p4_identity_is_the_files_owner_and_the_claim_is_only_noted() {
         "the owner of the file acted: {}",
         entry.by
     );
+    // The state commits first; the audit record follows it.
+    eventually("the pause is audited", || {
+        audit(d).iter().any(|r| r.event == "pause")
+    });
     let record = audit(d)
         .into_iter()
         .rev()
