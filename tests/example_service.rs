@@ -179,3 +179,34 @@ fn sigterm_stops_the_service_gracefully() {
     let log = std::fs::read_to_string(dir.path().join(format!("service-{}.log", s.port))).unwrap();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn a_service_that_never_loaded_its_flags_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there: no document is ever loaded.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let s = Service::start_url(dir.path(), &format!("http://127.0.0.1:{port}/flags.json"));
+    assert!(live::wait_for(Duration::from_secs(20), || s
+        .metric("genesis_flags_reload_errors_total ")
+        .is_some_and(|n| n > 0.0)));
+    assert_eq!(s.metric("genesis_flags_ready "), Some(0.0));
+    assert_eq!(
+        s.metric("genesis_flags_last_reload_success_timestamp_seconds "),
+        Some(0.0)
+    );
+    assert_eq!(s.metric("genesis_flags_source_from_cache "), Some(0.0));
+    // Every flag is off while nothing loaded, and the metrics above say why.
+    assert_eq!(work(&s, "user-1").1["flags_on"], 0);
+
+    // A service on a file loads it: ready, a recent success.
+    let flags = dir.path().join("flags.json");
+    flags_at(&flags, 100);
+    let s = Service::start(dir.path(), &flags, 0.0);
+    assert_eq!(s.metric("genesis_flags_ready "), Some(1.0));
+    assert!(s
+        .metric("genesis_flags_last_reload_success_timestamp_seconds ")
+        .is_some_and(|t| t > 1.7e9));
+}

@@ -10,6 +10,8 @@
 //! genesis_flags_evaluations_total{flag, variant, reason} counter: the store's exposure counts
 //!                                                     (flag="" for names no snapshot knew)
 //! genesis_flags_ready                                 1 once a flags document is loaded
+//! genesis_flags_source_from_cache                     1 while serving the cache file, not the source
+//! genesis_flags_last_reload_success_timestamp_seconds when the source was last read (0: never)
 //! ```
 //!
 //! Request series are resolved once at start (one rollout, two cohorts), so a
@@ -83,6 +85,8 @@ pub struct Metrics {
     reload_errors: Counter,
     evaluations: Family<EvaluationLabels, Counter>,
     ready: Gauge,
+    from_cache: Gauge,
+    last_success: Gauge<f64, AtomicU64>,
     /// What `/metrics` last saw of the reloader; held while rendering, so
     /// concurrent scrapes each see whole series.
     seen: Mutex<Seen>,
@@ -103,6 +107,18 @@ impl Metrics {
         let reload_errors = Counter::default();
         let evaluations = Family::<EvaluationLabels, Counter>::default();
         let ready = Gauge::default();
+        let from_cache = Gauge::default();
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "genesis_flags_source_from_cache",
+            "1 while the flags applied come from the local cache file, not the source (the source was never reached)",
+            from_cache.clone(),
+        );
+        registry.register(
+            "genesis_flags_last_reload_success_timestamp_seconds",
+            "When the source was last read successfully (0: never); alert on its age",
+            last_success.clone(),
+        );
         registry.register(
             "genesis_flags_evaluations",
             "Flag evaluations by flag, served variant and reason (flag=\"\" for unknown names)",
@@ -164,6 +180,8 @@ impl Metrics {
             reload_errors,
             evaluations,
             ready,
+            from_cache,
+            last_success,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -218,6 +236,13 @@ impl Metrics {
             }
         }
         let stats = reloader.stats();
+        self.from_cache.set(i64::from(stats.from_cache));
+        self.last_success.set(
+            stats
+                .last_success
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
         let errors = stats.rejections.saturating_add(stats.fetch_errors);
         self.reload_errors
             .inc_by(errors.saturating_sub(seen.errors));
