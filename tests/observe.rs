@@ -1,0 +1,810 @@
+//! Watching a rollout (issue 19): the controller's metrics (`promtool check
+//! metrics`, the contract's families and labels, the textfile), the status
+//! page and its API (401, 409, a GET changes nothing, an action audited),
+//! the alert rules fed with real scrapes of the controller, and the Grafana
+//! dashboard's every query against a real Prometheus scraping a real run.
+//!
+//! Needs Debian's `prometheus` package (`promtool`, `prometheus`); under
+//! `CI=true` a missing one fails the tests.
+
+#![cfg(feature = "notify")]
+
+#[path = "support/controller.rs"]
+mod bin;
+#[path = "support/prometheus.rs"]
+mod prom;
+#[path = "support/receivers.rs"]
+mod receivers;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const ROLLOUT: &str = "phase_4_deployment";
+const TOKEN: &str = "status-page-token-for-tests-0123456789";
+
+/// Stage 1 soaks 4 s; stage 2 an hour. Three failed health ticks in a row
+/// roll back (reason `health`).
+const PLAN: &str = r#"{ "name": "observe", "signoffs": ["deployment_lead"],
+  "stages": [ { "percentage": 5, "soak": "4s", "report_every": "15m", "tier": "canary" },
+              { "percentage": 10, "soak": "1h", "report_every": "15m", "tier": "canary" },
+              { "percentage": 100, "soak": "1h", "report_every": "15m", "tier": "late" } ],
+  "final": { "duration": "1h", "report_every": "1h", "tier": "late" },
+  "tiers": { "canary": { "error_rate_percent": 0.5, "p95_ms": 300, "sustained": "2s", "consecutive_health_failures": 3 },
+             "late": { "error_rate_percent": 1.0, "p95_ms": 500, "sustained": "2s", "consecutive_health_failures": 5 } },
+  "go": { "error_rate_percent_below": 0.1, "p95_ms_below": 200 } }"#;
+
+/// Read on the real clock from offset 10m (the run's start): cohort
+/// series on two instances; with `outage`, the `genesis` job is down from
+/// 10 s to 20 s into the run.
+fn scenario(outage: bool) -> String {
+    let events = if outage {
+        r#", "events": [ { "from": "10m10s", "to": "10m20s", "jobs_down": ["genesis"] } ]"#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{ "start": "2025-10-23T09:00:00Z", "duration": "3h", "step": "1s",
+  "baseline": {{ "requests_per_second": 400, "error_rate": 0.0005, "p95_ms": 120 }},
+  "cohorts": {{ "rollout": "{ROLLOUT}", "instances": 2 }}{events} }}"#
+    )
+}
+
+/// The families of the contract, each with its labels.
+const CONTRACT: [(&str, &[&str]); 23] = [
+    ("genesis_rollout_build_info", &["version"]),
+    ("genesis_rollout_info", &["rollout", "plan"]),
+    ("genesis_rollout_phase", &["rollout", "phase"]),
+    ("genesis_rollout_target_ratio", &["rollout"]),
+    ("genesis_rollout_stage", &["rollout"]),
+    ("genesis_rollout_stages", &["rollout"]),
+    (
+        "genesis_rollout_stage_started_timestamp_seconds",
+        &["rollout"],
+    ),
+    ("genesis_rollout_soak_end_timestamp_seconds", &["rollout"]),
+    (
+        "genesis_rollout_expected_completion_timestamp_seconds",
+        &["rollout"],
+    ),
+    ("genesis_rollout_transitions_total", &["rollout", "kind"]),
+    ("genesis_rollout_rollbacks_total", &["rollout", "reason"]),
+    (
+        "genesis_rollout_check_verdict",
+        &["rollout", "check", "verdict"],
+    ),
+    ("genesis_rollout_check_value", &["rollout", "check"]),
+    ("genesis_rollout_check_threshold", &["rollout", "check"]),
+    ("genesis_rollout_cohort_evalue", &["rollout", "metric"]),
+    (
+        "genesis_rollout_cohort_evalue_threshold",
+        &["rollout", "metric"],
+    ),
+    ("genesis_rollout_fleet_instances", &["rollout", "state"]),
+    (
+        "genesis_rollout_operator_commands_total",
+        &["rollout", "command", "result"],
+    ),
+    (
+        "genesis_rollout_notifications_total",
+        &["channel", "result"],
+    ),
+    ("genesis_rollout_notifications_pending", &["channel"]),
+    ("genesis_rollout_gate_query_errors_total", &[]),
+    ("genesis_rollout_gate_duration_seconds_count", &[]),
+    ("genesis_rollout_last_tick_timestamp_seconds", &["rollout"]),
+];
+
+// ---------------------------------------------------------------- helpers
+
+/// The controller child, killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn controller(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin::controller());
+    c.current_dir(dir)
+        .args(args)
+        .env("GENESIS_WEBHOOK_SECRET", "secret-for-tests")
+        .env_remove("GENESIS_FLAGS_FAILPOINTS");
+    c
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn setup(dir: &Path, outage: bool) {
+    std::fs::write(dir.join("plan.json"), PLAN).unwrap();
+    std::fs::write(dir.join("scenario.json"), scenario(outage)).unwrap();
+    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+    ok(&controller(dir, &["init", "--example-flags", "flags.json"])
+        .output()
+        .unwrap());
+    ok(&controller(
+        dir,
+        &[
+            "init",
+            "--flags",
+            "flags.json",
+            "--rollout",
+            ROLLOUT,
+            "--plan",
+            "plan.json",
+        ],
+    )
+    .output()
+    .unwrap());
+}
+
+/// `run` on the real clock, a tick a second, staying through a rollback,
+/// with `extra` arguments; its log in `dir/run.log`.
+fn start_run(dir: &Path, extra: &[String]) -> Running {
+    let log = std::fs::File::create(dir.join("run.log")).unwrap();
+    let mut args: Vec<String> = [
+        "run",
+        "--scenario",
+        "scenario.json",
+        "--realtime",
+        "--tick",
+        "1s",
+        "--wait-for-resume",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend_from_slice(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running(
+        controller(dir, &args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("run.log")).unwrap_or_default()
+}
+
+/// One HTTP/1.0 exchange on loopback: (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    s.write_all(request.as_bytes()).ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    Some((status, body))
+}
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    http(port, "GET", path, &[], "").unwrap_or_else(|| panic!("GET {path} on {port}: no answer"))
+}
+
+fn wait_for(dir: &Path, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(cond(), "timed out waiting for {what}; log:\n{}", log(dir));
+}
+
+fn status(port: u16) -> Value {
+    let (code, body) = get(port, "/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// `name{labels}` -> value of every sample line.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+/// The family name of a series key.
+fn family(series: &str) -> &str {
+    series.split('{').next().unwrap()
+}
+
+/// The label names of a series key.
+fn label_names(series: &str) -> BTreeSet<String> {
+    let Some((_, labels)) = series.split_once('{') else {
+        return BTreeSet::new();
+    };
+    labels
+        .trim_end_matches('}')
+        .split("\",")
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split('=').next().unwrap().to_owned())
+        .collect()
+}
+
+fn value(scrape: &BTreeMap<String, f64>, series: &str) -> f64 {
+    *scrape
+        .get(series)
+        .unwrap_or_else(|| panic!("{series} missing from the scrape: {scrape:#?}"))
+}
+
+fn promtool_check_metrics(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics complained:\n{said}\non:\n{text}"
+    );
+}
+
+fn file_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .filter(|(name, _)| name != "run.log" && name != "metrics.prom")
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+// ------------------------------------------------------------------ tests
+
+/// One live run: healthy, then the `genesis` job down for 10 s (a rollback
+/// for health), then resumed from the status page. Checks the metrics at
+/// each step, the textfile, the page and its API, and feeds the three
+/// scrapes to `promtool test rules`: `GenesisRolloutRolledBack` fires on
+/// the rolled-back scrape and resolves on the resumed one.
+#[test]
+fn a_watched_rollout_metrics_page_api_and_rules_from_real_scrapes() {
+    if !prom::available("a_watched_rollout_metrics_page_api_and_rules_from_real_scrapes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, true);
+    let hook = receivers::Receiver::start(200);
+    std::fs::write(
+        d.join("notify.json"),
+        format!(
+            r#"{{ "webhooks": [ {{ "url": "{}" }} ] }}"#,
+            hook.url("/hook")
+        ),
+    )
+    .unwrap();
+    let (mport, uport) = (prom::free_port(), prom::free_port());
+    let _run = start_run(
+        d,
+        &[
+            "--metrics-listen".into(),
+            mport.to_string(),
+            "--metrics-textfile".into(),
+            "metrics.prom".into(),
+            "--ui-listen".into(),
+            format!("127.0.0.1:{uport}"),
+            "--ui-token-file".into(),
+            "token".into(),
+            "--notify".into(),
+            "notify.json".into(),
+        ],
+    );
+    let scrape = || {
+        http(mport, "GET", "/metrics", &[], "")
+            .filter(|(c, _)| *c == 200)
+            .map(|(_, b)| b)
+    };
+    let phase = |s: &BTreeMap<String, f64>, p: &str| {
+        s.get(&format!(
+            "genesis_rollout_phase{{rollout=\"{ROLLOUT}\",phase=\"{p}\"}}"
+        ))
+        .copied()
+    };
+
+    // 1. Soaking, the checks judged: every family of the contract, with its
+    //    labels, pre-initialised, and nothing promtool complains about.
+    let mut soaking = String::new();
+    wait_for(
+        d,
+        "a judged tick while soaking",
+        Duration::from_secs(60),
+        || {
+            soaking = scrape().unwrap_or_default();
+            let s = samples(&soaking);
+            phase(&s, "soaking") == Some(1.0)
+                && s.keys()
+                    .any(|k| k.starts_with("genesis_rollout_cohort_evalue{"))
+        },
+    );
+    promtool_check_metrics(&soaking);
+    let s1 = samples(&soaking);
+    for (name, labels) in CONTRACT {
+        let series: Vec<&String> = s1.keys().filter(|k| family(k) == name).collect();
+        assert!(!series.is_empty(), "{name} missing:\n{soaking}");
+        for k in series {
+            let want: BTreeSet<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+            assert_eq!(label_names(k), want, "{k}");
+        }
+    }
+    for p in [
+        "ready",
+        "validating",
+        "awaiting_signoff",
+        "paused",
+        "rolled_back",
+        "completed",
+    ] {
+        assert_eq!(phase(&s1, p), Some(0.0), "phase {p}");
+    }
+    for reason in ["breach", "health", "operator"] {
+        assert_eq!(
+            value(
+                &s1,
+                &format!(
+                    "genesis_rollout_rollbacks_total{{rollout=\"{ROLLOUT}\",reason=\"{reason}\"}}"
+                )
+            ),
+            0.0
+        );
+    }
+    let checks = [
+        "error_rate",
+        "p95_latency",
+        "health",
+        "critical_alerts",
+        "in_cohort_error_rate",
+        "in_cohort_p95_latency",
+        "cohort_error_excess",
+        "cohort_latency_excess",
+        "fleet",
+        "cohort_sample",
+    ];
+    for check in checks {
+        let one_hot: f64 = ["pass", "breach", "no_data", "error"]
+            .iter()
+            .map(|v| value(&s1, &format!("genesis_rollout_check_verdict{{rollout=\"{ROLLOUT}\",check=\"{check}\",verdict=\"{v}\"}}")))
+            .sum();
+        assert_eq!(one_hot, 1.0, "{check}: one verdict at a time");
+    }
+    // Base units: 0.05% errors is a ratio of 0.0005, 120 ms is 0.12 s.
+    let er = value(
+        &s1,
+        &format!("genesis_rollout_check_value{{rollout=\"{ROLLOUT}\",check=\"error_rate\"}}"),
+    );
+    assert!((er - 0.0005).abs() < 0.0002, "error rate {er}");
+    let p95 = value(
+        &s1,
+        &format!("genesis_rollout_check_value{{rollout=\"{ROLLOUT}\",check=\"p95_latency\"}}"),
+    );
+    assert!(p95 > 0.05 && p95 < 0.3, "p95 {p95} s");
+    assert_eq!(
+        value(
+            &s1,
+            &format!(
+                "genesis_rollout_check_threshold{{rollout=\"{ROLLOUT}\",check=\"error_rate\"}}"
+            )
+        ),
+        0.005
+    );
+    let stage = value(
+        &s1,
+        &format!("genesis_rollout_stage{{rollout=\"{ROLLOUT}\"}}"),
+    );
+    let target = value(
+        &s1,
+        &format!("genesis_rollout_target_ratio{{rollout=\"{ROLLOUT}\"}}"),
+    );
+    assert!(
+        (stage, target) == (1.0, 0.05) || (stage, target) == (2.0, 0.1),
+        "stage {stage} at {target}"
+    );
+    assert_eq!(
+        value(
+            &s1,
+            &format!("genesis_rollout_stages{{rollout=\"{ROLLOUT}\"}}")
+        ),
+        3.0
+    );
+    let last_tick = value(
+        &s1,
+        &format!("genesis_rollout_last_tick_timestamp_seconds{{rollout=\"{ROLLOUT}\"}}"),
+    );
+    assert!(
+        (unix_now() - last_tick).abs() < 120.0,
+        "last tick {last_tick}"
+    );
+    assert!(value(&s1, "genesis_rollout_gate_duration_seconds_count") >= 1.0);
+    assert_eq!(
+        value(
+            &s1,
+            &format!("genesis_rollout_transitions_total{{rollout=\"{ROLLOUT}\",kind=\"advance\"}}")
+        ),
+        stage,
+        "the start and each advance"
+    );
+
+    // 2. The page of a live run, and its JSON.
+    let (code, html) = get(uport, "/");
+    assert_eq!(code, 200);
+    for needle in [
+        ROLLOUT,
+        "id=\"timeline\"",
+        "id=\"checks\"",
+        "error rate",
+        "id=\"cohort\"",
+        "id=\"decisions\"",
+        "id=\"signoffs\"",
+        "deployment_lead",
+    ] {
+        assert!(html.contains(needle), "{needle} not on the page:\n{html}");
+    }
+    assert!(!html.contains("<script"), "the page needs no JavaScript");
+
+    // 3. Rolled back for health (three failed ticks of the `genesis` job).
+    wait_for(d, "the rollback", Duration::from_secs(90), || {
+        status(uport)["phase"] == "rolled_back"
+    });
+    let mut rolled_back = String::new();
+    wait_for(
+        d,
+        "the rollback in the metrics",
+        Duration::from_secs(30),
+        || {
+            rolled_back = scrape().unwrap_or_default();
+            phase(&samples(&rolled_back), "rolled_back") == Some(1.0)
+        },
+    );
+    promtool_check_metrics(&rolled_back);
+    let s2 = samples(&rolled_back);
+    assert_eq!(phase(&s2, "soaking"), Some(0.0));
+    assert_eq!(
+        value(
+            &s2,
+            &format!("genesis_rollout_rollbacks_total{{rollout=\"{ROLLOUT}\",reason=\"health\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s2,
+            &format!(
+                "genesis_rollout_transitions_total{{rollout=\"{ROLLOUT}\",kind=\"rollback\"}}"
+            )
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s2,
+            &format!("genesis_rollout_target_ratio{{rollout=\"{ROLLOUT}\"}}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s2,
+            &format!(
+                "genesis_rollout_expected_completion_timestamp_seconds{{rollout=\"{ROLLOUT}\"}}"
+            )
+        ),
+        0.0
+    );
+
+    // The textfile holds the same families and passes promtool too.
+    wait_for(
+        d,
+        "the textfile at the rollback",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(d.join("metrics.prom"))
+                .is_ok_and(|t| phase(&samples(&t), "rolled_back") == Some(1.0))
+        },
+    );
+    let textfile = std::fs::read_to_string(d.join("metrics.prom")).unwrap();
+    promtool_check_metrics(&textfile);
+    let families =
+        |t: &str| -> BTreeSet<String> { samples(t).keys().map(|k| family(k).to_owned()).collect() };
+    assert_eq!(families(&textfile), families(&rolled_back));
+
+    // 4. The API: the JSON of `status --output json`; 401; 409; a GET
+    //    changes nothing (the run waits for a person: nothing else moves).
+    let api = status(uport);
+    let cli: Value = serde_json::from_str(&ok(&controller(d, &["status", "--output", "json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(keys(&api), keys(&cli));
+    for k in [
+        "rollout",
+        "revision",
+        "phase",
+        "stage",
+        "current_percentage",
+        "reason",
+        "notifications",
+        "engine",
+    ] {
+        assert_eq!(api[k], cli[k], "{k}");
+    }
+    let revision = api["revision"].as_u64().unwrap();
+    let before = file_bytes(d);
+    let body =
+        format!(r#"{{"revision": {revision}, "reason": "from the page", "name": "mallory"}}"#);
+    for (auth, what) in [
+        (None, "no token"),
+        (Some("Bearer wrong-token-0123456789abcdef"), "a wrong token"),
+        (Some(TOKEN), "the token without its scheme"),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let (code, answer) = http(uport, "POST", "/api/v1/resume", &headers, &body).unwrap();
+        assert_eq!(code, 401, "{what}: {answer}");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let stale = format!(
+        r#"{{"revision": {}, "reason": "from an old page", "name": "alice"}}"#,
+        revision - 1
+    );
+    let (code, answer) = http(uport, "POST", "/api/v1/resume", &auth, &stale).unwrap();
+    assert_eq!(code, 409, "{answer}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer).unwrap()["revision"],
+        revision
+    );
+    for path in [
+        "/",
+        "/api/v1/status",
+        "/api/v1/resume",
+        "/api/v1/rollback",
+        "/metrics?x",
+        "/nope",
+    ] {
+        let _ = http(uport, "GET", path, &auth, &body);
+    }
+    assert_eq!(get(uport, "/api/v1/resume").0, 405, "actions are POST-only");
+    for _ in 0..3 {
+        let _ = scrape();
+    }
+    let after = file_bytes(d);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "files appeared or vanished"
+    );
+    for (name, bytes) in &before {
+        assert!(
+            after[name] == *bytes,
+            "{name} changed on GETs, a 401 or a 409"
+        );
+    }
+    assert_eq!(status(uport)["revision"], revision);
+
+    // 5. Resumed from the page once the outage is over: through the
+    //    engine, audited with who acted.
+    let started = api_started(&api, d);
+    let healthy_from = started + 22.0;
+    while unix_now() < healthy_from {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let resume = format!(r#"{{"revision": {revision}, "reason": "outage over", "name": "alice"}}"#);
+    let (code, answer) = http(uport, "POST", "/api/v1/resume", &auth, &resume).unwrap();
+    assert_eq!(code, 200, "{answer}\n{}", log(d));
+    let applied: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(applied["outcome"]["event"], "resume");
+    assert_eq!(applied["outcome"]["claimed_by"], "alice (status page)");
+    assert!(applied["revision"].as_u64().unwrap() > revision);
+    let audit = std::fs::read_to_string(d.join("rollout-state.json.audit.jsonl"))
+        .or_else(|_| std::fs::read_to_string(d.join("rollout-state.audit.jsonl")))
+        .unwrap_or_default();
+    assert!(
+        audit.contains("alice (status page)"),
+        "not audited:\n{audit}"
+    );
+    let mut resumed = String::new();
+    wait_for(
+        d,
+        "the resume in the metrics",
+        Duration::from_secs(30),
+        || {
+            resumed = scrape().unwrap_or_default();
+            let s = samples(&resumed);
+            phase(&s, "rolled_back") == Some(0.0)
+        },
+    );
+    let s3 = samples(&resumed);
+    assert_eq!(
+        value(&s3, &format!("genesis_rollout_operator_commands_total{{rollout=\"{ROLLOUT}\",command=\"resume\",result=\"applied\"}}")),
+        1.0
+    );
+
+    // 6. The alert rules on these three real scrapes, ten minutes each.
+    rules_on_scrapes(&[&soaking, &rolled_back, &resumed]);
+}
+
+/// When the run started, from the state's history (the `start` entry).
+fn api_started(_api: &Value, dir: &Path) -> f64 {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rollout-state.json")).unwrap())
+            .unwrap();
+    let at = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["event"] == "start")
+        .expect("a start in the history")["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = Command::new("date")
+        .args(["-d", &at, "+%s.%N"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Writes a `promtool test rules` file whose input series are `scrapes`
+/// (each held for ten one-minute samples) and runs it: the rolled-back
+/// alert is silent on the first, fires on the second, resolves on the
+/// third.
+fn rules_on_scrapes(scrapes: &[&str]) {
+    let parsed: Vec<BTreeMap<String, f64>> = scrapes.iter().map(|s| samples(s)).collect();
+    let all: BTreeSet<&String> = parsed.iter().flat_map(|p| p.keys()).collect();
+    let mut yaml = String::from(
+        "rule_files:\n  - RULES\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/genesis-rollout.rules.yml");
+    yaml = yaml.replace("RULES", &rules.display().to_string());
+    for series in all {
+        let values: Vec<String> = parsed
+            .iter()
+            .flat_map(|p| {
+                let v = p.get(series).map_or("_".to_owned(), |v| format!("{v}"));
+                std::iter::repeat_n(v, 10)
+            })
+            .collect();
+        yaml.push_str(&format!(
+            "      - series: '{series}'\n        values: '{}'\n",
+            values.join(" ")
+        ));
+    }
+    let alert = format!(
+        "        exp_alerts:\n          - exp_labels: {{severity: critical, rollout: {ROLLOUT}, phase: rolled_back}}\n            exp_annotations:\n              summary: \"Rollout {ROLLOUT} rolled back\"\n              description: \"Rollout {ROLLOUT} is rolled back to 0%; run `controller incident-report` for the timeline and `controller resume` to start again from stage 1.\"\n"
+    );
+    yaml.push_str(&format!(
+        "    alert_rule_test:\n      - alertname: GenesisRolloutRolledBack\n        eval_time: 5m\n        exp_alerts: []\n      - alertname: GenesisRolloutRolledBack\n        eval_time: 15m\n{alert}      - alertname: GenesisRolloutRolledBack\n        eval_time: 25m\n        exp_alerts: []\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scraped.test.yml");
+    std::fs::write(&file, &yaml).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules on real scrapes failed:\n{}{}\n{yaml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Without `--ui-token-file` the page is read-only: every action is 401,
+/// and nothing changes.
+#[test]
+fn without_a_token_file_the_page_is_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, false);
+    let uport = prom::free_port();
+    let _run = start_run(d, &["--ui-listen".into(), uport.to_string()]);
+    wait_for(d, "the page", Duration::from_secs(60), || {
+        http(uport, "GET", "/api/v1/status", &[], "")
+            .is_some_and(|(c, b)| c == 200 && b.contains("\"soaking\""))
+    });
+    let revision = status(uport)["revision"].as_u64().unwrap();
+    for action in ["pause", "resume", "rollback", "signoff"] {
+        let body = format!(
+            r#"{{"revision": {revision}, "reason": "r", "role": "deployment_lead", "name": "n"}}"#
+        );
+        let bearer = format!("Bearer {TOKEN}");
+        let (code, answer) = http(
+            uport,
+            "POST",
+            &format!("/api/v1/{action}"),
+            &[("Authorization", &bearer)],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(code, 401, "{action}: {answer}");
+        assert!(answer.contains("read-only"), "{answer}");
+    }
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("rollout-state.json")).unwrap())
+            .unwrap();
+    assert!(
+        state["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["event"] != "pause"),
+        "nothing paused"
+    );
+}
