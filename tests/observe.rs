@@ -808,3 +808,151 @@ fn without_a_token_file_the_page_is_read_only() {
         "nothing paused"
     );
 }
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A range query over the last `seconds`, as a dashboard panel runs it:
+/// `Ok(series count)` or the error Prometheus gave.
+fn range_query(port: u16, promql: &str, seconds: u64) -> Result<usize, String> {
+    let end = unix_now();
+    let path = format!(
+        "/api/v1/query_range?query={}&start={}&end={end}&step=1",
+        percent_encode(promql),
+        end - seconds as f64
+    );
+    let (code, body) = http(port, "GET", &path, &[], "").ok_or("no answer")?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if code != 200 || v["status"] != "success" {
+        return Err(format!("{code}: {body}"));
+    }
+    Ok(v["data"]["result"].as_array().map_or(0, Vec::len))
+}
+
+/// Every panel of the Grafana dashboard: no Angular panel, a unit and a
+/// description each, a `datasource` variable; and every query, run against
+/// a real Prometheus scraping a real controller run, fails for none and
+/// comes back empty for none.
+#[test]
+fn every_dashboard_query_returns_data_from_a_real_run() {
+    if !prom::available("every_dashboard_query_returns_data_from_a_real_run") {
+        return;
+    }
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/genesis-rollout.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let vars = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        vars.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "a datasource variable"
+    );
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut queries = Vec::new();
+    for p in panels {
+        let title = p["title"].as_str().unwrap();
+        let kind = p["type"].as_str().unwrap();
+        assert!(
+            ["timeseries", "stat", "state-timeline", "table", "bargauge", "gauge"].contains(&kind),
+            "{title}: panel type {kind} (Angular panels such as graph or singlestat are not allowed)"
+        );
+        assert!(
+            p["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{title}: no description"
+        );
+        assert!(
+            p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty()),
+            "{title}: no unit"
+        );
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
+        for t in p["targets"].as_array().unwrap() {
+            queries.push((title.to_owned(), t["expr"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert!(queries.len() >= 15, "{} queries", queries.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, false);
+    let hook = receivers::Receiver::start(200);
+    std::fs::write(
+        d.join("notify.json"),
+        format!(
+            r#"{{ "webhooks": [ {{ "url": "{}" }} ] }}"#,
+            hook.url("/hook")
+        ),
+    )
+    .unwrap();
+    let mport = prom::free_port();
+    let _run = start_run(
+        d,
+        &[
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{mport}"),
+            "--notify".into(),
+            "notify.json".into(),
+        ],
+    );
+    let server = prom::PrometheusServer::start(
+        "",
+        &format!(
+            "[{{job_name: my-controller, scrape_interval: 1s, static_configs: [{{targets: ['127.0.0.1:{mport}']}}]}}]"
+        ),
+    );
+    // Scraped long enough for the cohort tests' e-values, a delivered
+    // notification and the rate windows of the panels.
+    wait_for(
+        d,
+        "e-values and deliveries in Prometheus",
+        Duration::from_secs(120),
+        || {
+            range_query(server.port, "genesis_rollout_cohort_evalue", 30) == Ok(2)
+                && range_query(
+                    server.port,
+                    r#"genesis_rollout_notifications_total{result="sent"} > 0"#,
+                    30,
+                ) == Ok(1)
+                && range_query(
+                    server.port,
+                    "genesis_rollout_gate_duration_seconds_count",
+                    30,
+                )
+                .is_ok_and(|n| n > 0)
+        },
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let mut failures = Vec::new();
+    for (title, expr) in &queries {
+        let promql = expr
+            .replace("$rollout", ROLLOUT)
+            .replace("$__rate_interval", "15s");
+        match range_query(server.port, &promql, 60) {
+            Ok(0) => failures.push(format!("{title}: {promql}: empty")),
+            Ok(_) => {}
+            Err(e) => failures.push(format!("{title}: {promql}: {e}")),
+        }
+    }
+    // The rollout variable's query.
+    assert_eq!(range_query(server.port, "genesis_rollout_info", 60), Ok(1));
+    assert!(
+        failures.is_empty(),
+        "{}\nlog:\n{}",
+        failures.join("\n"),
+        log(d)
+    );
+}

@@ -65,7 +65,7 @@ pub const FAMILIES: [(&str, &str, &str); 24] = [
     ("genesis_rollout_gate_query_errors_total", "counter", "Health-gate readings that failed (a query error or timeout)."),
     ("genesis_rollout_gate_duration_seconds", "histogram", "Time one health-gate observation took."),
     ("genesis_rollout_last_tick_timestamp_seconds", "gauge", "When the last tick was judged, Unix seconds (0 before the first)."),
-    ("genesis_rollout_observed_ratio", "gauge", "The in-cohort share of requests at the last tick, as a ratio (what the fleet actually serves)."),
+    ("genesis_rollout_observed_ratio", "gauge", "The lowest percentage an instance of the fleet applies, as a ratio (0..1), at the last observation."),
 ];
 
 /// The phases, in the order they are rendered.
@@ -499,8 +499,10 @@ impl RolloutMetrics {
                 text.series(name, &[r], state.last_tick.map_or(0.0, seconds));
             }
             "genesis_rollout_observed_ratio" => {
-                if let Some(v) = verdicts.get(&CheckKind::Fleet).and_then(|c| c.value) {
-                    text.series(name, &[r], base_unit(CheckKind::Fleet, v));
+                let fleet = self.gate.stats().fleet;
+                let lowest = fleet.and_then(|f| f.percents.into_iter().reduce(f64::min));
+                if let Some(lowest) = lowest {
+                    text.series(name, &[r], lowest / 100.0);
                 }
             }
             _ => {}
