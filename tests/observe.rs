@@ -766,8 +766,68 @@ fn rules_on_scrapes(scrapes: &[&str]) {
     );
 }
 
+/// Debian's `chromium`, headless; under `CI=true` a missing one fails.
+fn chromium_available(test: &str) -> bool {
+    let found = Command::new("chromium")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: `chromium` is required under CI=true (apt-get install --no-install-recommends chromium)");
+    }
+    if !found {
+        eprintln!("SKIPPED the browser part of {test}: `chromium` not installed");
+    }
+    found
+}
+
+/// Runs headless chromium with `args` on `url` (its own profile), killed
+/// after 120 s; returns its standard output.
+fn chromium(args: &[String], url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap()
+}
+
 /// Without `--ui-token-file` the page is read-only: every action is 401,
-/// and nothing changes.
+/// and nothing changes. The page of this live run in a real browser
+/// (headless chromium): its DOM shows the stage, the percentage and the
+/// checks; its screenshot is kept as `target/status-page.png` (and copied
+/// to `docs/status-page.png` with `GENESIS_UPDATE_SCREENSHOT=1`).
 #[test]
 fn without_a_token_file_the_page_is_read_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -807,6 +867,72 @@ fn without_a_token_file_the_page_is_read_only() {
             .all(|h| h["event"] != "pause"),
         "nothing paused"
     );
+
+    if !chromium_available("without_a_token_file_the_page_is_read_only") {
+        return;
+    }
+    let url = format!("http://127.0.0.1:{uport}/");
+    // Once the cohort tests have counts, so the page shows every figure.
+    wait_for(
+        d,
+        "the e-values on the page",
+        Duration::from_secs(60),
+        || get(uport, "/").1.contains("significant at"),
+    );
+    let dom = chromium(&["--dump-dom".into()], &url);
+    // The stage and its percentage (the plan's), whichever stage it is at.
+    let shown = |id: &str| {
+        let open = format!("<span id=\"{id}\">");
+        let from = dom
+            .find(&open)
+            .unwrap_or_else(|| panic!("no #{id} in the DOM:\n{dom}"))
+            + open.len();
+        dom[from..from + dom[from..].find('<').unwrap()].to_owned()
+    };
+    assert!(
+        [("1", "5%"), ("2", "10%")]
+            .contains(&(shown("stage").as_str(), shown("percentage").as_str())),
+        "stage {} at {}:\n{dom}",
+        shown("stage"),
+        shown("percentage")
+    );
+    assert_eq!(shown("rollout"), ROLLOUT);
+    for needle in [
+        "<strong id=\"phase\">soaking</strong>",
+        "<td>error rate</td>",
+        "<td>P95 latency</td>",
+        "<td>in-vs-out error excess</td>",
+        "id=\"timeline\"",
+        "id=\"cohort\"",
+        "Read-only",
+    ] {
+        assert!(dom.contains(needle), "{needle} not in the DOM:\n{dom}");
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    let shot = target.join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1700".into(),
+            "--hide-scrollbars".into(),
+        ],
+        &url,
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    if std::env::var("GENESIS_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        std::fs::copy(
+            &shot,
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png"),
+        )
+        .unwrap();
+    }
 }
 
 fn percent_encode(s: &str) -> String {
