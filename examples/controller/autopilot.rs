@@ -28,16 +28,25 @@ fn stop_on_signals() -> StopFlag {
     stop
 }
 
-pub fn deploy(
-    cli: &Cli,
-    out: &Out,
-    wait: u64,
-    target: f64,
-    gate: Option<&Path>,
-    tick: &str,
-    notify: &NotifyArgs,
-    observe: &ObserveArgs,
-) -> Result<u8> {
+/// What `deploy` was asked.
+pub struct Deploy<'a> {
+    pub wait: u64,
+    pub target: f64,
+    pub gate: Option<&'a Path>,
+    pub tick: &'a str,
+    pub notify: &'a NotifyArgs,
+    pub observe: &'a ObserveArgs,
+}
+
+pub fn deploy(cli: &Cli, out: &Out, args: &Deploy<'_>) -> Result<u8> {
+    let Deploy {
+        wait,
+        target,
+        gate,
+        tick,
+        notify,
+        observe,
+    } = *args;
     // Every number first: a bad one changes nothing.
     let tick = tick_option(tick)?;
     if wait > MAX_WAIT_SECS {

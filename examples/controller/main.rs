@@ -189,12 +189,14 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
         } => autopilot::deploy(
             cli,
             out,
-            *wait,
-            *target_percentage,
-            gate.as_deref(),
-            tick,
-            notify,
-            observe,
+            &autopilot::Deploy {
+                wait: *wait,
+                target: *target_percentage,
+                gate: gate.as_deref(),
+                tick,
+                notify,
+                observe,
+            },
         ),
         Command::HealthCheck { gate } => health::health_check(cli, out, gate.as_deref()),
         Command::Run {

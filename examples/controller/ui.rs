@@ -113,7 +113,7 @@ async fn act(
     let reason = || {
         body.reason
             .clone()
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "body: `reason` is required"))
+            .ok_or((StatusCode::BAD_REQUEST, "body: `reason` is required"))
     };
     let operation = match action.as_str() {
         "pause" => reason().map(|reason| Operation::Pause { reason }),
@@ -124,19 +124,19 @@ async fn act(
                 role: role.clone(),
                 name: name.clone(),
             }),
-            _ => Err(error(
+            _ => Err((
                 StatusCode::BAD_REQUEST,
                 "body: `role` and `name` are required",
             )),
         },
-        _ => Err(error(
+        _ => Err((
             StatusCode::NOT_FOUND,
             "actions: pause, resume, rollback, signoff",
         )),
     };
     let operation = match operation {
         Ok(op) => op,
-        Err(r) => return r,
+        Err((code, message)) => return error(code, message),
     };
     // 3. Through the engine's request path, at the revision seen.
     let seen = body.revision;

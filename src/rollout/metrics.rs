@@ -725,18 +725,18 @@ impl ChannelFigures {
                 )
             })
             .collect();
-        let entry = |by: &mut BTreeMap<String, ChannelFigures>, c: &str| {
-            by.entry(c.to_owned())
+        fn entry<'a>(
+            by: &'a mut BTreeMap<String, ChannelFigures>,
+            channel: &str,
+        ) -> &'a mut ChannelFigures {
+            by.entry(channel.to_owned())
                 .or_insert_with(|| ChannelFigures {
-                    channel: c.to_owned(),
+                    channel: channel.to_owned(),
                     ..ChannelFigures::default()
                 })
-                .channel
-                .clone()
-        };
+        }
         for d in outbox.deliveries()? {
-            let key = entry(&mut by, &d.channel);
-            let f = by.get_mut(&key).expect("just inserted");
+            let f = entry(&mut by, &d.channel);
             match d.outcome {
                 DeliveryOutcome::Delivered => {
                     f.sent += 1;
@@ -749,10 +749,7 @@ impl ChannelFigures {
             }
         }
         for p in outbox.pending()? {
-            let key = entry(&mut by, &p.channel);
-            if let Some(f) = by.get_mut(&key) {
-                f.pending = p.pending.len() as u64;
-            }
+            entry(&mut by, &p.channel).pending = p.pending.len() as u64;
         }
         Ok(by.into_values().collect())
     }
