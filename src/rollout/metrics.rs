@@ -754,3 +754,210 @@ impl ChannelFigures {
         Ok(by.into_values().collect())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::rollout::controller::{Applied, Commit, OpenReport};
+    use crate::rollout::{HistoryEntry, Plan};
+    use crate::Percentage;
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_unix_millis(secs * 1000)
+    }
+
+    fn applied(event: &str) -> Result<Applied, String> {
+        Ok(Applied {
+            entry: HistoryEntry {
+                at: at(10),
+                event: event.into(),
+                stage: 0,
+                percentage: Percentage::ZERO,
+                why: "test".into(),
+                by: "alice".into(),
+                claimed_by: None,
+                request: None,
+            },
+            commit: Commit {
+                revision: 2,
+                pending: Vec::new(),
+                notes: Vec::new(),
+            },
+            opened: OpenReport::default(),
+        })
+    }
+
+    /// `name{labels}` -> value.
+    fn samples(text: &str) -> BTreeMap<String, f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_owned(), v.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fresh_rollout_has_every_series_pre_initialised() {
+        let state = RolloutState::new("r", Plan::six_day(), at(0));
+        let text =
+            RolloutMetrics::new("1.2.3", GateMeter::default()).render(Some(&state), at(0), &[]);
+        // 1. HELP and TYPE for every family, in order.
+        for (name, kind, _) in FAMILIES {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
+        let s = samples(&text);
+        // 3. One phase at 1.
+        let phases: f64 = PHASES
+            .iter()
+            .map(|p| {
+                s[&format!(
+                    "genesis_rollout_phase{{rollout=\"r\",phase=\"{}\"}}",
+                    p.as_str()
+                )]
+            })
+            .sum();
+        assert_eq!(phases, 1.0);
+        assert_eq!(
+            s["genesis_rollout_phase{rollout=\"r\",phase=\"ready\"}"],
+            1.0
+        );
+        // 2. Counters and verdicts at 0 before anything happened.
+        assert_eq!(
+            s["genesis_rollout_rollbacks_total{rollout=\"r\",reason=\"operator\"}"],
+            0.0
+        );
+        assert_eq!(
+            s["genesis_rollout_transitions_total{rollout=\"r\",kind=\"complete\"}"],
+            0.0
+        );
+        assert_eq!(
+            s["genesis_rollout_operator_commands_total{rollout=\"r\",command=\"signoff\",result=\"refused\"}"],
+            0.0
+        );
+        assert_eq!(
+            s["genesis_rollout_check_verdict{rollout=\"r\",check=\"cohort_sample\",verdict=\"pass\"}"],
+            0.0
+        );
+        assert_eq!(s["genesis_rollout_build_info{version=\"1.2.3\"}"], 1.0);
+        assert_eq!(s["genesis_rollout_stages{rollout=\"r\"}"], 6.0);
+        // A ready rollout completes after the plan's healthy length.
+        let expected = Plan::six_day().estimated_duration().as_secs_f64();
+        assert_eq!(
+            s["genesis_rollout_expected_completion_timestamp_seconds{rollout=\"r\"}"],
+            expected
+        );
+    }
+
+    #[test]
+    fn events_are_counted_by_kind_reason_and_result() {
+        let mut m = RolloutMetrics::new("1", GateMeter::default());
+        let rollback = Operation::Rollback { reason: "x".into() };
+        m.observe(
+            "r",
+            &RunEvent::Operation {
+                operation: Operation::Start,
+                by: "a".into(),
+                outcome: applied("start"),
+            },
+        );
+        m.observe(
+            "r",
+            &RunEvent::Operation {
+                operation: rollback.clone(),
+                by: "a".into(),
+                outcome: applied("rollback"),
+            },
+        );
+        m.observe(
+            "r",
+            &RunEvent::Operation {
+                operation: rollback,
+                by: "a".into(),
+                outcome: Err("no".into()),
+            },
+        );
+        let state = RolloutState::new("r", Plan::six_day(), at(0));
+        let s = samples(&m.render(Some(&state), at(0), &[]));
+        assert_eq!(
+            s["genesis_rollout_transitions_total{rollout=\"r\",kind=\"advance\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["genesis_rollout_transitions_total{rollout=\"r\",kind=\"rollback\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["genesis_rollout_rollbacks_total{rollout=\"r\",reason=\"operator\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["genesis_rollout_rollbacks_total{rollout=\"r\",reason=\"breach\"}"],
+            0.0
+        );
+        assert_eq!(
+            s["genesis_rollout_operator_commands_total{rollout=\"r\",command=\"rollback\",result=\"applied\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["genesis_rollout_operator_commands_total{rollout=\"r\",command=\"rollback\",result=\"refused\"}"],
+            1.0
+        );
+    }
+
+    #[test]
+    fn a_re_initialised_rollout_leaves_no_series_of_the_old_one() {
+        let mut m = RolloutMetrics::new("1", GateMeter::default());
+        m.observe(
+            "old",
+            &RunEvent::Operation {
+                operation: Operation::Start,
+                by: "a".into(),
+                outcome: applied("start"),
+            },
+        );
+        let state = RolloutState::new("new", Plan::six_day(), at(0));
+        let text = m.render(Some(&state), at(0), &[]);
+        assert!(!text.contains("rollout=\"old\""), "{text}");
+        let s = samples(&text);
+        assert_eq!(
+            s["genesis_rollout_transitions_total{rollout=\"new\",kind=\"advance\"}"],
+            0.0
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_gate_durations_bucketed() {
+        let meter = GateMeter::default();
+        meter.record(&Observation::healthy(), Duration::from_millis(30));
+        meter.record(&Observation::failed("down"), Duration::from_secs(3));
+        let state = RolloutState::new("a\"b\\c", Plan::six_day(), at(0));
+        let text = RolloutMetrics::new("1", meter).render(Some(&state), at(0), &[]);
+        assert!(
+            text.contains(r#"genesis_rollout_stage{rollout="a\"b\\c"} 0"#),
+            "{text}"
+        );
+        let s = samples(&text);
+        assert_eq!(
+            s["genesis_rollout_gate_duration_seconds_bucket{le=\"0.025\"}"],
+            0.0
+        );
+        assert_eq!(
+            s["genesis_rollout_gate_duration_seconds_bucket{le=\"0.05\"}"],
+            1.0
+        );
+        assert_eq!(
+            s["genesis_rollout_gate_duration_seconds_bucket{le=\"5\"}"],
+            2.0
+        );
+        assert_eq!(
+            s["genesis_rollout_gate_duration_seconds_bucket{le=\"+Inf\"}"],
+            2.0
+        );
+        assert_eq!(s["genesis_rollout_gate_duration_seconds_count"], 2.0);
+        assert!(s["genesis_rollout_gate_query_errors_total"] >= 5.0);
+    }
+}
