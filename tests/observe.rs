@@ -1082,3 +1082,175 @@ fn every_dashboard_query_returns_data_from_a_real_run() {
         log(d)
     );
 }
+
+/// A running Alertmanager (Debian's `prometheus-alertmanager`) routing
+/// everything to `webhook` at once, resolved notifications included;
+/// killed on drop.
+struct Alertmanager {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(webhook: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname, rollout]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{webhook}'\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        for _attempt in 0..5 {
+            let port = prom::free_port();
+            let mut child = Command::new("prometheus-alertmanager")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start prometheus-alertmanager");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Some((200, _)) = http(port, "GET", "/-/ready", &[], "") {
+                    return Alertmanager {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // most likely the port was taken: another one
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("alertmanager did not become ready");
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alertmanager_available(test: &str) -> bool {
+    let found = Command::new("prometheus-alertmanager")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: `prometheus-alertmanager` is required under CI=true (apt-get install --no-install-recommends prometheus-alertmanager)");
+    }
+    if !found {
+        eprintln!("SKIPPED {test}: `prometheus-alertmanager` not installed");
+    }
+    found
+}
+
+/// Whether an Alertmanager notification in `hits` has
+/// `GenesisRolloutRolledBack` of the rollout with `status`.
+fn rolled_back(hits: &[receivers::Hit], status: &str) -> bool {
+    hits.iter().any(|h| {
+        let v = h.json();
+        v["status"] == status
+            && v["alerts"].as_array().is_some_and(|a| {
+                a.iter().any(|a| {
+                    a["labels"]["alertname"] == "GenesisRolloutRolledBack"
+                        && a["labels"]["rollout"] == ROLLOUT
+                        && a["status"] == status
+                })
+            })
+    })
+}
+
+/// The whole chain, live: the controller rolls back (its `genesis` job
+/// down), a real Prometheus scraping it evaluates the shipped rules, a real
+/// Alertmanager tells a webhook that `GenesisRolloutRolledBack` fires; the
+/// rollout resumed from the status page, the webhook hears it resolve.
+#[test]
+fn a_rollback_reaches_alertmanager_and_resolves() {
+    let test = "a_rollback_reaches_alertmanager_and_resolves";
+    if !prom::available(test) || !alertmanager_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, true);
+    let hook = receivers::Receiver::start(200);
+    let am = Alertmanager::start(&hook.url("/alerts"));
+    let (mport, uport) = (prom::free_port(), prom::free_port());
+    let _run = start_run(
+        d,
+        &[
+            "--metrics-listen".into(),
+            mport.to_string(),
+            "--ui-listen".into(),
+            uport.to_string(),
+            "--ui-token-file".into(),
+            "token".into(),
+        ],
+    );
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/genesis-rollout.rules.yml");
+    let _prometheus = prom::PrometheusServer::start(
+        "",
+        &format!(
+            "[{{job_name: genesis-rollout, static_configs: [{{targets: ['127.0.0.1:{mport}']}}]}}]\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{}']\n",
+            rules.display(),
+            am.port
+        ),
+    );
+    assert!(
+        hook.wait_for(120, |h| rolled_back(h, "firing")),
+        "no firing GenesisRolloutRolledBack reached the webhook: {:?}\nlog:\n{}",
+        hook.hits().iter().map(|h| h.json()).collect::<Vec<_>>(),
+        log(d)
+    );
+    assert!(
+        !rolled_back(&hook.hits(), "resolved"),
+        "resolved before anyone resumed"
+    );
+
+    // Resumed once the outage is over: the alert resolves.
+    let api = status(uport);
+    assert_eq!(api["phase"], "rolled_back");
+    let healthy_from = api_started(&api, d) + 22.0;
+    while unix_now() < healthy_from {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    let body = format!(
+        r#"{{"revision": {}, "reason": "outage over", "name": "alice"}}"#,
+        api["revision"]
+    );
+    let (code, answer) = http(
+        uport,
+        "POST",
+        "/api/v1/resume",
+        &[("Authorization", &bearer)],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(
+        hook.wait_for(120, |h| rolled_back(h, "resolved")),
+        "GenesisRolloutRolledBack never resolved at the webhook: {:?}\nlog:\n{}",
+        hook.hits().iter().map(|h| h.json()).collect::<Vec<_>>(),
+        log(d)
+    );
+}
