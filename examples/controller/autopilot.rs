@@ -58,7 +58,12 @@ pub fn deploy(cli: &Cli, out: &Out, args: &Deploy<'_>) -> Result<u8> {
         .map_err(|e| Failure::input(format!("--target-percentage: {e}")))?;
     let channels = notify::load(notify)?;
     let rollout = gates::rollout_of(&cli.state);
-    let observer = Observer::start(observe, &cli.state, rollout.as_deref().unwrap_or(""))?;
+    let observer = Observer::start(
+        observe,
+        &cli.state,
+        rollout.as_deref().unwrap_or(""),
+        channels.as_ref().map(|c| c.channels()).unwrap_or_default(),
+    )?;
     let mut gate = gates::from_file(gate, rollout.as_deref())?;
     if let Some(o) = &observer {
         gate = o.meter(gate);
@@ -187,7 +192,12 @@ pub struct Autopilot<'a> {
 pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
     let tick = tick_option(args.tick)?;
     let channels = notify::load(args.notify)?;
-    let observer = Observer::start(args.observe, &cli.state, &load_state(&cli.state)?.rollout)?;
+    let observer = Observer::start(
+        args.observe,
+        &cli.state,
+        &load_state(&cli.state)?.rollout,
+        channels.as_ref().map(|c| c.channels()).unwrap_or_default(),
+    )?;
     let meter = |gate: Box<dyn HealthGate + Send>| match &observer {
         Some(o) => o.meter(gate),
         None => gate,

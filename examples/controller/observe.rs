@@ -38,6 +38,9 @@ pub struct Shared {
     pub recent: Mutex<VecDeque<Decision>>,
     /// The bearer token of the actions (`None`: the page is read-only).
     pub token: Option<String>,
+    /// The notification channels configured (`--notify`), whose series
+    /// exist before their first delivery.
+    pub channels: Vec<String>,
 }
 
 impl Shared {
@@ -50,7 +53,7 @@ impl Shared {
     pub fn render(&self) -> String {
         let state = self.load_state();
         let outbox = Outbox::beside(&self.state);
-        let channels = ChannelFigures::from_outbox(&outbox, &[]).unwrap_or_else(|e| {
+        let channels = ChannelFigures::from_outbox(&outbox, &self.channels).unwrap_or_else(|e| {
             tracing::warn!("metrics: cannot read the outbox: {e}");
             Vec::new()
         });
@@ -107,7 +110,12 @@ impl Observer {
     /// Binds the listeners and reads the token (a bad flag changes
     /// nothing), then serves on a thread of its own. `None` when no flag
     /// asks for anything.
-    pub fn start(args: &ObserveArgs, state: &Path, rollout: &str) -> Result<Option<Observer>> {
+    pub fn start(
+        args: &ObserveArgs,
+        state: &Path,
+        rollout: &str,
+        channels: Vec<String>,
+    ) -> Result<Option<Observer>> {
         if args.metrics_listen.is_none()
             && args.metrics_textfile.is_none()
             && args.ui_listen.is_none()
@@ -135,6 +143,7 @@ impl Observer {
             )),
             recent: Mutex::new(VecDeque::new()),
             token,
+            channels,
         });
         if metrics_listener.is_some() || ui_listener.is_some() {
             let runtime = tokio::runtime::Builder::new_multi_thread()
