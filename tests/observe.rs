@@ -1254,3 +1254,44 @@ fn a_rollback_reaches_alertmanager_and_resolves() {
         log(d)
     );
 }
+
+/// The condition behind the page's 409, in the engine's request path: an
+/// operation sent for a revision that is no longer the current one is
+/// refused, typed, and changes nothing; at the current revision it applies.
+#[test]
+fn an_operation_for_a_stale_revision_is_refused_by_the_engine() {
+    use genesis_flags::rollout::{
+        Controller, ControllerError, Operation, OperationError, Plan, RolloutState, SubmitOptions,
+        SystemClock,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.json");
+    std::fs::write(
+        &flags,
+        r#"{ "version": 1, "rollouts": { "r": { "percentage": 0 } }, "flags": { "f": { "rollout": "r" } } }"#,
+    )
+    .unwrap();
+    let state = dir.path().join("rollout-state.json");
+    Controller::init(&state, &flags, "r", Plan::six_day(), false, &SystemClock).unwrap();
+    let revision = RolloutState::load(&state).unwrap().revision;
+    let pause = Operation::Pause {
+        reason: "look".into(),
+    };
+    let stale = SubmitOptions::default().from_revision(Some(revision + 1));
+    let refused = Controller::submit_with_options(&state, &pause, "alice", &stale, &|b| b);
+    assert!(
+        matches!(
+            refused,
+            Err(ControllerError::Refused(OperationError::Stale { seen, revision: now, .. }))
+                if seen == revision + 1 && now == revision
+        ),
+        "{:?}",
+        refused.map(|(a, _)| a)
+    );
+    assert_eq!(RolloutState::load(&state).unwrap().revision, revision);
+    let start = SubmitOptions::default().from_revision(Some(revision));
+    let (applied, _) =
+        Controller::submit_with_options(&state, &Operation::Start, "alice", &start, &|b| b)
+            .unwrap();
+    assert_eq!(applied.commit.revision, revision + 1);
+}
