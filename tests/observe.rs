@@ -41,10 +41,10 @@ const PLAN: &str = r#"{ "name": "observe", "signoffs": ["deployment_lead"],
 
 /// Read on the real clock from offset 10m (the run's start): cohort
 /// series on two instances; with `outage`, the `genesis` job is down from
-/// 10 s to 20 s into the run.
+/// 10 s to 25 s into the run (a rollback needs three failed ticks in it).
 fn scenario(outage: bool) -> String {
     let events = if outage {
-        r#", "events": [ { "from": "10m10s", "to": "10m20s", "jobs_down": ["genesis"] } ]"#
+        r#", "events": [ { "from": "10m10s", "to": "10m25s", "jobs_down": ["genesis"] } ]"#
     } else {
         ""
     };
@@ -658,7 +658,7 @@ fn a_watched_rollout_metrics_page_api_and_rules_from_real_scrapes() {
     // 5. Resumed from the page once the outage is over: through the
     //    engine, audited with who acted.
     let started = api_started(&api, d);
-    let healthy_from = started + 22.0;
+    let healthy_from = started + 27.0;
     while unix_now() < healthy_from {
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -1229,7 +1229,7 @@ fn a_rollback_reaches_alertmanager_and_resolves() {
     // Resumed once the outage is over: the alert resolves.
     let api = status(uport);
     assert_eq!(api["phase"], "rolled_back");
-    let healthy_from = api_started(&api, d) + 22.0;
+    let healthy_from = api_started(&api, d) + 27.0;
     while unix_now() < healthy_from {
         std::thread::sleep(Duration::from_millis(200));
     }
