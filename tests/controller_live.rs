@@ -150,6 +150,8 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
             "gate.json",
             "--tick",
             "2s",
+            "--metrics-textfile",
+            "metrics.prom",
         ],
     );
     assert_eq!(
@@ -159,6 +161,23 @@ fn deploy_waits_on_a_live_service_and_rolls_back_a_breach() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(flags_percentage(healthy.path()), 5);
+    // `deploy --wait` exports the rollout it watched (the families are
+    // tested in tests/observe.rs).
+    let textfile = std::fs::read_to_string(healthy.path().join("metrics.prom")).unwrap();
+    for line in [
+        "genesis_rollout_phase{rollout=\"phase_4_deployment\",phase=\"soaking\"} 1",
+        "genesis_rollout_stage{rollout=\"phase_4_deployment\"} 1",
+        "genesis_rollout_target_ratio{rollout=\"phase_4_deployment\"} 0.05",
+        "genesis_rollout_check_verdict{rollout=\"phase_4_deployment\",check=\"error_rate\",verdict=\"pass\"} 1",
+    ] {
+        assert!(textfile.lines().any(|l| l == line), "{line} not in:\n{textfile}");
+    }
+    assert!(
+        textfile.lines().any(
+            |l| l.starts_with("genesis_rollout_gate_duration_seconds_count ") && !l.ends_with(" 0")
+        ),
+        "{textfile}"
+    );
 
     // An unreachable Prometheus: a one-line error, nothing written.
     let unreachable = setup(&format!("http://127.0.0.1:{}", prom::free_port()));

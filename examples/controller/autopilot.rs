@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use genesis_flags::rollout::{
-    format_duration, Clock, Controller, ManualClock, RunEnd, RunOptions, StatusView, StopFlag,
-    SystemClock, Timestamp, Verdict,
+    format_duration, Clock, Controller, HealthGate, ManualClock, RunEnd, RunOptions, StatusView,
+    StopFlag, SystemClock, Timestamp, Verdict,
 };
 use genesis_flags::Percentage;
 
-use crate::cli::{Cli, NotifyArgs};
+use crate::cli::{Cli, NotifyArgs, ObserveArgs};
+use crate::observe::Observer;
 use crate::output::{self, Failure, Out};
 use crate::{gates, load_scenario, load_state, notify, operator, tick_option, Result};
 
@@ -27,15 +28,25 @@ fn stop_on_signals() -> StopFlag {
     stop
 }
 
-pub fn deploy(
-    cli: &Cli,
-    out: &Out,
-    wait: u64,
-    target: f64,
-    gate: Option<&Path>,
-    tick: &str,
-    notify: &NotifyArgs,
-) -> Result<u8> {
+/// What `deploy` was asked.
+pub struct Deploy<'a> {
+    pub wait: u64,
+    pub target: f64,
+    pub gate: Option<&'a Path>,
+    pub tick: &'a str,
+    pub notify: &'a NotifyArgs,
+    pub observe: &'a ObserveArgs,
+}
+
+pub fn deploy(cli: &Cli, out: &Out, args: &Deploy<'_>) -> Result<u8> {
+    let Deploy {
+        wait,
+        target,
+        gate,
+        tick,
+        notify,
+        observe,
+    } = *args;
     // Every number first: a bad one changes nothing.
     let tick = tick_option(tick)?;
     if wait > MAX_WAIT_SECS {
@@ -46,32 +57,60 @@ pub fn deploy(
     let target = Percentage::from_percent(target)
         .map_err(|e| Failure::input(format!("--target-percentage: {e}")))?;
     let channels = notify::load(notify)?;
+    let rollout = gates::rollout_of(&cli.state);
+    let observer = Observer::start(
+        observe,
+        &cli.state,
+        rollout.as_deref().unwrap_or(""),
+        channels.as_ref().map(|c| c.channels()).unwrap_or_default(),
+    )?;
+    let mut gate = gates::from_file(gate, rollout.as_deref())?;
+    if let Some(o) = &observer {
+        gate = o.meter(gate);
+    }
     let mut engine = notify::configure(
         Controller::builder(&cli.state)
             .command("deploy")
-            .boxed_gate(gates::from_file(
-                gate,
-                gates::rollout_of(&cli.state).as_deref(),
-            )?),
+            .boxed_gate(gate),
         channels.as_ref(),
     )
     .open()?;
     let mut options = RunOptions::real_time(tick);
     notify::schedule(&mut options, channels.as_ref());
-    let result = deploy_on(cli, out, &mut engine, target, wait, &options);
+    let result = deploy_on(
+        cli,
+        out,
+        &mut engine,
+        &Watch {
+            target,
+            wait,
+            options: &options,
+            observer: observer.as_ref(),
+        },
+    );
+    if let Some(o) = &observer {
+        o.finish();
+    }
     let notified = notify::finish(Some(&engine), channels.as_ref(), notify)?;
     notify::log_statuses(&notified);
     result
 }
 
-fn deploy_on(
-    cli: &Cli,
-    out: &Out,
-    engine: &mut Controller,
+/// What `deploy` watches.
+struct Watch<'a> {
     target: Percentage,
     wait: u64,
-    options: &RunOptions,
-) -> Result<u8> {
+    options: &'a RunOptions,
+    observer: Option<&'a Observer>,
+}
+
+fn deploy_on(cli: &Cli, out: &Out, engine: &mut Controller, watch: &Watch<'_>) -> Result<u8> {
+    let Watch {
+        target,
+        wait,
+        options,
+        observer,
+    } = *watch;
     let applied = engine.deploy_safe(target, &operator(), options)?;
     tracing::info!(
         "deploy: stage {} at {}; watching the gate for {wait}s",
@@ -93,6 +132,9 @@ fn deploy_on(
         &stop_on_signals(),
         &mut |e| {
             output::log_event(cli, out, e);
+            if let Some(o) = observer {
+                o.event(e);
+            }
         },
     )?;
     let state = engine.state();
@@ -144,11 +186,22 @@ pub struct Autopilot<'a> {
     pub realtime: bool,
     pub wait_for_resume: bool,
     pub notify: &'a NotifyArgs,
+    pub observe: &'a ObserveArgs,
 }
 
 pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
     let tick = tick_option(args.tick)?;
     let channels = notify::load(args.notify)?;
+    let observer = Observer::start(
+        args.observe,
+        &cli.state,
+        &load_state(&cli.state)?.rollout,
+        channels.as_ref().map(|c| c.channels()).unwrap_or_default(),
+    )?;
+    let meter = |gate: Box<dyn HealthGate + Send>| match &observer {
+        Some(o) => o.meter(gate),
+        None => gate,
+    };
     let builder = notify::configure(
         Controller::builder(&cli.state).command("run"),
         channels.as_ref(),
@@ -161,7 +214,7 @@ pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
                 SystemClock.now().unix_millis().saturating_sub(600_000),
             );
             let engine = builder
-                .gate(s.gate(Duration::from_secs(300)))
+                .boxed_gate(meter(Box::new(s.gate(Duration::from_secs(300)))))
                 .open_with_report()?;
             (engine, RunOptions::real_time(tick))
         }
@@ -173,16 +226,16 @@ pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
             options.auto_signoff = false;
             let engine = builder
                 .clock(clock)
-                .gate(s.gate(Duration::from_secs(300)))
+                .boxed_gate(meter(Box::new(s.gate(Duration::from_secs(300)))))
                 .open_with_report()?;
             (engine, options)
         }
         None => (
             builder
-                .boxed_gate(gates::from_file(
+                .boxed_gate(meter(gates::from_file(
                     args.gate,
                     gates::rollout_of(&cli.state).as_deref(),
-                )?)
+                )?))
                 .open_with_report()?,
             RunOptions::real_time(tick),
         ),
@@ -202,8 +255,14 @@ pub fn run_autopilot(cli: &Cli, out: &Out, args: &Autopilot<'_>) -> Result<u8> {
     );
     let started_at = engine.state().revision;
     let end = engine.run(&options, &stop_on_signals(), &mut |e| {
-        output::log_event(cli, out, e)
+        output::log_event(cli, out, e);
+        if let Some(o) = &observer {
+            o.event(e);
+        }
     });
+    if let Some(o) = &observer {
+        o.finish();
+    }
     let notified = notify::finish(Some(engine), channels.as_ref(), args.notify)?;
     notify::log_statuses(&notified);
     let end = match end {

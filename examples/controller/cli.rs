@@ -56,6 +56,27 @@ pub struct NotifyArgs {
     pub notify_wait: String,
 }
 
+/// Watching a running rollout: metrics and the status page.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ObserveArgs {
+    /// Serve the rollout's metrics (Prometheus text format) at /metrics on
+    /// this address: HOST:PORT, or PORT alone for 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Write the same metrics to this file (atomically) after every tick
+    /// and command, for node-exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_textfile: Option<PathBuf>,
+    /// Serve the status page (/) and its API (/api/v1/...) on this address:
+    /// HOST:PORT, or PORT alone for 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub ui_listen: Option<String>,
+    /// The bearer token (first line of the file, 16 characters or more)
+    /// that allows the page's actions; without it the page is read-only.
+    #[arg(long, value_name = "PATH", requires = "ui_listen")]
+    pub ui_token_file: Option<PathBuf>,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -181,6 +202,9 @@ pub enum Command {
         /// Notifications.
         #[command(flatten)]
         notify: NotifyArgs,
+        /// Metrics and the status page while waiting.
+        #[command(flatten)]
+        observe: ObserveArgs,
     },
     /// Evaluate the gate once now and print every check.
     HealthCheck {
@@ -211,6 +235,9 @@ pub enum Command {
         /// Notifications.
         #[command(flatten)]
         notify: NotifyArgs,
+        /// Metrics and the status page.
+        #[command(flatten)]
+        observe: ObserveArgs,
     },
     /// Notification tools.
     Notify {

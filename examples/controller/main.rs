@@ -21,8 +21,10 @@ mod gates;
 mod health;
 mod incident;
 mod notify;
+mod observe;
 mod output;
 mod simulation;
+mod ui;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -91,39 +93,8 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             init(cli, out, flags, rollout, plan.as_deref(), *force)
         }
         Command::Status => {
-            let state = load_state(&cli.state)?;
-            let lock = genesis_flags::rollout::ControllerFiles::beside(&cli.state).lock;
-            let view = StatusView::new(&state, SystemClock.now(), EngineLock::holder(&lock));
-            let pending = notify::pending(&cli.state)?;
-            let mut value =
-                serde_json::to_value(&view).map_err(|e| Failure::input(e.to_string()))?;
-            value["notifications"] = json!(pending);
-            // What the fleet is told now: users are exposed to whatever the
-            // flags file says, whatever the state says.
-            let files = genesis_flags::rollout::ControllerFiles::beside(&cli.state);
-            let published = files
-                .flags_of(&state)
-                .map(|p| FlagsFile::new(p).percentage(&state.rollout));
-            let exposure = match &published {
-                Some(Ok(p)) if *p != state.percentage => format!(
-                    "\nUSERS STILL EXPOSED: the flags file shows {p}, the rollout is at {}; the running controller (or the next command) writes it",
-                    state.percentage
-                ),
-                Some(Err(e)) => format!(
-                    "\nUSERS MAY STILL BE EXPOSED: the flags file cannot be read ({e}); the running controller (or the next command) restores it"
-                ),
-                _ => String::new(),
-            };
-            value["published_percentage"] = match &published {
-                Some(Ok(p)) => json!(p.as_percent()),
-                _ => serde_json::Value::Null,
-            };
-            value["flags_in_step"] =
-                json!(matches!(&published, Some(Ok(p)) if *p == state.percentage));
-            out.emit(
-                &format!("{view}{exposure}{}", notify::pending_text(&pending)),
-                &value,
-            );
+            let (text, value) = status_report(&cli.state)?;
+            out.emit(&text, &value);
             Ok(0)
         }
         Command::Promote {
@@ -214,14 +185,18 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             gate,
             tick,
             notify,
+            observe,
         } => autopilot::deploy(
             cli,
             out,
-            *wait,
-            *target_percentage,
-            gate.as_deref(),
-            tick,
-            notify,
+            &autopilot::Deploy {
+                wait: *wait,
+                target: *target_percentage,
+                gate: gate.as_deref(),
+                tick,
+                notify,
+                observe,
+            },
         ),
         Command::HealthCheck { gate } => health::health_check(cli, out, gate.as_deref()),
         Command::Run {
@@ -231,6 +206,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             realtime,
             wait_for_resume,
             notify,
+            observe,
         } => autopilot::run_autopilot(
             cli,
             out,
@@ -241,6 +217,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
                 realtime: *realtime,
                 wait_for_resume: *wait_for_resume,
                 notify,
+                observe,
             },
         ),
         Command::Scenario {
@@ -256,6 +233,42 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// What `status` prints: the text and the JSON (also the status page's
+/// `GET /api/v1/status`).
+pub fn status_report(path: &Path) -> Result<(String, serde_json::Value)> {
+    let state = load_state(path)?;
+    let lock = genesis_flags::rollout::ControllerFiles::beside(path).lock;
+    let view = StatusView::new(&state, SystemClock.now(), EngineLock::holder(&lock));
+    let pending = notify::pending(path)?;
+    let mut value = serde_json::to_value(&view).map_err(|e| Failure::input(e.to_string()))?;
+    value["notifications"] = json!(pending);
+    // What the fleet is told now: users are exposed to whatever the
+    // flags file says, whatever the state says.
+    let files = genesis_flags::rollout::ControllerFiles::beside(path);
+    let published = files
+        .flags_of(&state)
+        .map(|p| FlagsFile::new(p).percentage(&state.rollout));
+    let exposure = match &published {
+        Some(Ok(p)) if *p != state.percentage => format!(
+            "\nUSERS STILL EXPOSED: the flags file shows {p}, the rollout is at {}; the running controller (or the next command) writes it",
+            state.percentage
+        ),
+        Some(Err(e)) => format!(
+            "\nUSERS MAY STILL BE EXPOSED: the flags file cannot be read ({e}); the running controller (or the next command) restores it"
+        ),
+        _ => String::new(),
+    };
+    value["published_percentage"] = match &published {
+        Some(Ok(p)) => json!(p.as_percent()),
+        _ => serde_json::Value::Null,
+    };
+    value["flags_in_step"] = json!(matches!(&published, Some(Ok(p)) if *p == state.percentage));
+    Ok((
+        format!("{view}{exposure}{}", notify::pending_text(&pending)),
+        value,
+    ))
 }
 
 fn load_state(path: &Path) -> Result<RolloutState> {

@@ -70,6 +70,10 @@ pub struct AuditRecord {
     pub observation: Option<Observation>,
     /// `policy`, or who acted.
     pub by: String,
+    /// What the request said its sender was, when that differs from `by`
+    /// (e.g. the name given on the status page): recorded, never trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     /// The state revision that committed this record (engine writes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
@@ -90,6 +94,7 @@ impl AuditRecord {
             verdicts: Some(decision.verdicts.clone()),
             observation: Some(observation.clone()),
             by: "policy".to_owned(),
+            claimed_by: None,
             revision: None,
         }
     }
@@ -115,6 +120,7 @@ impl AuditRecord {
             verdicts: None,
             observation: None,
             by: entry.by.clone(),
+            claimed_by: entry.claimed_by.clone(),
             revision: None,
         }
     }

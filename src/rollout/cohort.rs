@@ -239,6 +239,17 @@ impl FleetPercentage {
         })
     }
 
+    /// The percentage of each instance, read back from [`reports`](Self::reports)
+    /// (`instance=percent%`); a report that does not parse is left out.
+    #[must_use]
+    pub fn percents(&self) -> Vec<f64> {
+        self.reports
+            .iter()
+            .filter_map(|r| r.rsplit_once('='))
+            .filter_map(|(_, p)| p.trim_end_matches('%').parse().ok())
+            .collect()
+    }
+
     /// Whether every instance applies `target` (within 1 ppm).
     #[must_use]
     pub fn converged_on(&self, target: Percentage) -> bool {

@@ -49,6 +49,7 @@ mod durable;
 mod duration;
 mod flags_file;
 mod gate;
+pub mod metrics;
 pub mod notify;
 mod phase;
 mod plan;

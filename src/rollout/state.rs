@@ -94,6 +94,17 @@ pub enum OperationError {
         /// The last change, for the message.
         last: Option<String>,
     },
+    /// The rollout changed since the person looked: an operation sent for
+    /// the revision they saw (the status page's actions) is refused.
+    #[error("{operation} refused: the rollout is at revision {revision} now, not revision {seen} as seen; nothing changed")]
+    Stale {
+        /// The operation.
+        operation: &'static str,
+        /// The revision the person saw.
+        seen: u64,
+        /// The revision now.
+        revision: u64,
+    },
     /// A sign-off before the rollout reached its last stage (100%).
     #[error(
         "sign-off refused: the rollout is at stage {stage} ({percentage}); sign-offs open at 100%"

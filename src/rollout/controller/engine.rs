@@ -214,6 +214,9 @@ pub struct SubmitOptions {
     /// Raised (e.g. by a Ctrl-C handler) to withdraw the request while the
     /// running engine has not claimed it.
     pub cancel: Option<StopFlag>,
+    /// The revision the person saw: the operation is refused
+    /// ([`OperationError::Stale`]) if the rollout has changed since.
+    pub from_revision: Option<u64>,
 }
 
 impl SubmitOptions {
@@ -221,6 +224,13 @@ impl SubmitOptions {
     #[must_use]
     pub fn from_stage(mut self, stage: Option<usize>) -> Self {
         self.from_stage = stage;
+        self
+    }
+
+    /// Options applying only at `revision`.
+    #[must_use]
+    pub fn from_revision(mut self, revision: Option<u64>) -> Self {
+        self.from_revision = revision;
         self
     }
 
@@ -614,6 +624,7 @@ struct Requester {
     by: String,
     claimed: Option<String>,
     from_stage: Option<usize>,
+    from_revision: Option<u64>,
 }
 
 impl Requester {
@@ -622,6 +633,7 @@ impl Requester {
             by: by.to_owned(),
             claimed: None,
             from_stage: None,
+            from_revision: None,
         }
     }
 }
@@ -1054,6 +1066,16 @@ impl Controller {
         request: Option<&str>,
     ) -> Result<Applied, ControllerError> {
         let now = self.clock.now();
+        if let Some(seen) = requester.from_revision {
+            if seen != self.state.revision {
+                return Err(OperationError::Stale {
+                    operation: operation.name(),
+                    seen,
+                    revision: self.state.revision,
+                }
+                .into());
+            }
+        }
         if let Some(seen) = requester.from_stage {
             if seen != self.state.stage {
                 return Err(OperationError::Moved {
@@ -1132,6 +1154,7 @@ impl Controller {
                         claimed: (request.by != owner).then(|| request.by.clone()),
                         by: owner,
                         from_stage: request.from_stage,
+                        from_revision: request.from_revision,
                     };
                     let result = if request.expires < now {
                         Err(AnswerError {
@@ -1444,10 +1467,10 @@ impl Controller {
             let (mut engine, opened) =
                 configure(Controller::builder(&files.state).command(operation.name()))
                     .open_with_report()?;
-            let mut applied = match options.from_stage {
-                Some(stage) => engine.apply_from(operation, by, stage)?,
-                None => engine.apply(operation, by)?,
-            };
+            let mut requester = Requester::direct(by);
+            requester.from_stage = options.from_stage;
+            requester.from_revision = options.from_revision;
+            let mut applied = engine.apply_request(operation, &requester, None)?;
             applied.opened = opened;
             Ok((applied, Some(engine)))
         };
@@ -1470,6 +1493,7 @@ impl Controller {
             sent: now,
             expires: now.saturating_add(REQUEST_TTL),
             from_stage: options.from_stage,
+            from_revision: options.from_revision,
         };
         mailbox.send(&request)?;
         let started = Instant::now();

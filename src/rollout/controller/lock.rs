@@ -6,6 +6,10 @@
 //! dies. The file's contents name the holder (pid, host, since, command) so a
 //! refused command can say who is in the way.
 
+// `File::try_lock` is stable since 1.89, which the `rollout` feature needs
+// (see Cargo.toml); the crate's rust-version (1.87) is the evaluator's.
+#![allow(clippy::incompatible_msrv)]
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -42,6 +42,7 @@ fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
         verdicts: None,
         observation: None,
         by: "notifier".to_owned(),
+        claimed_by: None,
         revision: None,
     }
 }

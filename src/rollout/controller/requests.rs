@@ -55,6 +55,10 @@ pub struct Request {
     /// rollout is at another stage now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_stage: Option<usize>,
+    /// The revision the sender saw: the engine refuses the request if the
+    /// rollout has changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_revision: Option<u64>,
 }
 
 /// The engine's answer to a [`Request`].

@@ -406,6 +406,7 @@ impl Worker {
             verdicts: None,
             observation: None,
             by: "notifier".into(),
+            claimed_by: None,
             revision: None,
         };
         if let Ok(mut log) = AuditLog::open(&self.audit) {
