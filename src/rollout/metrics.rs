@@ -26,7 +26,7 @@
 //! 4. Only the rollout of the state rendered is labelled: counters of
 //!    another rollout id (a re-initialised state) are dropped.
 //!
-//! The families and their meaning are listed in [`FAMILIES`].
+//! The families and their meaning are listed in [`Family`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -40,33 +40,185 @@ use super::{
     Timestamp, Verdict,
 };
 
-/// Every family: name, type, help. The order is the rendering order.
-pub const FAMILIES: [(&str, &str, &str); 24] = [
-    ("genesis_rollout_build_info", "gauge", "The controller's version (always 1)."),
-    ("genesis_rollout_info", "gauge", "The rollout the controller drives and its plan (always 1)."),
-    ("genesis_rollout_phase", "gauge", "The rollout's phase: 1 for the current one, 0 for the others."),
-    ("genesis_rollout_target_ratio", "gauge", "The percentage the controller published, as a ratio (0..1)."),
-    ("genesis_rollout_stage", "gauge", "Index of the current stage (0 before the first and after a rollback)."),
-    ("genesis_rollout_stages", "gauge", "Stages in the plan."),
-    ("genesis_rollout_stage_started_timestamp_seconds", "gauge", "When the current stage (or phase) began, Unix seconds."),
-    ("genesis_rollout_soak_end_timestamp_seconds", "gauge", "When the current stage's soak ends, Unix seconds (0 when not soaking)."),
-    ("genesis_rollout_expected_completion_timestamp_seconds", "gauge", "When a healthy rollout completes, Unix seconds (0 when rolled back or paused)."),
-    ("genesis_rollout_transitions_total", "counter", "Transitions applied by this controller, by kind."),
-    ("genesis_rollout_rollbacks_total", "counter", "Rollbacks applied by this controller, by reason."),
-    ("genesis_rollout_check_verdict", "gauge", "Each check's verdict at the last tick: 1 for the current one, 0 for the others (all 0 when not judged)."),
-    ("genesis_rollout_check_value", "gauge", "Each check's value at the last tick, in its base unit (ratio, seconds, count, e-value)."),
-    ("genesis_rollout_check_threshold", "gauge", "Each check's rollback threshold in force, in the unit of its value."),
-    ("genesis_rollout_cohort_evalue", "gauge", "The in-vs-out cohort test's e-value this stage (evidence that the flagged users fare worse)."),
-    ("genesis_rollout_cohort_evalue_threshold", "gauge", "The e-value over which the cohort test rolls back."),
-    ("genesis_rollout_fleet_instances", "gauge", "Instances reporting the target percentage (converged) or another (lagging)."),
-    ("genesis_rollout_operator_commands_total", "counter", "Operator commands served by this controller, by command and result."),
-    ("genesis_rollout_notifications_total", "counter", "Notification deliveries, by channel and result (failed counts failed attempts)."),
-    ("genesis_rollout_notifications_pending", "gauge", "Notification events not yet delivered, by channel."),
-    ("genesis_rollout_gate_query_errors_total", "counter", "Health-gate readings that failed (a query error or timeout)."),
-    ("genesis_rollout_gate_duration_seconds", "histogram", "Time one health-gate observation took."),
-    ("genesis_rollout_last_tick_timestamp_seconds", "gauge", "When the last tick was judged, Unix seconds (0 before the first)."),
-    ("genesis_rollout_observed_ratio", "gauge", "The lowest percentage an instance of the fleet applies, as a ratio (0..1), at the last observation."),
-];
+/// A metric family of the contract: its name, type and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `genesis_rollout_build_info` (gauge): The controller's version (always 1).
+    BuildInfo,
+    /// `genesis_rollout_info` (gauge): The rollout the controller drives and its plan (always 1).
+    Info,
+    /// `genesis_rollout_phase` (gauge): The rollout's phase: 1 for the current one, 0 for the others.
+    Phase,
+    /// `genesis_rollout_target_ratio` (gauge): The percentage the controller published, as a ratio (0..1).
+    TargetRatio,
+    /// `genesis_rollout_stage` (gauge): Index of the current stage (0 before the first and after a rollback).
+    Stage,
+    /// `genesis_rollout_stages` (gauge): Stages in the plan.
+    Stages,
+    /// `genesis_rollout_stage_started_timestamp_seconds` (gauge): When the current stage (or phase) began, Unix seconds.
+    StageStartedTimestampSeconds,
+    /// `genesis_rollout_soak_end_timestamp_seconds` (gauge): When the current stage's soak ends, Unix seconds (0 when not soaking).
+    SoakEndTimestampSeconds,
+    /// `genesis_rollout_expected_completion_timestamp_seconds` (gauge): When a healthy rollout completes, Unix seconds (0 when rolled back or paused).
+    ExpectedCompletionTimestampSeconds,
+    /// `genesis_rollout_transitions_total` (counter): Transitions applied by this controller, by kind.
+    TransitionsTotal,
+    /// `genesis_rollout_rollbacks_total` (counter): Rollbacks applied by this controller, by reason.
+    RollbacksTotal,
+    /// `genesis_rollout_check_verdict` (gauge): Each check's verdict at the last tick: 1 for the current one, 0 for the others (all 0 when not judged).
+    CheckVerdict,
+    /// `genesis_rollout_check_value` (gauge): Each check's value at the last tick, in its base unit (ratio, seconds, count, e-value).
+    CheckValue,
+    /// `genesis_rollout_check_threshold` (gauge): Each check's rollback threshold in force, in the unit of its value.
+    CheckThreshold,
+    /// `genesis_rollout_cohort_evalue` (gauge): The in-vs-out cohort test's e-value this stage (evidence that the flagged users fare worse).
+    CohortEvalue,
+    /// `genesis_rollout_cohort_evalue_threshold` (gauge): The e-value over which the cohort test rolls back.
+    CohortEvalueThreshold,
+    /// `genesis_rollout_fleet_instances` (gauge): Instances reporting the target percentage (converged) or another (lagging).
+    FleetInstances,
+    /// `genesis_rollout_operator_commands_total` (counter): Operator commands served by this controller, by command and result.
+    OperatorCommandsTotal,
+    /// `genesis_rollout_notifications_total` (counter): Notification deliveries, by channel and result (failed counts failed attempts).
+    NotificationsTotal,
+    /// `genesis_rollout_notifications_pending` (gauge): Notification events not yet delivered, by channel.
+    NotificationsPending,
+    /// `genesis_rollout_gate_query_errors_total` (counter): Health-gate readings that failed (a query error or timeout).
+    GateQueryErrorsTotal,
+    /// `genesis_rollout_gate_duration_seconds` (histogram): Time one health-gate observation took.
+    GateDurationSeconds,
+    /// `genesis_rollout_last_tick_timestamp_seconds` (gauge): When the last tick was judged, Unix seconds (0 before the first).
+    LastTickTimestampSeconds,
+    /// `genesis_rollout_observed_ratio` (gauge): The lowest percentage an instance of the fleet applies, as a ratio (0..1), at the last observation.
+    ObservedRatio,
+}
+
+impl Family {
+    /// Every family, in the rendering order.
+    pub const ALL: [Family; 24] = [
+        Family::BuildInfo,
+        Family::Info,
+        Family::Phase,
+        Family::TargetRatio,
+        Family::Stage,
+        Family::Stages,
+        Family::StageStartedTimestampSeconds,
+        Family::SoakEndTimestampSeconds,
+        Family::ExpectedCompletionTimestampSeconds,
+        Family::TransitionsTotal,
+        Family::RollbacksTotal,
+        Family::CheckVerdict,
+        Family::CheckValue,
+        Family::CheckThreshold,
+        Family::CohortEvalue,
+        Family::CohortEvalueThreshold,
+        Family::FleetInstances,
+        Family::OperatorCommandsTotal,
+        Family::NotificationsTotal,
+        Family::NotificationsPending,
+        Family::GateQueryErrorsTotal,
+        Family::GateDurationSeconds,
+        Family::LastTickTimestampSeconds,
+        Family::ObservedRatio,
+    ];
+
+    /// The family's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::BuildInfo => "genesis_rollout_build_info",
+            Family::Info => "genesis_rollout_info",
+            Family::Phase => "genesis_rollout_phase",
+            Family::TargetRatio => "genesis_rollout_target_ratio",
+            Family::Stage => "genesis_rollout_stage",
+            Family::Stages => "genesis_rollout_stages",
+            Family::StageStartedTimestampSeconds => {
+                "genesis_rollout_stage_started_timestamp_seconds"
+            }
+            Family::SoakEndTimestampSeconds => "genesis_rollout_soak_end_timestamp_seconds",
+            Family::ExpectedCompletionTimestampSeconds => {
+                "genesis_rollout_expected_completion_timestamp_seconds"
+            }
+            Family::TransitionsTotal => "genesis_rollout_transitions_total",
+            Family::RollbacksTotal => "genesis_rollout_rollbacks_total",
+            Family::CheckVerdict => "genesis_rollout_check_verdict",
+            Family::CheckValue => "genesis_rollout_check_value",
+            Family::CheckThreshold => "genesis_rollout_check_threshold",
+            Family::CohortEvalue => "genesis_rollout_cohort_evalue",
+            Family::CohortEvalueThreshold => "genesis_rollout_cohort_evalue_threshold",
+            Family::FleetInstances => "genesis_rollout_fleet_instances",
+            Family::OperatorCommandsTotal => "genesis_rollout_operator_commands_total",
+            Family::NotificationsTotal => "genesis_rollout_notifications_total",
+            Family::NotificationsPending => "genesis_rollout_notifications_pending",
+            Family::GateQueryErrorsTotal => "genesis_rollout_gate_query_errors_total",
+            Family::GateDurationSeconds => "genesis_rollout_gate_duration_seconds",
+            Family::LastTickTimestampSeconds => "genesis_rollout_last_tick_timestamp_seconds",
+            Family::ObservedRatio => "genesis_rollout_observed_ratio",
+        }
+    }
+
+    /// Its type: `gauge`, `counter` or `histogram`.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Family::BuildInfo
+            | Family::Info
+            | Family::Phase
+            | Family::TargetRatio
+            | Family::Stage
+            | Family::Stages
+            | Family::StageStartedTimestampSeconds
+            | Family::SoakEndTimestampSeconds
+            | Family::ExpectedCompletionTimestampSeconds
+            | Family::CheckVerdict
+            | Family::CheckValue
+            | Family::CheckThreshold
+            | Family::CohortEvalue
+            | Family::CohortEvalueThreshold
+            | Family::FleetInstances
+            | Family::NotificationsPending
+            | Family::LastTickTimestampSeconds
+            | Family::ObservedRatio => "gauge",
+            Family::TransitionsTotal
+            | Family::RollbacksTotal
+            | Family::OperatorCommandsTotal
+            | Family::NotificationsTotal
+            | Family::GateQueryErrorsTotal => "counter",
+            Family::GateDurationSeconds => "histogram",
+        }
+    }
+
+    /// Its meaning (the `# HELP` line).
+    #[must_use]
+    pub fn help(self) -> &'static str {
+        match self {
+            Family::BuildInfo => "The controller's version (always 1).",
+            Family::Info => "The rollout the controller drives and its plan (always 1).",
+            Family::Phase => "The rollout's phase: 1 for the current one, 0 for the others.",
+            Family::TargetRatio => "The percentage the controller published, as a ratio (0..1).",
+            Family::Stage => "Index of the current stage (0 before the first and after a rollback).",
+            Family::Stages => "Stages in the plan.",
+            Family::StageStartedTimestampSeconds => "When the current stage (or phase) began, Unix seconds.",
+            Family::SoakEndTimestampSeconds => "When the current stage's soak ends, Unix seconds (0 when not soaking).",
+            Family::ExpectedCompletionTimestampSeconds => "When a healthy rollout completes, Unix seconds (0 when rolled back or paused).",
+            Family::TransitionsTotal => "Transitions applied by this controller, by kind.",
+            Family::RollbacksTotal => "Rollbacks applied by this controller, by reason.",
+            Family::CheckVerdict => "Each check's verdict at the last tick: 1 for the current one, 0 for the others (all 0 when not judged).",
+            Family::CheckValue => "Each check's value at the last tick, in its base unit (ratio, seconds, count, e-value).",
+            Family::CheckThreshold => "Each check's rollback threshold in force, in the unit of its value.",
+            Family::CohortEvalue => "The in-vs-out cohort test's e-value this stage (evidence that the flagged users fare worse).",
+            Family::CohortEvalueThreshold => "The e-value over which the cohort test rolls back.",
+            Family::FleetInstances => "Instances reporting the target percentage (converged) or another (lagging).",
+            Family::OperatorCommandsTotal => "Operator commands served by this controller, by command and result.",
+            Family::NotificationsTotal => "Notification deliveries, by channel and result (failed counts failed attempts).",
+            Family::NotificationsPending => "Notification events not yet delivered, by channel.",
+            Family::GateQueryErrorsTotal => "Health-gate readings that failed (a query error or timeout).",
+            Family::GateDurationSeconds => "Time one health-gate observation took.",
+            Family::LastTickTimestampSeconds => "When the last tick was judged, Unix seconds (0 before the first).",
+            Family::ObservedRatio => "The lowest percentage an instance of the fleet applies, as a ratio (0..1), at the last observation.",
+        }
+    }
+}
 
 /// The phases, in the order they are rendered.
 pub const PHASES: [Phase; 7] = [
@@ -303,13 +455,14 @@ impl RolloutMetrics {
         notifications: &[ChannelFigures],
     ) -> String {
         let mut text = Text::default();
-        for (name, kind, help) in FAMILIES {
+        for family in Family::ALL {
+            let (name, kind, help) = (family.name(), family.kind(), family.help());
             let _ = writeln!(text.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            match name {
-                "genesis_rollout_build_info" => {
+            match family {
+                Family::BuildInfo => {
                     text.series(name, &[("version", &self.version)], 1.0);
                 }
-                "genesis_rollout_notifications_total" => {
+                Family::NotificationsTotal => {
                     for n in notifications {
                         for (result, v) in [
                             ("sent", n.sent),
@@ -324,16 +477,16 @@ impl RolloutMetrics {
                         }
                     }
                 }
-                "genesis_rollout_notifications_pending" => {
+                Family::NotificationsPending => {
                     for n in notifications {
                         text.series(name, &[("channel", &n.channel)], n.pending as f64);
                     }
                 }
-                "genesis_rollout_gate_query_errors_total" => {
+                Family::GateQueryErrorsTotal => {
                     let errors = self.gate.stats().errors;
                     text.series(name, &[], errors as f64);
                 }
-                "genesis_rollout_gate_duration_seconds" => {
+                Family::GateDurationSeconds => {
                     let stats = self.gate.stats();
                     for (bound, count) in GATE_BUCKETS.iter().zip(&stats.buckets) {
                         text.series(
@@ -352,7 +505,7 @@ impl RolloutMetrics {
                 }
                 _ => {
                     if let Some(state) = state {
-                        self.render_rollout(&mut text, name, state, now);
+                        self.render_rollout(&mut text, family, state, now);
                     }
                 }
             }
@@ -360,7 +513,14 @@ impl RolloutMetrics {
         text.0
     }
 
-    fn render_rollout(&self, text: &mut Text, name: &str, state: &RolloutState, now: Timestamp) {
+    fn render_rollout(
+        &self,
+        text: &mut Text,
+        family: Family,
+        state: &RolloutState,
+        now: Timestamp,
+    ) {
+        let name = family.name();
         let rollout = state.rollout.as_str();
         let r = ("rollout", rollout);
         let counters = if self.rollout.as_deref() == Some(rollout) {
@@ -378,9 +538,9 @@ impl RolloutMetrics {
             })
             .map(|c| (c.check, c))
             .collect();
-        match name {
-            "genesis_rollout_info" => text.series(name, &[r, ("plan", &state.plan.name)], 1.0),
-            "genesis_rollout_phase" => {
+        match family {
+            Family::Info => text.series(name, &[r, ("plan", &state.plan.name)], 1.0),
+            Family::Phase => {
                 for phase in PHASES {
                     text.series(
                         name,
@@ -389,35 +549,35 @@ impl RolloutMetrics {
                     );
                 }
             }
-            "genesis_rollout_target_ratio" => {
+            Family::TargetRatio => {
                 text.series(name, &[r], state.percentage.as_percent() / 100.0);
             }
-            "genesis_rollout_stage" => text.series(name, &[r], state.stage as f64),
-            "genesis_rollout_stages" => text.series(name, &[r], state.plan.stages.len() as f64),
-            "genesis_rollout_stage_started_timestamp_seconds" => {
+            Family::Stage => text.series(name, &[r], state.stage as f64),
+            Family::Stages => text.series(name, &[r], state.plan.stages.len() as f64),
+            Family::StageStartedTimestampSeconds => {
                 text.series(name, &[r], seconds(state.since));
             }
-            "genesis_rollout_soak_end_timestamp_seconds" => {
+            Family::SoakEndTimestampSeconds => {
                 let end = soak_end(state).map_or(0.0, seconds);
                 text.series(name, &[r], end);
             }
-            "genesis_rollout_expected_completion_timestamp_seconds" => {
+            Family::ExpectedCompletionTimestampSeconds => {
                 let at = expected_completion(state, now).map_or(0.0, seconds);
                 text.series(name, &[r], at);
             }
-            "genesis_rollout_transitions_total" => {
+            Family::TransitionsTotal => {
                 for t in Transition::ALL {
                     let v = counters.transitions.get(&t).copied().unwrap_or(0);
                     text.series(name, &[r, ("kind", t.as_str())], v as f64);
                 }
             }
-            "genesis_rollout_rollbacks_total" => {
+            Family::RollbacksTotal => {
                 for reason in RollbackReason::ALL {
                     let v = counters.rollbacks.get(&reason).copied().unwrap_or(0);
                     text.series(name, &[r, ("reason", reason.as_str())], v as f64);
                 }
             }
-            "genesis_rollout_check_verdict" => {
+            Family::CheckVerdict => {
                 for kind in CHECKS {
                     let current = verdicts.get(&kind).map(|c| c.verdict);
                     for verdict in VERDICTS {
@@ -433,12 +593,12 @@ impl RolloutMetrics {
                     }
                 }
             }
-            "genesis_rollout_check_value" | "genesis_rollout_check_threshold" => {
+            Family::CheckValue | Family::CheckThreshold => {
                 for kind in CHECKS {
                     let Some(c) = verdicts.get(&kind) else {
                         continue;
                     };
-                    let v = if name == "genesis_rollout_check_value" {
+                    let v = if family == Family::CheckValue {
                         c.value
                     } else {
                         c.threshold
@@ -448,7 +608,7 @@ impl RolloutMetrics {
                     }
                 }
             }
-            "genesis_rollout_cohort_evalue" | "genesis_rollout_cohort_evalue_threshold" => {
+            Family::CohortEvalue | Family::CohortEvalueThreshold => {
                 for (metric, kind) in [
                     ("errors", CheckKind::CohortErrorExcess),
                     ("latency", CheckKind::CohortLatencyExcess),
@@ -456,7 +616,7 @@ impl RolloutMetrics {
                     let Some(c) = verdicts.get(&kind) else {
                         continue;
                     };
-                    let v = if name == "genesis_rollout_cohort_evalue" {
+                    let v = if family == Family::CohortEvalue {
                         c.value
                     } else {
                         c.threshold
@@ -466,7 +626,7 @@ impl RolloutMetrics {
                     }
                 }
             }
-            "genesis_rollout_fleet_instances" => {
+            Family::FleetInstances => {
                 if let Some(fleet) = self.gate.stats().fleet {
                     let target = state.percentage.as_percent();
                     let converged = fleet
@@ -479,7 +639,7 @@ impl RolloutMetrics {
                     text.series(name, &[r, ("state", "lagging")], lagging as f64);
                 }
             }
-            "genesis_rollout_operator_commands_total" => {
+            Family::OperatorCommandsTotal => {
                 for command in COMMANDS {
                     for (result, applied) in [("applied", true), ("refused", false)] {
                         let v = counters
@@ -495,17 +655,22 @@ impl RolloutMetrics {
                     }
                 }
             }
-            "genesis_rollout_last_tick_timestamp_seconds" => {
+            Family::LastTickTimestampSeconds => {
                 text.series(name, &[r], state.last_tick.map_or(0.0, seconds));
             }
-            "genesis_rollout_observed_ratio" => {
+            Family::ObservedRatio => {
                 let fleet = self.gate.stats().fleet;
                 let lowest = fleet.and_then(|f| f.percents.into_iter().reduce(f64::min));
                 if let Some(lowest) = lowest {
                     text.series(name, &[r], lowest / 100.0);
                 }
             }
-            _ => {}
+            // Not labelled by rollout: rendered by `render`.
+            Family::BuildInfo
+            | Family::NotificationsTotal
+            | Family::NotificationsPending
+            | Family::GateQueryErrorsTotal
+            | Family::GateDurationSeconds => {}
         }
     }
 }
@@ -805,7 +970,8 @@ mod tests {
         let text =
             RolloutMetrics::new("1.2.3", GateMeter::default()).render(Some(&state), at(0), &[]);
         // 1. HELP and TYPE for every family, in order.
-        for (name, kind, _) in FAMILIES {
+        for f in Family::ALL {
+            let (name, kind) = (f.name(), f.kind());
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
         }
