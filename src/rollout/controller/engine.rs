@@ -1,280 +1,30 @@
-//! [`Controller`]: open, tick, operate, run, deploy — every change through
-//! [`Controller::commit`], the write protocol of the module docs.
+//! [`Controller`]: open, tick, operate, run — every change through
+//! `Controller::commit_with` and the write protocol (`protocol.rs`). The
+//! request server, the request client, the safe deploy, publishing retries
+//! and the notices are `impl Controller` blocks of their own modules.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use super::files::{ControllerFiles, FileFlags, FlagsWriter};
 use super::gate_worker::GateWorker;
 use super::lock::{host_name, EngineLock, LockHolder};
-use super::requests::{
-    new_request_id, user_name, Answer, AnswerError, Claimed, Mailbox, Request, REQUEST_TTL,
+use super::protocol::{commit_files, resolve_flags_path, stored_flags_path};
+use super::requests::Mailbox;
+use super::{
+    operator_name, Applied, Commit, ControllerError, Operation, Pending, RunEnd, RunEvent,
+    RunOptions, StopFlag, TickReport,
 };
-use super::ControllerError;
 use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
 #[cfg(feature = "notify")]
 use crate::rollout::notify::{ChannelStatus, Notifier, NotifyConfig};
 use crate::rollout::{
-    decide, format_duration, sweep_temp_files, AuditLog, AuditRecord, Clock, Decision, FlagsFile,
-    HealthGate, HistoryEntry, Observation, OperationError, Phase, Plan, RolloutState, SystemClock,
-    Timestamp, Verdict,
+    decide, sweep_temp_files, AuditLog, AuditRecord, Clock, FlagsFile, HealthGate, HistoryEntry,
+    Observation, OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
 };
 use crate::Percentage;
-
-/// A person's operation on a rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "operation", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Operation {
-    /// Start a ready rollout at stage 1.
-    Start,
-    /// Move to the next stage now.
-    Promote {
-        /// Why.
-        reason: String,
-    },
-    /// Stop for a person; the percentage stays.
-    Pause {
-        /// Why.
-        reason: String,
-    },
-    /// Resume a paused rollout, or restart a rolled-back one from stage 1.
-    Resume {
-        /// Why.
-        reason: String,
-    },
-    /// Roll back to 0% now.
-    Rollback {
-        /// Why.
-        reason: String,
-    },
-    /// Record a sign-off.
-    SignOff {
-        /// The plan's role.
-        role: String,
-        /// Who signs.
-        name: String,
-    },
-}
-
-impl Operation {
-    /// `start`, `promote`, `pause`, `resume`, `rollback` or `signoff`.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Operation::Start => "start",
-            Operation::Promote { .. } => "promote",
-            Operation::Pause { .. } => "pause",
-            Operation::Resume { .. } => "resume",
-            Operation::Rollback { .. } => "rollback",
-            Operation::SignOff { .. } => "signoff",
-        }
-    }
-}
-
-/// A follow-up write of a committed change that has not happened yet; the
-/// next [`open`](ControllerBuilder::open) does it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "pending", rename_all = "snake_case")]
-pub enum Pending {
-    /// The flags file still shows the old percentage.
-    Flags {
-        /// Why the write failed.
-        error: String,
-    },
-    /// Audit records are still only in the state's journal.
-    Audit {
-        /// Why the append failed.
-        error: String,
-    },
-    /// Notification events are still only in the state.
-    Outbox {
-        /// Why the append failed.
-        error: String,
-    },
-}
-
-impl std::fmt::Display for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pending::Flags { error } => write!(
-                f,
-                "the flags file was not updated ({error}); the next start of the controller writes it"
-            ),
-            Pending::Audit { error } => write!(
-                f,
-                "the audit record was not appended ({error}); the next start of the controller appends it"
-            ),
-            Pending::Outbox { error } => write!(
-                f,
-                "the notification was not added to the outbox ({error}); the next start of the controller adds it"
-            ),
-        }
-    }
-}
-
-/// A committed change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Commit {
-    /// The state's revision after the change.
-    pub revision: u64,
-    /// Follow-up writes still to do (empty when everything is written).
-    pub pending: Vec<Pending>,
-    /// What publishing did beyond the percentage (a broken flags file
-    /// restored), one line each.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-/// An operation applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Applied {
-    /// The history entry it recorded.
-    pub entry: HistoryEntry,
-    /// The commit.
-    pub commit: Commit,
-    /// What opening the engine repaired, when [`Controller::submit`]
-    /// applied the operation itself.
-    #[serde(skip)]
-    pub opened: OpenReport,
-}
-
-/// One tick: what the gate saw, what the policy decided, what was written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TickReport {
-    /// What the gate saw.
-    pub observation: Observation,
-    /// The decision.
-    pub decision: Decision,
-    /// The commit.
-    pub commit: Commit,
-}
-
-/// Something that happened in [`Controller::run`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-// Events are handed out by reference, one per tick: their size costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum RunEvent {
-    /// A tick.
-    Tick(TickReport),
-    /// An operation, applied (or refused) for a person.
-    Operation {
-        /// What was asked.
-        operation: Operation,
-        /// Who asked.
-        by: String,
-        /// The outcome; `Err` is the refusal's message.
-        outcome: Result<Applied, String>,
-    },
-    /// The engine retried publishing a committed percentage that the flags
-    /// file did not show yet (users are exposed to the old one until it
-    /// succeeds).
-    Publish {
-        /// The percentage the state holds.
-        percentage: Percentage,
-        /// `Err` says why the flags file still could not be written.
-        outcome: Result<Vec<String>, String>,
-    },
-    /// A request in the request folder was refused before it was read
-    /// (unsafe folder or file); nothing changed.
-    RequestRefused {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Why [`Controller::run`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunEnd {
-    /// The rollout completed.
-    Completed,
-    /// The rollout rolled back.
-    RolledBack,
-    /// The rollout paused for a person.
-    Paused,
-    /// The stop flag was raised (between ticks; the state is saved).
-    Stopped,
-    /// The `until` instant passed.
-    Until,
-}
-
-/// How an operator command is submitted (see
-/// [`Controller::submit_with_options`]).
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct SubmitOptions {
-    /// The stage the person saw: the operation is refused if the rollout
-    /// is at another stage when it is applied.
-    pub from_stage: Option<usize>,
-    /// Raised (e.g. by a Ctrl-C handler) to withdraw the request while the
-    /// running engine has not claimed it.
-    pub cancel: Option<StopFlag>,
-    /// The revision the person saw: the operation is refused
-    /// ([`OperationError::Stale`]) if the rollout has changed since.
-    pub from_revision: Option<u64>,
-}
-
-impl SubmitOptions {
-    /// Options applying from `stage`.
-    #[must_use]
-    pub fn from_stage(mut self, stage: Option<usize>) -> Self {
-        self.from_stage = stage;
-        self
-    }
-
-    /// Options applying only at `revision`.
-    #[must_use]
-    pub fn from_revision(mut self, revision: Option<u64>) -> Self {
-        self.from_revision = revision;
-        self
-    }
-
-    /// Options withdrawn when `cancel` is raised.
-    #[must_use]
-    pub fn cancel(mut self, cancel: StopFlag) -> Self {
-        self.cancel = Some(cancel);
-        self
-    }
-}
-
-/// A flag raised to stop [`Controller::run`] between ticks (from a signal
-/// handler, another thread, a test).
-pub type StopFlag = Arc<AtomicBool>;
-
-/// How [`Controller::run`] paces itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunOptions {
-    /// Time between ticks.
-    pub tick: Duration,
-    /// How often to look for operator requests while waiting; `None` waits
-    /// for each tick in one step (simulations).
-    pub poll: Option<Duration>,
-    /// Stop after this instant.
-    pub until: Option<Timestamp>,
-    /// How long one health-gate observation may take before it counts as an
-    /// Error.
-    pub gate_timeout: Duration,
-    /// Give every missing sign-off as soon as the final window has held
-    /// (simulations only).
-    pub auto_signoff: bool,
-    /// Stay through a rollback or a pause instead of returning: serve
-    /// operator requests (a `resume` goes on ticking) and send incident
-    /// updates.
-    pub wait_for_resume: bool,
-    /// While the rollout is rolled back or paused, an `incident_update`
-    /// event this often.
-    pub incident_every: Option<Duration>,
-    /// A `daily_report` event every day at this `(hour, minute)` UTC.
-    pub daily_at: Option<(u8, u8)>,
-}
-
-/// How often a running engine retries a flags file it could not write.
-pub const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 
 /// Who makes a change: it decides whether a flags file that cannot be
 /// staged refuses it (see [`Controller::commit_with`]).
@@ -286,88 +36,27 @@ pub(super) enum By {
     Person,
 }
 
-/// Bounds on the time between ticks.
-pub const TICK_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
-
-impl RunOptions {
-    /// A real-time run: operator requests served every 200 ms, a gate
-    /// timeout of 30 s (or the tick, if shorter).
-    #[must_use]
-    pub fn real_time(tick: Duration) -> RunOptions {
-        RunOptions {
-            tick,
-            poll: Some(Duration::from_millis(200)),
-            until: None,
-            gate_timeout: Duration::from_secs(30).min(tick.max(Duration::from_secs(1))),
-            auto_signoff: false,
-            wait_for_resume: false,
-            incident_every: None,
-            daily_at: None,
-        }
-    }
-
-    /// A simulated run (a [`ManualClock`](crate::rollout::ManualClock)): one
-    /// step per tick, sign-offs given automatically.
-    #[must_use]
-    pub fn simulated(tick: Duration) -> RunOptions {
-        RunOptions {
-            tick,
-            poll: None,
-            until: None,
-            gate_timeout: Duration::from_secs(60),
-            auto_signoff: true,
-            wait_for_resume: false,
-            incident_every: None,
-            daily_at: None,
-        }
-    }
-
-    /// These options, stopping after `until`.
-    #[must_use]
-    pub fn until(mut self, until: Timestamp) -> RunOptions {
-        self.until = Some(until);
-        self
-    }
-
-    /// Checks the tick against [`TICK_BOUNDS`].
-    pub fn validate(&self) -> Result<(), ControllerError> {
-        let (min, max) = TICK_BOUNDS;
-        if self.tick < min || self.tick > max {
-            return Err(ControllerError::Invalid {
-                field: "--tick".into(),
-                message: format!(
-                    "{} is outside {}..={}",
-                    format_duration(self.tick),
-                    format_duration(min),
-                    format_duration(max)
-                ),
-            });
-        }
-        Ok(())
-    }
-}
-
-enum Storage {
+pub(super) enum Storage {
     /// In memory: every notification event, in order.
     Memory(Vec<Event>),
     Files(Box<FileStorage>),
 }
 
-struct FileStorage {
-    files: ControllerFiles,
-    _lock: EngineLock,
-    audit: AuditLog,
-    flags: Option<Box<dyn FlagsWriter>>,
-    mailbox: Mailbox,
-    outbox: Outbox,
+pub(super) struct FileStorage {
+    pub(super) files: ControllerFiles,
+    pub(super) _lock: EngineLock,
+    pub(super) audit: AuditLog,
+    pub(super) flags: Option<Box<dyn FlagsWriter>>,
+    pub(super) mailbox: Mailbox,
+    pub(super) outbox: Outbox,
     #[cfg(feature = "notify")]
-    notifier: Option<Notifier>,
+    pub(super) notifier: Option<Notifier>,
     /// Why the flags file does not show the committed percentage yet.
-    flags_pending: Option<String>,
+    pub(super) flags_pending: Option<String>,
     /// When publishing was last retried.
-    publish_tried: Option<Timestamp>,
+    pub(super) publish_tried: Option<Timestamp>,
     /// Whether receivers were told that users are still exposed.
-    exposure_told: bool,
+    pub(super) exposure_told: bool,
 }
 
 /// What the engine remembers of its notifications: the open incident, when
@@ -620,15 +309,15 @@ impl ControllerBuilder {
 /// Who asks for an operation: the identity that acts, what the request
 /// claimed (when it differs), and the stage the person saw.
 #[derive(Debug, Clone)]
-struct Requester {
-    by: String,
-    claimed: Option<String>,
-    from_stage: Option<usize>,
-    from_revision: Option<u64>,
+pub(super) struct Requester {
+    pub(super) by: String,
+    pub(super) claimed: Option<String>,
+    pub(super) from_stage: Option<usize>,
+    pub(super) from_revision: Option<u64>,
 }
 
 impl Requester {
-    fn direct(by: &str) -> Requester {
+    pub(super) fn direct(by: &str) -> Requester {
         Requester {
             by: by.to_owned(),
             claimed: None,
@@ -647,7 +336,7 @@ fn holder(command: &str, now: Timestamp) -> LockHolder {
     }
 }
 
-fn load(path: &Path) -> Result<RolloutState, ControllerError> {
+pub(super) fn load(path: &Path) -> Result<RolloutState, ControllerError> {
     match RolloutState::load(path) {
         Ok(s) => Ok(s),
         Err(_) if !path.exists() => Err(ControllerError::NoState {
@@ -660,7 +349,7 @@ fn load(path: &Path) -> Result<RolloutState, ControllerError> {
 /// The engine of one rollout. See the [module docs](super).
 pub struct Controller {
     pub(super) state: RolloutState,
-    storage: Storage,
+    pub(super) storage: Storage,
     gate: Option<GateWorker>,
     pub(super) clock: Arc<dyn Clock>,
     /// Operator requests served while waiting for the gate, not yet reported.
@@ -896,68 +585,6 @@ impl Controller {
         Ok(commit)
     }
 
-    /// Why the flags file does not show the committed percentage yet, if it
-    /// does not.
-    #[must_use]
-    pub fn flags_pending(&self) -> Option<&str> {
-        match &self.storage {
-            Storage::Files(s) => s.flags_pending.as_deref(),
-            Storage::Memory(_) => None,
-        }
-    }
-
-    /// Retries publishing a committed percentage the flags file does not
-    /// show (at most every [`PUBLISH_RETRY`]); the first failure of an
-    /// episode is also told to receivers. Returns what happened, if it tried.
-    pub fn retry_publish(&mut self) -> Option<RunEvent> {
-        let now = self.clock.now();
-        let rollout = self.state.rollout.clone();
-        let percentage = self.state.percentage;
-        let Storage::Files(s) = &mut self.storage else {
-            return None;
-        };
-        s.flags_pending.as_ref()?;
-        if s.publish_tried
-            .is_some_and(|t| now.since(t) < PUBLISH_RETRY)
-        {
-            return None;
-        }
-        s.publish_tried = Some(now);
-        let writer = s.flags.as_deref_mut()?;
-        let outcome = writer.prepare(&rollout, percentage).and_then(|staged| {
-            if staged {
-                writer.publish()
-            } else {
-                Ok(())
-            }
-        });
-        let outcome = match outcome {
-            Ok(()) => {
-                s.flags_pending = None;
-                Ok(writer.take_notes())
-            }
-            Err(e) => {
-                writer.discard();
-                s.flags_pending = Some(e.to_string());
-                Err(e.to_string())
-            }
-        };
-        if let Err(error) = &outcome {
-            if !s.exposure_told {
-                s.exposure_told = true;
-                let explanation = format!(
-                    "the flags file still does not show {percentage} ({error}): users are still exposed to the old percentage; the controller retries every {}",
-                    format_duration(PUBLISH_RETRY)
-                );
-                let _ = self.tell(EventType::IncidentUpdate, now, explanation);
-            }
-        }
-        Some(RunEvent::Publish {
-            percentage,
-            outcome,
-        })
-    }
-
     /// Every notification event of an engine in memory (simulations), in
     /// order; empty for an engine on files (their events are in the outbox).
     #[must_use]
@@ -1024,7 +651,7 @@ impl Controller {
 
     /// Observes through the gate worker, serving operator requests while it
     /// waits.
-    fn observe(
+    pub(super) fn observe(
         &mut self,
         at: Timestamp,
         options: &RunOptions,
@@ -1059,7 +686,7 @@ impl Controller {
         self.apply_request(operation, &requester, None)
     }
 
-    fn apply_request(
+    pub(super) fn apply_request(
         &mut self,
         operation: &Operation,
         requester: &Requester,
@@ -1119,67 +746,6 @@ impl Controller {
             commit,
             opened: OpenReport::default(),
         })
-    }
-
-    /// Applies every waiting operator request and answers it. The folder is
-    /// served only while others cannot write it; a request that cannot be
-    /// read safely is refused and answered (see [`Mailbox`]).
-    pub fn serve_requests(&mut self) -> Vec<RunEvent> {
-        let Storage::Files(s) = &self.storage else {
-            return Vec::new();
-        };
-        let mailbox = s.mailbox.clone();
-        if let Some(reason) = mailbox.unsafe_folder() {
-            return vec![RunEvent::RequestRefused { reason }];
-        }
-        let mut events = Vec::new();
-        for claimed in mailbox.claim_all() {
-            let (id, outcome, event) = match claimed {
-                Err((id, why)) => {
-                    events.push(RunEvent::RequestRefused {
-                        reason: format!("request {id}: {why}"),
-                    });
-                    (
-                        id,
-                        Err(AnswerError {
-                            message: why,
-                            unhealthy: false,
-                        }),
-                        None,
-                    )
-                }
-                Ok(Claimed { request, owner }) => {
-                    let now = self.clock.now();
-                    let requester = Requester {
-                        claimed: (request.by != owner).then(|| request.by.clone()),
-                        by: owner,
-                        from_stage: request.from_stage,
-                        from_revision: request.from_revision,
-                    };
-                    let result = if request.expires < now {
-                        Err(AnswerError {
-                            message: format!("the request expired at {}", request.expires),
-                            unhealthy: false,
-                        })
-                    } else {
-                        self.apply_request(&request.operation, &requester, Some(&request.id))
-                            .map_err(|e| AnswerError {
-                                message: e.to_string(),
-                                unhealthy: e.is_unhealthy(),
-                            })
-                    };
-                    let event = RunEvent::Operation {
-                        operation: request.operation.clone(),
-                        by: requester.by.clone(),
-                        outcome: result.clone().map_err(|e| e.message),
-                    };
-                    (request.id, result, Some(event))
-                }
-            };
-            let _ = mailbox.answer(&Answer { id, outcome });
-            events.extend(event);
-        }
-        events
     }
 
     /// Ticks until the rollout completes, rolls back or pauses, `stop` is
@@ -1287,390 +853,4 @@ impl Controller {
             }
         }
     }
-
-    /// When a watch of `wait` from now should end so that it never moves the
-    /// rollout on its own: `wait` from now, but before the current stage's
-    /// soak can end (a tick before then cannot advance). A safe deploy
-    /// watches its new stage this long; the next move is a person's (another
-    /// deploy) or the autopilot's (`run`).
-    #[must_use]
-    pub fn watch_deadline(&self, wait: Duration) -> Timestamp {
-        let wait_end = self.clock.now().saturating_add(wait);
-        let state = &self.state;
-        match (state.phase, state.current_stage()) {
-            (Phase::Soaking, Some(stage)) => {
-                let soak_end = state.since.saturating_add(stage.soak);
-                let before_soak_end =
-                    Timestamp::from_unix_millis(soak_end.unix_millis().saturating_sub(1));
-                wait_end.min(before_soak_end)
-            }
-            _ => wait_end,
-        }
-    }
-
-    /// A safe deploy: moves to the next stage, whose percentage must be
-    /// `target`, only when the current stage's soak is over and every check
-    /// is Pass now with the go criteria met. Refusals name every reason and
-    /// change nothing.
-    pub fn deploy_safe(
-        &mut self,
-        target: Percentage,
-        by: &str,
-        options: &RunOptions,
-    ) -> Result<Applied, ControllerError> {
-        let now = self.clock.now();
-        let state = &self.state;
-        let next_stage = state.stage + 1;
-        let mut reasons = Vec::new();
-        match state.phase {
-            Phase::Ready | Phase::Soaking => {}
-            phase => reasons.push(format!(
-                "the rollout is {phase}; deploy moves only a ready or soaking rollout"
-            )),
-        }
-        match state.plan.stage(next_stage) {
-            None => reasons.push(format!(
-                "stage {} ({}) is the plan's last; nothing to deploy",
-                state.stage, state.percentage
-            )),
-            Some(stage) if stage.percentage != target => reasons.push(format!(
-                "--strategy safe moves only to the next stage of the plan: stage {next_stage} is {}, not {target}",
-                stage.percentage
-            )),
-            Some(_) => {}
-        }
-        if let (Phase::Soaking, Some(stage)) = (state.phase, state.current_stage()) {
-            let ends = state.since.saturating_add(stage.soak);
-            if now < ends {
-                reasons.push(format!(
-                    "stage {}'s soak of {} ends at {ends} ({} left)",
-                    state.stage,
-                    format_duration(stage.soak),
-                    format_duration(ends.since(now))
-                ));
-            }
-        }
-        if !reasons.is_empty() {
-            return Err(ControllerError::NotSafe {
-                reasons,
-                unhealthy: false,
-            });
-        }
-        // Every check must pass now, and the go criteria hold.
-        let observation = self.observe(now, options)?;
-        let tier_name = self.state.tier_name().to_owned();
-        if self.state.plan.tier(&tier_name).is_none() {
-            return Err(ControllerError::NotSafe {
-                reasons: vec![format!("the plan has no tier {tier_name:?}")],
-                unhealthy: false,
-            });
-        }
-        // The policy's own verdicts: the global checks and, when the gate
-        // sees cohort series, the in-cohort, in-vs-out, fleet and sample
-        // checks with the stage's ledger.
-        let verdicts = crate::rollout::decide(&self.state, &observation, now).verdicts;
-        let mut unhealthy = false;
-        // At 0% nobody is flagged: the in cohort is empty, so its checks
-        // (and the in-vs-out comparison) cannot speak yet and never block
-        // the first stage. The global checks and the fleet still do.
-        let nobody_flagged = self.state.percentage == Percentage::ZERO;
-        let judged = verdicts
-            .checks()
-            .filter(|c| !(nobody_flagged && c.check.needs_flagged_users()));
-        for c in judged {
-            match c.verdict {
-                Verdict::Pass if c.go => {}
-                Verdict::Pass => reasons.push(format!(
-                    "{}: {} misses the go criterion ({})",
-                    c.check,
-                    c.value.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
-                    c.detail
-                )),
-                Verdict::Breach => {
-                    unhealthy = true;
-                    reasons.push(format!(
-                        "{}: breach, {} against a threshold of {} ({tier_name} tier) {}",
-                        c.check,
-                        c.value.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
-                        c.threshold.map_or_else(|| "-".into(), |v| format!("{v}")),
-                        c.detail
-                    ));
-                }
-                Verdict::NoData | Verdict::Error => reasons.push(format!(
-                    "{}: {} — deploy never moves blind ({})",
-                    c.check, c.verdict, c.detail
-                )),
-            }
-        }
-        if !reasons.is_empty() {
-            return Err(ControllerError::NotSafe { reasons, unhealthy });
-        }
-        let op = if self.state.phase == Phase::Ready {
-            Operation::Start
-        } else {
-            Operation::Promote {
-                reason: format!("deploy --strategy safe --target-percentage {target}"),
-            }
-        };
-        self.apply(&op, by)
-    }
-
-    /// Sends `operation` to the engine holding the lock of `state` and waits
-    /// for its answer; when no engine holds it, opens the state and applies
-    /// the operation directly. A request not answered in time is withdrawn:
-    /// an `Err` means nothing changed.
-    pub fn submit(
-        state: &Path,
-        operation: &Operation,
-        by: &str,
-    ) -> Result<Applied, ControllerError> {
-        Self::submit_with(state, operation, by, &|b| b).map(|(applied, _)| applied)
-    }
-
-    /// [`submit`](Self::submit), opening the engine through `configure`
-    /// when no engine holds the lock (to give it notification channels, a
-    /// clock...). Returns the engine, still open, when it applied the
-    /// operation itself (`None` when a running engine did), so the caller
-    /// can wait for its notifications before dropping it.
-    pub fn submit_with(
-        state: &Path,
-        operation: &Operation,
-        by: &str,
-        configure: &dyn Fn(ControllerBuilder) -> ControllerBuilder,
-    ) -> Result<(Applied, Option<Controller>), ControllerError> {
-        Self::submit_with_options(state, operation, by, &SubmitOptions::default(), configure)
-    }
-
-    /// [`submit_with`](Self::submit_with), applied only from the stage the
-    /// person saw (`options.from_stage`), and withdrawn when
-    /// `options.cancel` is raised before the engine claims it (Ctrl-C):
-    /// [`ControllerError::Interrupted`], nothing changed.
-    pub fn submit_with_options(
-        state: &Path,
-        operation: &Operation,
-        by: &str,
-        options: &SubmitOptions,
-        configure: &dyn Fn(ControllerBuilder) -> ControllerBuilder,
-    ) -> Result<(Applied, Option<Controller>), ControllerError> {
-        let clock = SystemClock;
-        let files = ControllerFiles::beside(state);
-        let cancelled = || {
-            options
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::SeqCst))
-        };
-        let direct = || -> Result<(Applied, Option<Controller>), ControllerError> {
-            if cancelled() {
-                return Err(ControllerError::Interrupted);
-            }
-            let (mut engine, opened) =
-                configure(Controller::builder(&files.state).command(operation.name()))
-                    .open_with_report()?;
-            let mut requester = Requester::direct(by);
-            requester.from_stage = options.from_stage;
-            requester.from_revision = options.from_revision;
-            let mut applied = engine.apply_request(operation, &requester, None)?;
-            applied.opened = opened;
-            Ok((applied, Some(engine)))
-        };
-        let remote = |answer: Answer| -> Result<(Applied, Option<Controller>), ControllerError> {
-            answer
-                .outcome
-                .map(|a| (a, None))
-                .map_err(ControllerError::Remote)
-        };
-        match direct() {
-            Err(ControllerError::Locked { .. }) => {}
-            other => return other,
-        }
-        let mailbox = Mailbox::new(files.requests.clone());
-        let now = clock.now();
-        let request = Request {
-            id: new_request_id(now),
-            operation: operation.clone(),
-            by: by.to_owned(),
-            sent: now,
-            expires: now.saturating_add(REQUEST_TTL),
-            from_stage: options.from_stage,
-            from_revision: options.from_revision,
-        };
-        mailbox.send(&request)?;
-        let started = Instant::now();
-        let mut withdrawn_at: Option<Instant> = None;
-        loop {
-            if let Some(answer) = mailbox.take_answer(&request.id)? {
-                return remote(answer);
-            }
-            if cancelled() && withdrawn_at.is_none() {
-                if mailbox.withdraw(&request.id)? {
-                    return Err(ControllerError::Interrupted);
-                }
-                // Claimed already: its answer says what happened.
-                withdrawn_at = Some(Instant::now());
-            }
-            let held = EngineLock::is_held(&files.lock);
-            let holder = EngineLock::holder(&files.lock);
-            if !held && withdrawn_at.is_none() {
-                // The engine stopped: take the request back and apply it here,
-                // unless it was claimed (then its answer is coming, or the
-                // history says whether it was applied).
-                if mailbox.withdraw(&request.id)? {
-                    return direct();
-                }
-                withdrawn_at = Some(Instant::now());
-            }
-            if withdrawn_at.is_none() && started.elapsed() >= REQUEST_TTL {
-                if mailbox.withdraw(&request.id)? {
-                    return Err(ControllerError::NotAnswered {
-                        holder,
-                        waited_secs: REQUEST_TTL.as_secs(),
-                    });
-                }
-                withdrawn_at = Some(Instant::now());
-            }
-            if let Some(at) = withdrawn_at {
-                // Claimed by the engine: wait for its answer; if the engine
-                // died before answering, the state's history tells.
-                if !held || at.elapsed() > Duration::from_secs(60) {
-                    if let Some(answer) = mailbox.take_answer(&request.id)? {
-                        return remote(answer);
-                    }
-                    let current = load(&files.state)?;
-                    if let Some(entry) = current
-                        .history
-                        .iter()
-                        .rev()
-                        .find(|h| h.request.as_deref() == Some(request.id.as_str()))
-                    {
-                        return Ok((
-                            Applied {
-                                entry: entry.clone(),
-                                commit: Commit {
-                                    revision: current.revision,
-                                    pending: Vec::new(),
-                                    notes: Vec::new(),
-                                },
-                                opened: OpenReport::default(),
-                            },
-                            None,
-                        ));
-                    }
-                    if !held {
-                        return direct();
-                    }
-                    return Err(ControllerError::NotAnswered {
-                        holder,
-                        waited_secs: started.elapsed().as_secs(),
-                    });
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The write protocol on files (see the module docs).
-fn commit_files(
-    files: &ControllerFiles,
-    audit: &mut AuditLog,
-    mut flags: Option<&mut (dyn FlagsWriter + 'static)>,
-    next: &mut RolloutState,
-    mut records: Vec<AuditRecord>,
-) -> Result<Commit, ControllerError> {
-    // 1. The caller staged the flags file (nothing visible yet): `flags`
-    // is the writer holding it.
-    let staged = flags.is_some();
-    // 2. Commit: the state, with the journal of this change.
-    next.revision += 1;
-    for r in &mut records {
-        r.revision = Some(next.revision);
-    }
-    next.journal = records;
-    if let Err(e) = next.save(&files.state) {
-        if let Some(w) = flags.as_deref_mut() {
-            w.discard();
-        }
-        return Err(e.into());
-    }
-    crate::failpoint::failpoint("controller.committed");
-    let mut pending = Vec::new();
-    let mut notes = Vec::new();
-    // 3. Publish the flags file.
-    if staged {
-        if let Some(w) = flags {
-            match w.publish() {
-                Ok(()) => notes = w.take_notes(),
-                Err(e) => pending.push(Pending::Flags {
-                    error: e.to_string(),
-                }),
-            }
-        }
-    }
-    crate::failpoint::failpoint("controller.published");
-    // 4. Append the audit records.
-    for record in &next.journal {
-        if let Err(e) = audit.append(record) {
-            pending.push(Pending::Audit {
-                error: e.to_string(),
-            });
-            break;
-        }
-    }
-    // 5. Append the notification events to the outbox: the senders pick
-    // them up from there.
-    if !next.notifications.is_empty() {
-        if let Err(e) = Outbox::beside(&files.state).append(&next.notifications) {
-            pending.push(Pending::Outbox {
-                error: e.to_string(),
-            });
-        }
-    }
-    Ok(Commit {
-        revision: next.revision,
-        pending,
-        notes,
-    })
-}
-
-/// Who is at the keyboard: the user name of the process's real user id
-/// (never `$USER`, which anyone can set). Elsewhere than Unix, `$USER` or
-/// `operator`.
-#[must_use]
-pub fn operator_name() -> String {
-    #[cfg(unix)]
-    {
-        user_name(nix::unistd::getuid().as_raw())
-    }
-    #[cfg(not(unix))]
-    {
-        std::env::var("USER")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "operator".to_owned())
-    }
-}
-
-/// The flags path as the state records it: relative to the state file's
-/// folder when it lies under it (so a moved folder keeps working and never
-/// writes the old place), absolute otherwise.
-fn stored_flags_path(state: &Path, flags: &Path) -> PathBuf {
-    let folder = std::path::absolute(state)
-        .ok()
-        .and_then(|s| s.parent().map(Path::to_path_buf));
-    folder
-        .and_then(|f| flags.strip_prefix(&f).ok().map(Path::to_path_buf))
-        .filter(|rel| !rel.as_os_str().is_empty())
-        .unwrap_or_else(|| flags.to_path_buf())
-}
-
-/// The flags path a state records, resolved: a relative one is taken from
-/// the state file's folder (older states record absolute paths).
-pub(super) fn resolve_flags_path(state: &Path, recorded: &Path) -> PathBuf {
-    if recorded.is_absolute() {
-        return recorded.to_path_buf();
-    }
-    let folder = state.parent().unwrap_or(Path::new(""));
-    let joined = folder.join(recorded);
-    std::path::absolute(&joined).unwrap_or(joined)
 }

@@ -41,7 +41,7 @@ impl ControllerFiles {
         state
             .flags_file
             .as_deref()
-            .map(|p| super::engine::resolve_flags_path(&self.state, p))
+            .map(|p| super::protocol::resolve_flags_path(&self.state, p))
     }
 
     /// The files beside `state`.

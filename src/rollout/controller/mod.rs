@@ -69,24 +69,31 @@
 //! while it waits for a slow health gate, and answers. A request that is not
 //! answered in time is withdrawn, so a failed command has changed nothing.
 
+mod client;
+mod deploy;
 mod engine;
 mod error;
 mod files;
 mod gate_worker;
 mod lock;
 mod notices;
+mod options;
+mod outcome;
+mod protocol;
+mod publish;
 mod report;
 mod requests;
+mod serve;
 
 /// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).
 pub use crate::rollout::DailyReport;
-pub use engine::{
-    operator_name, Applied, Commit, Controller, ControllerBuilder, OpenReport, Operation, Pending,
-    RunEnd, RunEvent, RunOptions, StopFlag, SubmitOptions, TickReport, PUBLISH_RETRY, TICK_BOUNDS,
-};
+pub use client::operator_name;
+pub use engine::{Controller, ControllerBuilder, OpenReport};
 pub use error::ControllerError;
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
 pub use lock::{host_name, EngineLock, LockHolder};
+pub use options::{RunOptions, StopFlag, SubmitOptions, PUBLISH_RETRY, TICK_BOUNDS};
+pub use outcome::{Applied, Commit, Operation, Pending, RunEnd, RunEvent, TickReport};
 pub use report::StatusView;
 pub use requests::{
     user_name, Answer, AnswerError, Claimed, Mailbox, Request, MAX_REQUEST_BYTES, REQUEST_TTL,

@@ -1,0 +1,71 @@
+//! The request server: a running engine applies the operator requests of
+//! its request folder and answers them.
+
+use super::engine::{Controller, Requester, Storage};
+use super::requests::{Answer, AnswerError, Claimed};
+#[cfg(doc)]
+use super::Mailbox;
+use super::RunEvent;
+
+impl Controller {
+    /// Applies every waiting operator request and answers it. The folder is
+    /// served only while others cannot write it; a request that cannot be
+    /// read safely is refused and answered (see [`Mailbox`]).
+    pub fn serve_requests(&mut self) -> Vec<RunEvent> {
+        let Storage::Files(s) = &self.storage else {
+            return Vec::new();
+        };
+        let mailbox = s.mailbox.clone();
+        if let Some(reason) = mailbox.unsafe_folder() {
+            return vec![RunEvent::RequestRefused { reason }];
+        }
+        let mut events = Vec::new();
+        for claimed in mailbox.claim_all() {
+            let (id, outcome, event) = match claimed {
+                Err((id, why)) => {
+                    events.push(RunEvent::RequestRefused {
+                        reason: format!("request {id}: {why}"),
+                    });
+                    (
+                        id,
+                        Err(AnswerError {
+                            message: why,
+                            unhealthy: false,
+                        }),
+                        None,
+                    )
+                }
+                Ok(Claimed { request, owner }) => {
+                    let now = self.clock.now();
+                    let requester = Requester {
+                        claimed: (request.by != owner).then(|| request.by.clone()),
+                        by: owner,
+                        from_stage: request.from_stage,
+                        from_revision: request.from_revision,
+                    };
+                    let result = if request.expires < now {
+                        Err(AnswerError {
+                            message: format!("the request expired at {}", request.expires),
+                            unhealthy: false,
+                        })
+                    } else {
+                        self.apply_request(&request.operation, &requester, Some(&request.id))
+                            .map_err(|e| AnswerError {
+                                message: e.to_string(),
+                                unhealthy: e.is_unhealthy(),
+                            })
+                    };
+                    let event = RunEvent::Operation {
+                        operation: request.operation.clone(),
+                        by: requester.by.clone(),
+                        outcome: result.clone().map_err(|e| e.message),
+                    };
+                    (request.id, result, Some(event))
+                }
+            };
+            let _ = mailbox.answer(&Answer { id, outcome });
+            events.extend(event);
+        }
+        events
+    }
+}
