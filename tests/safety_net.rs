@@ -462,8 +462,23 @@ fn is_root() -> bool {
         == 0
 }
 
+/// Whether the test can act as other users; outside CI a non-root run says
+/// why it stops, under CI (which runs as root) it fails.
+fn running_as_root(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    eprintln!("{why}");
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI runs as root"
+    );
+    false
+}
+
 fn forged_request(folder: &Path, id: &str, operation: &str, by: &str) -> PathBuf {
-    let now = SystemClock_now_millis();
+    let now = now_millis();
     let body = format!(
         "{{\"id\":\"{id}\",\"operation\":{operation},\"by\":\"{by}\",\"sent\":\"{}\",\"expires\":\"{}\"}}",
         Timestamp::from_unix_millis(now),
@@ -476,21 +491,14 @@ fn forged_request(folder: &Path, id: &str, operation: &str, by: &str) -> PathBuf
     path
 }
 
-#[allow(non_snake_case)]
-fn SystemClock_now_millis() -> u64 {
+fn now_millis() -> u64 {
     use genesis_flags::rollout::Clock;
     SystemClock.now().unix_millis()
 }
 
 #[test]
 fn p4_identity_is_the_files_owner_and_the_claim_is_only_noted() {
-    if !is_root() {
-        eprintln!("needs root to give a request another owner");
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
+    if !running_as_root("needs root to give a request another owner") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -502,7 +510,7 @@ fn p4_identity_is_the_files_owner_and_the_claim_is_only_noted() {
     // A group the engine's operators share.
     chown(&folder, 0, NOBODY);
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o770)).unwrap();
-    let id = format!("{:013}-1-forged", SystemClock_now_millis());
+    let id = format!("{:013}-1-forged", now_millis());
     let path = forged_request(
         &folder,
         &id,
@@ -561,7 +569,7 @@ fn p4_a_folder_others_can_write_is_refused() {
     let folder = requests(d);
     eventually("the engine makes its request folder", || folder.is_dir());
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let id = format!("{:013}-1-open", SystemClock_now_millis());
+    let id = format!("{:013}-1-open", now_millis());
     forged_request(
         &folder,
         &id,
@@ -580,13 +588,7 @@ fn p4_a_folder_others_can_write_is_refused() {
 
 #[test]
 fn p4_a_second_user_can_pause_without_write_access_to_the_lock() {
-    if !is_root() {
-        eprintln!("needs root to act as a second user");
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
+    if !running_as_root("needs root to act as a second user") {
         return;
     }
     use std::os::unix::process::CommandExt;
