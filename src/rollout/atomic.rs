@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::durable::StateError;
+use super::state_error::StateError;
 use crate::failpoint::failpoint;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

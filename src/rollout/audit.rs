@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
 use super::decision::{Decision, Explanation};
-use super::durable::StateError;
+use super::state_error::StateError;
 use super::gate::Observation;
 use super::verdict::Verdicts;
 use crate::Percentage;

@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::gate::Reading;
+use super::reading::Reading;
 use crate::Percentage;
 
 /// Relative rate ratios (in over out) the test's mixture bets on, beyond the

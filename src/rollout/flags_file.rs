@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::atomic::StagedFile;
-use super::durable::StateError;
+use super::state_error::StateError;
 use crate::config::{self, ConfigError};
 use crate::{Percentage, Snapshot};
 

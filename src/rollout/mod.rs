@@ -56,10 +56,12 @@ mod plan;
 mod policy;
 pub mod prometheus;
 pub mod read;
+mod reading;
 mod redact;
 mod scenario;
 mod simulate;
 mod state;
+mod state_error;
 mod verdict;
 
 pub use atomic::{sweep_temp_files, StagedFile};
