@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
 use super::decision::{Decision, Explanation};
-use super::state_error::StateError;
 use super::gate::Observation;
+use super::state_error::StateError;
 use super::verdict::Verdicts;
 use crate::Percentage;
 

@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::engine::{load, Controller, ControllerBuilder, OpenReport, Requester};
+use super::engine::{load, Controller, ControllerBuilder, Requester};
 use super::lock::EngineLock;
-use super::requests::{new_request_id, user_name, Answer, Mailbox, Request, REQUEST_TTL};
+use super::outcome::OpenReport;
+use super::requests::{new_request_id, Answer, Mailbox, Request, REQUEST_TTL};
 use super::{Applied, Commit, ControllerError, ControllerFiles, Operation, SubmitOptions};
 use crate::rollout::{Clock, SystemClock};
 
@@ -164,23 +165,5 @@ impl Controller {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-/// Who is at the keyboard: the user name of the process's real user id
-/// (never `$USER`, which anyone can set). Elsewhere than Unix, `$USER` or
-/// `operator`.
-#[must_use]
-pub fn operator_name() -> String {
-    #[cfg(unix)]
-    {
-        user_name(nix::unistd::getuid().as_raw())
-    }
-    #[cfg(not(unix))]
-    {
-        std::env::var("USER")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "operator".to_owned())
     }
 }

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use super::files::{ControllerFiles, FileFlags, FlagsWriter};
 use super::gate_worker::GateWorker;
-use super::lock::{host_name, EngineLock, LockHolder};
+use super::identity::{host_name, LockHolder};
+use super::lock::EngineLock;
 use super::protocol::{commit_files, resolve_flags_path, stored_flags_path};
 use super::requests::Mailbox;
 use super::{
-    operator_name, Applied, Commit, ControllerError, Operation, Pending, RunEnd, RunEvent,
-    RunOptions, StopFlag, TickReport,
+    operator_name, Applied, Commit, ControllerError, OpenReport, Operation, Pending, RunEnd,
+    RunEvent, RunOptions, StopFlag, TickReport,
 };
 use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
 #[cfg(feature = "notify")]
@@ -105,26 +106,6 @@ impl Marks {
             }
         }
     }
-}
-
-/// What [`ControllerBuilder::open`] found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OpenReport {
-    /// Temporary files of killed writers, and stale requests, removed.
-    pub swept: Vec<PathBuf>,
-    /// Journal records appended to the audit log (a change committed before
-    /// a crash).
-    pub recovered_records: usize,
-    /// The flags file was out of step with the state: `(found, written)`.
-    pub reconciled: Option<(Percentage, Percentage)>,
-    /// Notification events appended to the outbox (a change committed
-    /// before a crash).
-    pub recovered_events: usize,
-    /// The flags file could not be brought in step with the state: the
-    /// running engine retries it.
-    pub pending: Vec<Pending>,
-    /// What reconciling the flags file did beyond the percentage.
-    pub notes: Vec<String>,
 }
 
 /// Opens a [`Controller`] on a state file.

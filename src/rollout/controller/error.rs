@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::lock::LockHolder;
-use super::requests::AnswerError;
+use serde::{Deserialize, Serialize};
+
+use super::identity::LockHolder;
 use crate::rollout::{OperationError, PlanError, StateError};
 
 /// Why a controller operation failed. Whatever the variant, the operation
@@ -107,4 +108,15 @@ impl ControllerError {
             _ => false,
         }
     }
+}
+
+/// Why a running engine refused a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerError {
+    /// One line per problem.
+    pub message: String,
+    /// Whether the refusal is about the rollout's health (exit 1) rather
+    /// than the request (exit 2).
+    #[serde(default)]
+    pub unhealthy: bool,
 }

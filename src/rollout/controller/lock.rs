@@ -14,33 +14,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+use super::identity::LockHolder;
 use super::ControllerError;
-use crate::rollout::clock::Timestamp;
-
-/// Who holds an engine lock, as written in the lock file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockHolder {
-    /// The holder's process id.
-    pub pid: u32,
-    /// The holder's host name.
-    pub host: String,
-    /// When it took the lock.
-    pub since: Timestamp,
-    /// What it is doing (`run`, `deploy`, `promote`, ...).
-    pub command: String,
-}
-
-impl std::fmt::Display for LockHolder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` (pid {} on {}, since {})",
-            self.command, self.pid, self.host, self.since
-        )
-    }
-}
 
 /// How long [`EngineLock::acquire`] retries a lock held by a process that
 /// does not say who it is (a probe, or an engine between taking the lock
@@ -175,20 +150,11 @@ fn read_holder(file: &mut File) -> Option<LockHolder> {
     serde_json::from_str(text.trim()).ok()
 }
 
-/// This machine's host name, for lock holders and audit records.
-#[must_use]
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::controller::host_name;
+    use crate::rollout::Timestamp;
 
     fn holder(command: &str) -> LockHolder {
         LockHolder {

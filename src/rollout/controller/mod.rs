@@ -75,6 +75,7 @@ mod engine;
 mod error;
 mod files;
 mod gate_worker;
+mod identity;
 mod lock;
 mod notices;
 mod options;
@@ -87,14 +88,12 @@ mod serve;
 
 /// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).
 pub use crate::rollout::DailyReport;
-pub use client::operator_name;
-pub use engine::{Controller, ControllerBuilder, OpenReport};
-pub use error::ControllerError;
+pub use engine::{Controller, ControllerBuilder};
+pub use error::{AnswerError, ControllerError};
 pub use files::{ControllerFiles, FileFlags, FlagsWriter};
-pub use lock::{host_name, EngineLock, LockHolder};
+pub use identity::{host_name, operator_name, user_name, LockHolder};
+pub use lock::EngineLock;
 pub use options::{RunOptions, StopFlag, SubmitOptions, PUBLISH_RETRY, TICK_BOUNDS};
-pub use outcome::{Applied, Commit, Operation, Pending, RunEnd, RunEvent, TickReport};
+pub use outcome::{Applied, Commit, OpenReport, Operation, Pending, RunEnd, RunEvent, TickReport};
 pub use report::StatusView;
-pub use requests::{
-    user_name, Answer, AnswerError, Claimed, Mailbox, Request, MAX_REQUEST_BYTES, REQUEST_TTL,
-};
+pub use requests::{Answer, Claimed, Mailbox, Request, MAX_REQUEST_BYTES, REQUEST_TTL};

@@ -5,15 +5,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(doc)]
-use super::Controller;
 use super::ControllerError;
 #[cfg(doc)]
 use crate::rollout::OperationError;
 use crate::rollout::{format_duration, Timestamp};
 
 /// How an operator command is submitted (see
-/// [`Controller::submit_with_options`]).
+/// [`Controller::submit_with_options`](super::Controller::submit_with_options)).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct SubmitOptions {
@@ -51,11 +49,11 @@ impl SubmitOptions {
     }
 }
 
-/// A flag raised to stop [`Controller::run`] between ticks (from a signal
+/// A flag raised to stop [`Controller::run`](super::Controller::run) between ticks (from a signal
 /// handler, another thread, a test).
 pub type StopFlag = Arc<AtomicBool>;
 
-/// How [`Controller::run`] paces itself.
+/// How [`Controller::run`](super::Controller::run) paces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Time between ticks.

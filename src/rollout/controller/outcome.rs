@@ -2,13 +2,10 @@
 //! did ([`Commit`], [`Applied`], [`Pending`]), a tick ([`TickReport`]), the
 //! events of a run ([`RunEvent`]) and why it ended ([`RunEnd`]).
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
-use super::engine::OpenReport;
-#[cfg(doc)]
-use super::Controller;
-#[cfg(doc)]
-use super::ControllerBuilder;
 use crate::rollout::{Decision, HistoryEntry, Observation};
 use crate::Percentage;
 
@@ -63,7 +60,7 @@ impl Operation {
 }
 
 /// A follow-up write of a committed change that has not happened yet; the
-/// next [`open`](ControllerBuilder::open) does it.
+/// next [`open`](super::ControllerBuilder::open) does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "pending", rename_all = "snake_case")]
 pub enum Pending {
@@ -123,7 +120,7 @@ pub struct Applied {
     pub entry: HistoryEntry,
     /// The commit.
     pub commit: Commit,
-    /// What opening the engine repaired, when [`Controller::submit`]
+    /// What opening the engine repaired, when [`Controller::submit`](super::Controller::submit)
     /// applied the operation itself.
     #[serde(skip)]
     pub opened: OpenReport,
@@ -140,7 +137,7 @@ pub struct TickReport {
     pub commit: Commit,
 }
 
-/// Something that happened in [`Controller::run`].
+/// Something that happened in [`Controller::run`](super::Controller::run).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 // Events are handed out by reference, one per tick: their size costs nothing.
@@ -174,7 +171,7 @@ pub enum RunEvent {
     },
 }
 
-/// Why [`Controller::run`] returned.
+/// Why [`Controller::run`](super::Controller::run) returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunEnd {
@@ -188,4 +185,24 @@ pub enum RunEnd {
     Stopped,
     /// The `until` instant passed.
     Until,
+}
+
+/// What [`ControllerBuilder::open`](super::ControllerBuilder::open) found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Temporary files of killed writers, and stale requests, removed.
+    pub swept: Vec<PathBuf>,
+    /// Journal records appended to the audit log (a change committed before
+    /// a crash).
+    pub recovered_records: usize,
+    /// The flags file was out of step with the state: `(found, written)`.
+    pub reconciled: Option<(Percentage, Percentage)>,
+    /// Notification events appended to the outbox (a change committed
+    /// before a crash).
+    pub recovered_events: usize,
+    /// The flags file could not be brought in step with the state: the
+    /// running engine retries it.
+    pub pending: Vec<Pending>,
+    /// What reconciling the flags file did beyond the percentage.
+    pub notes: Vec<String>,
 }

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::AnswerError;
+use super::identity::user_name;
 use super::{Applied, ControllerError, Operation};
 use crate::rollout::clock::Timestamp;
 use crate::rollout::write_atomically;
@@ -70,17 +72,6 @@ pub struct Answer {
     pub outcome: Result<Applied, AnswerError>,
 }
 
-/// Why a running engine refused a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnswerError {
-    /// One line per problem.
-    pub message: String,
-    /// Whether the refusal is about the rollout's health (exit 1) rather
-    /// than the request (exit 2).
-    #[serde(default)]
-    pub unhealthy: bool,
-}
-
 /// The largest request the engine reads.
 pub const MAX_REQUEST_BYTES: u64 = 16 * 1024;
 
@@ -91,16 +82,6 @@ pub struct Claimed {
     pub request: Request,
     /// Who sent it: the owner of the request file.
     pub owner: String,
-}
-
-/// The user name of `uid`, or `uid N` when the user database has none.
-#[must_use]
-pub fn user_name(uid: u32) -> String {
-    #[cfg(unix)]
-    if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        return user.name;
-    }
-    format!("uid {uid}")
 }
 
 /// The mailbox folder of a state file.
@@ -344,7 +325,7 @@ fn read_request(path: &Path) -> Result<Claimed, String> {
     #[cfg(not(unix))]
     let owner = {
         let _ = &meta;
-        super::engine::operator_name()
+        super::identity::operator_name()
     };
     let mut bytes = Vec::new();
     file.take(MAX_REQUEST_BYTES + 1)

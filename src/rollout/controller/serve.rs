@@ -2,7 +2,8 @@
 //! its request folder and answers them.
 
 use super::engine::{Controller, Requester, Storage};
-use super::requests::{Answer, AnswerError, Claimed};
+use super::error::AnswerError;
+use super::requests::{Answer, Claimed};
 #[cfg(doc)]
 use super::Mailbox;
 use super::RunEvent;
