@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use genesis_flags::rollout::notify::{DeliveryOutcome, EventType, Outbox};
-use genesis_flags::rollout::{format_duration, AuditLog, AuditRecord, ControllerFiles, Timestamp};
+use genesis_flags::rollout::{
+    format_duration, AuditEvent, AuditLog, AuditRecord, ChangeKind, ControllerFiles, Timestamp,
+};
 use serde_json::json;
 
 use crate::cli::Cli;
@@ -42,7 +44,7 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
     // The last rollback or pause.
     let Some(stop_index) = records
         .iter()
-        .rposition(|r| r.event == "rollback" || r.event == "pause")
+        .rposition(|r| r.event.change().is_some_and(ChangeKind::stops_the_rollout))
     else {
         return Err(Failure::input(format!(
             "{}: no rollback or pause to report on",
@@ -52,7 +54,10 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
     let stop = &records[stop_index];
     // The breach began at the first tick of the breaching run before it.
     let mut began = stop_index;
-    while began > 0 && records[began - 1].event == "hold" && breaching(&records[began - 1]) {
+    while began > 0
+        && records[began - 1].event == AuditEvent::Hold
+        && breaching(&records[began - 1])
+    {
         began -= 1;
     }
     let began_at = if breaching(&records[began]) {
@@ -65,10 +70,13 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
         .rev()
         .find(|e| e.at == stop.at && matches!(e.kind, EventType::RolledBack | EventType::Paused));
     let incident = event.and_then(|e| e.incident.clone());
-    let ended = records[stop_index + 1..]
-        .iter()
-        .find(|r| r.event == "resume" || r.event == "complete" || r.event == "init");
-    let what = if stop.event == "rollback" {
+    let ended = records[stop_index + 1..].iter().find(|r| {
+        matches!(
+            r.event.change(),
+            Some(ChangeKind::Resume | ChangeKind::Complete | ChangeKind::Init)
+        )
+    });
+    let what = if stop.event == AuditEvent::Change(ChangeKind::Rollback) {
         "Rollback"
     } else {
         "Pause"
@@ -157,7 +165,7 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
     // The timeline: from the change before the breach to the end.
     let from = records[..began]
         .iter()
-        .rposition(|r| r.event != "hold")
+        .rposition(|r| r.event != AuditEvent::Hold)
         .unwrap_or(began);
     let to = ended.map_or(Timestamp::MAX, |r| r.at);
     let mut rows: Vec<(Timestamp, String, String, String)> = Vec::new();
@@ -165,13 +173,13 @@ pub fn report(cli: &Cli, out: &Out) -> Result<u8> {
         if r.at > to {
             break;
         }
-        if r.event == "hold" && !breaching(r) {
+        if r.event == AuditEvent::Hold && !breaching(r) {
             continue;
         }
-        let what = if r.event == "hold" {
+        let what = if r.event == AuditEvent::Hold {
             "breach (hold)".to_owned()
         } else {
-            r.event.clone()
+            r.event.to_string()
         };
         rows.push((
             r.at,

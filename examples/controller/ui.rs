@@ -27,8 +27,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use genesis_flags::rollout::metrics::{expected_completion, soak_end};
 use genesis_flags::rollout::{
-    format_duration, Clock, Controller, ControllerError, Operation, OperationError, Phase,
-    RolloutState, StatusView, SubmitOptions, SystemClock, Timestamp, Verdict,
+    format_duration, ChangeKind, Clock, Controller, ControllerError, Operation, OperationError,
+    Phase, RolloutState, StatusView, SubmitOptions, SystemClock, Timestamp, Verdict,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -304,7 +304,13 @@ fn timeline(h: &mut String, state: &RolloutState) {
             .history
             .iter()
             .rev()
-            .find(|e| e.stage == n && matches!(e.event.as_str(), "start" | "advance" | "promote"))
+            .find(|e| {
+                e.stage == n
+                    && matches!(
+                        e.event,
+                        ChangeKind::Start | ChangeKind::Advance | ChangeKind::Promote
+                    )
+            })
             .map(|e| e.at.to_string())
             .unwrap_or_default();
         let (class, mark) = match n.cmp(&state.stage) {
@@ -435,7 +441,7 @@ fn decisions(h: &mut String, state: &RolloutState, shared: &Shared) {
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.at,
-            esc(&e.event),
+            esc(e.event.as_str()),
             e.stage,
             e.percentage,
             esc(&by),

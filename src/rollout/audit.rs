@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::change::{AuditEvent, ChangeKind};
 use super::clock::Timestamp;
 use super::decision::{Decision, Explanation};
 use super::gate::Observation;
@@ -21,9 +22,8 @@ use crate::Percentage;
 pub struct HistoryEntry {
     /// When.
     pub at: Timestamp,
-    /// `start`, `advance`, `pause`, `resume`, `rollback`, `complete`,
-    /// `promote`, `sign_off`.
-    pub event: String,
+    /// What changed (`start`, `advance`, `rollback`, ... on disk).
+    pub event: ChangeKind,
     /// The stage after the event.
     pub stage: usize,
     /// The percentage after the event.
@@ -50,9 +50,9 @@ pub struct AuditRecord {
     pub at: Timestamp,
     /// The rollout.
     pub rollout: String,
-    /// `hold`, `advance`, `pause`, `rollback`, `complete`, or a manual
-    /// operation (`start`, `promote`, `resume`, `sign_off`, ...).
-    pub event: String,
+    /// What the record is about: a tick that held, a change (the policy's
+    /// or a person's), a notice (`hold`, `advance`, `sign_off`, ... on disk).
+    pub event: AuditEvent,
     /// The stage and percentage before the event.
     pub stage: usize,
     /// The percentage before the event.
@@ -86,7 +86,7 @@ impl AuditRecord {
         AuditRecord {
             at: decision.at,
             rollout: rollout.to_owned(),
-            event: decision.action.name().to_owned(),
+            event: decision.action.audit_event(),
             stage: decision.stage,
             percentage: decision.percentage,
             tier: Some(decision.tier.clone()),
@@ -105,7 +105,7 @@ impl AuditRecord {
         AuditRecord {
             at: entry.at,
             rollout: rollout.to_owned(),
-            event: entry.event.clone(),
+            event: entry.event.into(),
             stage: entry.stage,
             percentage: entry.percentage,
             tier: None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Phase, RolloutState, Timestamp};
+use super::{ChangeKind, Phase, RolloutState, Timestamp};
 
 /// The daily stakeholder update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ impl DailyReport {
         let started = state
             .history
             .iter()
-            .find(|h| h.event == "start")
+            .find(|h| h.event == ChangeKind::Start)
             .map_or(state.since, |h| h.at);
         let days = now.since(started).as_secs_f64() / 86_400.0;
         let v = state.last_verdicts.as_ref();

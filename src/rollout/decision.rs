@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::change::{AuditEvent, ChangeKind};
 use super::clock::Timestamp;
 use super::phase::{Phase, Streaks};
 use super::verdict::{CheckKind, Verdicts};
@@ -42,6 +43,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// What the audit log records of it: `hold`, or the change it makes.
+    #[must_use]
+    pub fn audit_event(&self) -> AuditEvent {
+        match self {
+            Action::Hold => AuditEvent::Hold,
+            Action::Advance { .. } => ChangeKind::Advance.into(),
+            Action::Pause { .. } => ChangeKind::Pause.into(),
+            Action::Rollback { .. } => ChangeKind::Rollback.into(),
+            Action::Complete => ChangeKind::Complete.into(),
+        }
+    }
+
     /// `hold`, `advance`, `pause`, `rollback` or `complete`.
     #[must_use]
     pub fn name(&self) -> &'static str {

@@ -936,7 +936,7 @@ mod tests {
         Ok(Applied {
             entry: HistoryEntry {
                 at: at(10),
-                event: event.into(),
+                event: crate::rollout::ChangeKind::from_name(event).expect("a change"),
                 stage: 0,
                 percentage: Percentage::ZERO,
                 why: "test".into(),

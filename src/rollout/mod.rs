@@ -40,6 +40,7 @@
 
 mod atomic;
 mod audit;
+mod change;
 mod clock;
 mod cohort;
 pub mod controller;
@@ -66,6 +67,7 @@ mod verdict;
 
 pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
+pub use change::{AuditEvent, ChangeKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
 pub use cohort::{
     excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts, CohortFigures,

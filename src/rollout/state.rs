@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditRecord, HistoryEntry};
+use super::change::ChangeKind;
 use super::clock::Timestamp;
 use super::decision::{Action, Decision};
 // Re-exported for the modules that import them from here (durable.rs).
@@ -263,22 +264,22 @@ impl RolloutState {
             }
             Action::Advance { stage, to } => {
                 self.enter_stage(*stage, *to, at);
-                Some(self.record(at, "advance", why, "policy"))
+                Some(self.record(at, ChangeKind::Advance, why, "policy"))
             }
             Action::Pause { why } => {
                 self.paused_from = Some(self.phase);
                 self.phase = Phase::Paused;
                 self.reason = Some(why.clone());
-                Some(self.record(at, "pause", why.clone(), "policy"))
+                Some(self.record(at, ChangeKind::Pause, why.clone(), "policy"))
             }
             Action::Rollback { why } => {
                 self.roll_back(at, why);
-                Some(self.record(at, "rollback", why.clone(), "policy"))
+                Some(self.record(at, ChangeKind::Rollback, why.clone(), "policy"))
             }
             Action::Complete => {
                 self.phase = Phase::Completed;
                 self.since = at;
-                Some(self.record(at, "complete", why, "policy"))
+                Some(self.record(at, ChangeKind::Complete, why, "policy"))
             }
         }
     }
@@ -306,10 +307,10 @@ impl RolloutState {
         self.signoffs.clear();
     }
 
-    fn record(&mut self, at: Timestamp, event: &str, why: String, by: &str) -> HistoryEntry {
+    fn record(&mut self, at: Timestamp, event: ChangeKind, why: String, by: &str) -> HistoryEntry {
         let entry = HistoryEntry {
             at,
-            event: event.to_owned(),
+            event,
             stage: self.stage,
             percentage: self.percentage,
             why,
@@ -341,7 +342,12 @@ impl RolloutState {
         }
         let (stage, to) = self.first_stage();
         self.enter_stage(stage, to, now);
-        Ok(self.record(now, "start", format!("started at stage 1 ({to})"), by))
+        Ok(self.record(
+            now,
+            ChangeKind::Start,
+            format!("started at stage 1 ({to})"),
+            by,
+        ))
     }
 
     /// Moves to the next stage now, skipping the rest of the soak. Refused
@@ -357,7 +363,7 @@ impl RolloutState {
             Phase::Ready => {
                 let (stage, to) = self.first_stage();
                 self.enter_stage(stage, to, now);
-                return Ok(self.record(now, "promote", reason.to_owned(), by));
+                return Ok(self.record(now, ChangeKind::Promote, reason.to_owned(), by));
             }
             Phase::Soaking => {}
             phase => {
@@ -384,7 +390,7 @@ impl RolloutState {
             return Err(OperationError::LastStage(self.percentage));
         };
         self.enter_stage(next, to, now);
-        Ok(self.record(now, "promote", reason.to_owned(), by))
+        Ok(self.record(now, ChangeKind::Promote, reason.to_owned(), by))
     }
 
     /// Pauses the rollout for a person; the percentage stays.
@@ -400,7 +406,7 @@ impl RolloutState {
                 self.paused_from = Some(self.phase);
                 self.phase = Phase::Paused;
                 self.reason = Some(reason.to_owned());
-                Ok(self.record(now, "pause", reason.to_owned(), by))
+                Ok(self.record(now, ChangeKind::Pause, reason.to_owned(), by))
             }
             phase => Err(OperationError::NotAllowed {
                 operation: "pause",
@@ -439,7 +445,7 @@ impl RolloutState {
                 })
             }
         }
-        Ok(self.record(now, "resume", reason.to_owned(), by))
+        Ok(self.record(now, ChangeKind::Resume, reason.to_owned(), by))
     }
 
     /// Rolls back to 0% at once, from any phase but completed; overrides a
@@ -461,7 +467,7 @@ impl RolloutState {
             });
         }
         self.roll_back(now, reason);
-        Ok(self.record(now, "rollback", reason.to_owned(), by))
+        Ok(self.record(now, ChangeKind::Rollback, reason.to_owned(), by))
     }
 
     /// Records a sign-off for one of the plan's roles. Sign-offs open once
@@ -508,6 +514,6 @@ impl RolloutState {
             name: name.to_owned(),
             at: now,
         });
-        Ok(self.record(now, "sign_off", format!("{role} signed off"), name))
+        Ok(self.record(now, ChangeKind::SignOff, format!("{role} signed off"), name))
     }
 }

@@ -22,8 +22,8 @@ use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
 #[cfg(feature = "notify")]
 use crate::rollout::notify::{ChannelStatus, Notifier, NotifyConfig};
 use crate::rollout::{
-    decide, sweep_temp_files, AuditLog, AuditRecord, Clock, FlagsFile, HealthGate, HistoryEntry,
-    Observation, OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
+    decide, sweep_temp_files, AuditLog, AuditRecord, ChangeKind, Clock, FlagsFile, HealthGate,
+    HistoryEntry, Observation, OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
 };
 use crate::Percentage;
 
@@ -423,7 +423,7 @@ impl Controller {
         .unwrap_or(0);
         let entry = HistoryEntry {
             at: now,
-            event: "init".into(),
+            event: ChangeKind::Init,
             stage: 0,
             percentage: Percentage::ZERO,
             why: format!("initialised at 0% from {}", flags_file.path().display()),

@@ -6,7 +6,7 @@ use super::engine::{By, Controller};
 use super::{ControllerError, RunOptions};
 use crate::rollout::notify::{Event, EventType};
 use crate::rollout::DailyReport;
-use crate::rollout::{format_duration, AuditRecord, Explanation, Phase, Timestamp};
+use crate::rollout::{format_duration, AuditEvent, AuditRecord, Explanation, Phase, Timestamp};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -26,7 +26,7 @@ fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
     AuditRecord {
         at: event.at,
         rollout: rollout.to_owned(),
-        event: event.kind.name().to_owned(),
+        event: AuditEvent::Notice(event.kind),
         stage: event.stage,
         percentage: crate::Percentage::from_percent(event.percentage)
             .unwrap_or(crate::Percentage::ZERO),
@@ -116,7 +116,7 @@ impl Controller {
                     .history
                     .iter()
                     .rev()
-                    .find(|h| h.event == "rollback" || h.event == "pause")
+                    .find(|h| h.event.stops_the_rollout())
                     .map_or(self.state.since, |h| h.at);
                 let mut event = Event::about(
                     &self.state,

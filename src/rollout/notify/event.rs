@@ -2,83 +2,16 @@
 //! (`<rollout>/<revision>`) is the committed change's and stays the same on
 //! every retry and after a restart.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
+pub use crate::rollout::change::EventType;
 use crate::rollout::{
-    AuditRecord, CheckKind, CheckResult, DailyReport, Phase, RolloutState, Timestamp, Verdicts,
+    AuditEvent, AuditRecord, CheckKind, CheckResult, DailyReport, Phase, RolloutState, Timestamp,
+    Verdicts,
 };
 
 /// The event schema version.
 pub const EVENT_SCHEMA: u32 = 1;
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum EventType {
-    /// The rollout started at stage 1.
-    Started,
-    /// It moved to the next stage (the policy, a promotion or a deploy).
-    Advanced,
-    /// It paused for a person.
-    Paused,
-    /// A person resumed it (a rolled-back rollout restarts at stage 1).
-    Resumed,
-    /// It rolled back to 0%.
-    RolledBack,
-    /// The final window held; sign-offs are awaited.
-    AwaitingSignoff,
-    /// A role signed off.
-    SignedOff,
-    /// The rollout completed.
-    Completed,
-    /// The daily stakeholder update.
-    DailyReport,
-    /// An update while the rollout stays rolled back or paused.
-    IncidentUpdate,
-    /// A test event (`notify test`), sent to check the channels.
-    Test,
-}
-
-impl EventType {
-    /// The JSON name, e.g. `rolled_back`.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            EventType::Started => "started",
-            EventType::Advanced => "advanced",
-            EventType::Paused => "paused",
-            EventType::Resumed => "resumed",
-            EventType::RolledBack => "rolled_back",
-            EventType::AwaitingSignoff => "awaiting_signoff",
-            EventType::SignedOff => "signed_off",
-            EventType::Completed => "completed",
-            EventType::DailyReport => "daily_report",
-            EventType::IncidentUpdate => "incident_update",
-            EventType::Test => "test",
-        }
-    }
-
-    /// Whether this event opens an incident (PagerDuty `trigger`).
-    #[must_use]
-    pub fn opens_incident(self) -> bool {
-        matches!(self, EventType::RolledBack | EventType::Paused)
-    }
-
-    /// Whether this event closes an open incident (PagerDuty `resolve`).
-    #[must_use]
-    pub fn closes_incident(self) -> bool {
-        matches!(self, EventType::Resumed | EventType::Completed)
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One notification, as every webhook receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,16 +79,9 @@ impl Event {
         record: &AuditRecord,
         incident: Option<&str>,
     ) -> Option<Event> {
-        let kind = match record.event.as_str() {
-            "start" => EventType::Started,
-            "promote" if before.phase == Phase::Ready => EventType::Started,
-            "advance" | "promote" => EventType::Advanced,
-            "pause" => EventType::Paused,
-            "resume" => EventType::Resumed,
-            "rollback" => EventType::RolledBack,
-            "complete" => EventType::Completed,
-            "sign_off" | "signoff" => EventType::SignedOff,
-            "hold"
+        let kind = match &record.event {
+            AuditEvent::Change(change) => change.event_type(before.phase)?,
+            AuditEvent::Hold
                 if after.phase == Phase::AwaitingSignoff
                     && before.phase != Phase::AwaitingSignoff =>
             {

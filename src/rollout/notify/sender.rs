@@ -17,6 +17,7 @@ use super::config::{DeliveryConfig, NotifyConfig};
 use super::error::{DeliveryError, NotifyError};
 use super::event::Event;
 use super::outbox::{Delivery, DeliveryOutcome, Outbox};
+use crate::rollout::AuditEvent;
 use crate::rollout::{AuditLog, AuditRecord, Clock, Explanation};
 use crate::Percentage;
 
@@ -391,7 +392,7 @@ impl Worker {
         let record = AuditRecord {
             at: now,
             rollout: event.rollout.clone(),
-            event: "notification_given_up".into(),
+            event: AuditEvent::NotificationGivenUp,
             stage: event.stage,
             percentage: Percentage::from_percent(event.percentage).unwrap_or(Percentage::ZERO),
             tier: None,
