@@ -108,8 +108,7 @@ fn healthy_cohort_data_completes_on_time() {
 }
 
 #[cfg(feature = "prometheus")]
-#[path = "support/prometheus.rs"]
-mod prom;
+use crate::support::prometheus as prom;
 
 /// Each cohort scenario, backfilled into a real Prometheus (seven days
 /// ending four hours ago at most), judged through `PrometheusGate` with the
@@ -455,8 +454,7 @@ mod policy {
     }
 }
 
-#[path = "support/controller.rs"]
-mod bin;
+use crate::support::controller as bin;
 
 /// `controller simulate --scenario` reads cohort scenarios too: the flagged
 /// path's errors roll back (exit 1) and the explanation names the cohorts.

@@ -13,12 +13,9 @@
 
 #![cfg(feature = "prometheus")]
 
-#[path = "support/controller.rs"]
-mod bin;
-#[path = "support/live.rs"]
-mod live;
-#[path = "support/prometheus.rs"]
-mod prom;
+use crate::support::controller as bin;
+use crate::support::live;
+use crate::support::prometheus as prom;
 
 use std::path::Path;
 use std::time::Duration;

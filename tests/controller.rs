@@ -6,8 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-#[path = "support/controller.rs"]
-mod bin;
+use crate::support::controller as bin;
 use bin::{controller, run};
 
 fn json(out: &Output) -> Value {
@@ -286,7 +285,7 @@ fn history(d: &Path) -> Vec<(String, String, usize)> {
         .history
         .iter()
         .filter(|h| h.event != "init")
-        .map(|h| (h.at.to_string(), h.event.clone(), h.stage))
+        .map(|h| (h.at.to_string(), h.event.to_string(), h.stage))
         .collect()
 }
 

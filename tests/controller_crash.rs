@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-#[path = "support/controller.rs"]
-mod bin;
+use crate::support::controller as bin;
 use bin::{controller, run};
 
 const FLAGS: &str = "{\n  \"version\": 1,\n  \"rollouts\": { \"phase_4_deployment\": { \"percentage\": 0 } },\n  \"flags\": {\n    \"htdag_enabled\": { \"rollout\": \"phase_4_deployment\" }\n  }\n}\n";

@@ -76,7 +76,7 @@ fn audit_events(state: &Path) -> Vec<String> {
     AuditLog::read(PathBuf::from(audit))
         .unwrap()
         .into_iter()
-        .map(|r| r.event)
+        .map(|r| r.event.to_string())
         .collect()
 }
 

@@ -4,10 +4,8 @@
 
 #![cfg(feature = "prometheus")]
 
-#[path = "support/controller.rs"]
-mod bin;
-#[path = "support/prometheus.rs"]
-mod prom;
+use crate::support::controller as bin;
+use crate::support::prometheus as prom;
 use bin::run;
 
 use std::io::{Read, Write};

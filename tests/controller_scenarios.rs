@@ -9,8 +9,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-#[path = "support/controller.rs"]
-mod bin;
+use crate::support::controller as bin;
 
 fn simulate(dir: &Path, scenario: &Value, extra: &[&str]) -> (Option<i32>, Value) {
     std::fs::write(dir.join("s.json"), scenario.to_string()).unwrap();
@@ -114,8 +113,7 @@ fn every_scenario_ends_as_the_plan_says() {
 }
 
 #[cfg(feature = "prometheus")]
-#[path = "support/prometheus.rs"]
-mod prom;
+use crate::support::prometheus as prom;
 
 #[cfg(feature = "prometheus")]
 #[test]

@@ -4,8 +4,7 @@
 //! reload errors, the in-cohort-only fault, the loopback-only admin
 //! endpoint and a graceful stop on SIGTERM.
 
-#[path = "support/live.rs"]
-mod live;
+use crate::support::live;
 
 use std::net::{IpAddr, UdpSocket};
 use std::path::Path;

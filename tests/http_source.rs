@@ -9,10 +9,8 @@
 
 #![cfg(feature = "http")]
 
-#[path = "support/controller.rs"]
-mod controller;
-#[path = "support/live.rs"]
-mod live;
+use crate::support::controller;
+use crate::support::live;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};

@@ -5,8 +5,7 @@
 
 #![cfg(feature = "notify")]
 
-#[path = "support/receivers.rs"]
-mod receivers;
+use crate::support::receivers;
 
 use std::path::Path;
 use std::time::Duration;

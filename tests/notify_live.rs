@@ -7,10 +7,8 @@
 
 #![cfg(feature = "notify")]
 
-#[path = "support/controller.rs"]
-mod bin;
-#[path = "support/receivers.rs"]
-mod receivers;
+use crate::support::controller as bin;
+use crate::support::receivers;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

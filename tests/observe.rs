@@ -526,12 +526,18 @@ fn a_watched_rollout_metrics_page_api_and_rules_from_real_scrapes() {
     promtool_check_metrics(&rolled_back);
     let s2 = samples(&rolled_back);
     assert_eq!(phase(&s2, "soaking"), Some(0.0));
+    let rollbacks: Vec<&str> = rolled_back
+        .lines()
+        .filter(|l| l.starts_with("genesis_rollout_rollbacks_total{"))
+        .collect();
     assert_eq!(
         value(
             &s2,
             &format!("genesis_rollout_rollbacks_total{{rollout=\"{ROLLOUT}\",reason=\"health\"}}")
         ),
-        1.0
+        1.0,
+        "rollbacks by reason: {rollbacks:?}; the status: {}",
+        status(uport)
     );
     assert_eq!(
         value(

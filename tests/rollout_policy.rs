@@ -2,8 +2,7 @@
 //! six-day plan (`Plan::six_day`): tier boundaries, a whole six-day
 //! run, the final window, the no-data budget, and manual operations.
 
-#[path = "support/rollout.rs"]
-mod support;
+use crate::support::rollout as support;
 
 use std::time::Duration;
 

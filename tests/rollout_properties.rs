@@ -1,7 +1,6 @@
 //! Properties of the policy over random observation sequences.
 
-#[path = "support/rollout.rs"]
-mod support;
+use crate::support::rollout as support;
 
 use std::time::Duration;
 

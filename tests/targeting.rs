@@ -4,6 +4,7 @@
 //! and of first-match; the Unleash client-specification measurement
 //! (`unleash` below).
 
+#[path = "unleash/mod.rs"]
 mod unleash;
 
 use std::sync::atomic::{AtomicU64, Ordering};
