@@ -1,5 +1,6 @@
-//! [`Controller`]: open, tick, operate, run — every change through
-//! `Controller::commit_with` and the write protocol (`protocol.rs`). The
+//! [`Controller`]: open, tick, operate, run — every change a `Change`
+//! value committed by `Controller::commit_change` and the write protocol
+//! (`protocol.rs`). The
 //! request server, the request client, the safe deploy, publishing retries
 //! and the notices are `impl Controller` blocks of their own modules.
 
@@ -8,6 +9,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::change::{Actor, Change};
+use super::courier::{Courier, CourierContext, StartCourier};
 use super::files::{ControllerFiles, FileFlags, FlagsWriter};
 use super::gate_worker::GateWorker;
 use super::identity::{host_name, LockHolder};
@@ -19,39 +22,27 @@ use super::{
     RunEvent, RunOptions, StopFlag, TickReport,
 };
 use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
-#[cfg(feature = "notify")]
-use crate::rollout::notify::{ChannelStatus, Notifier, NotifyConfig};
 use crate::rollout::{
     decide, sweep_temp_files, AuditLog, AuditRecord, ChangeKind, Clock, FlagsFile, HealthGate,
     HistoryEntry, Observation, OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
 };
 use crate::Percentage;
 
-/// Who makes a change: it decides whether a flags file that cannot be
-/// staged refuses it (see [`Controller::commit_with`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum By {
-    /// The policy or the engine's own notices.
-    Engine,
-    /// A person's operation.
-    Person,
-}
-
-pub(super) enum Storage {
+pub(crate) enum Storage {
     /// In memory: every notification event, in order.
     Memory(Vec<Event>),
     Files(Box<FileStorage>),
 }
 
-pub(super) struct FileStorage {
+pub(crate) struct FileStorage {
     pub(super) files: ControllerFiles,
     pub(super) _lock: EngineLock,
     pub(super) audit: AuditLog,
     pub(super) flags: Option<Box<dyn FlagsWriter>>,
     pub(super) mailbox: Mailbox,
     pub(super) outbox: Outbox,
-    #[cfg(feature = "notify")]
-    pub(super) notifier: Option<Notifier>,
+    /// Delivers the outbox (the `notify` feature's channels), if given.
+    pub(crate) courier: Option<Box<dyn Courier>>,
     /// Why the flags file does not show the committed percentage yet.
     pub(super) flags_pending: Option<String>,
     /// When publishing was last retried.
@@ -115,8 +106,7 @@ pub struct ControllerBuilder {
     gate: Option<Box<dyn HealthGate + Send>>,
     flags: Option<Box<dyn FlagsWriter>>,
     command: String,
-    #[cfg(feature = "notify")]
-    notify: Option<NotifyConfig>,
+    pub(crate) courier: Option<StartCourier>,
 }
 
 impl std::fmt::Debug for ControllerBuilder {
@@ -155,15 +145,6 @@ impl ControllerBuilder {
     #[must_use]
     pub fn flags_writer(mut self, writer: impl FlagsWriter + 'static) -> Self {
         self.flags = Some(Box::new(writer));
-        self
-    }
-
-    /// Delivers the rollout's notifications to these channels while the
-    /// engine is open (feature `notify`).
-    #[cfg(feature = "notify")]
-    #[must_use]
-    pub fn notify(mut self, config: NotifyConfig) -> Self {
-        self.notify = Some(config);
         self
     }
 
@@ -252,15 +233,13 @@ impl ControllerBuilder {
                 }
             }
         }
-        #[cfg(feature = "notify")]
-        let notifier = match &self.notify {
-            Some(config) => Some(Notifier::start(
-                config,
-                outbox.clone(),
-                self.files.audit.clone(),
-                &format!("genesis-flags controller on {}", host_name()),
-                Arc::clone(&self.clock),
-            )?),
+        let courier = match self.courier {
+            Some(start) => Some(start(CourierContext {
+                outbox: outbox.clone(),
+                audit: self.files.audit.clone(),
+                source: format!("genesis-flags controller on {}", host_name()),
+                clock: Arc::clone(&self.clock),
+            })?),
             None => None,
         };
         let controller = Controller {
@@ -272,8 +251,7 @@ impl ControllerBuilder {
                 flags,
                 mailbox,
                 outbox,
-                #[cfg(feature = "notify")]
-                notifier,
+                courier,
                 flags_pending,
                 publish_tried: None,
                 exposure_told: false,
@@ -330,7 +308,7 @@ pub(super) fn load(path: &Path) -> Result<RolloutState, ControllerError> {
 /// The engine of one rollout. See the [module docs](super).
 pub struct Controller {
     pub(super) state: RolloutState,
-    pub(super) storage: Storage,
+    pub(crate) storage: Storage,
     gate: Option<GateWorker>,
     pub(super) clock: Arc<dyn Clock>,
     /// Operator requests served while waiting for the gate, not yet reported.
@@ -358,8 +336,7 @@ impl Controller {
             gate: None,
             flags: None,
             command: "controller".to_owned(),
-            #[cfg(feature = "notify")]
-            notify: None,
+            courier: None,
         }
     }
 
@@ -436,12 +413,14 @@ impl Controller {
         writer.remember();
         let mut audit = AuditLog::open(&files.audit)?;
         let staged = writer.prepare(rollout, next.percentage)?;
+        let base = next.revision;
+        let next = Change::starting_over(next, vec![AuditRecord::operation(rollout, &entry)])
+            .stamped(base)?;
         let commit = commit_files(
             &files,
             &mut audit,
             staged.then_some(&mut writer as &mut (dyn FlagsWriter + 'static)),
-            &mut next,
-            vec![AuditRecord::operation(rollout, &entry)],
+            &next,
         )?;
         Ok(Applied {
             entry,
@@ -471,19 +450,26 @@ impl Controller {
         self.clock.now()
     }
 
-    /// Commits `next` and its audit records by the write protocol (a
-    /// policy decision or a notice: committed even when the flags file
-    /// cannot be written).
+    /// Commits a tick's `next` state and its audit records (a policy
+    /// decision: committed even when the flags file cannot be written).
     fn commit(
         &mut self,
         next: RolloutState,
         records: Vec<AuditRecord>,
     ) -> Result<Commit, ControllerError> {
-        self.commit_with(next, records, Vec::new(), By::Engine)
+        let change = Change::new(
+            &self.state,
+            next,
+            records,
+            Actor::Engine,
+            self.marks.incident.as_deref(),
+        );
+        self.commit_change(change)
     }
 
-    /// Commits `next`, its audit records, the notification event of the
-    /// change (if receivers hear of it) and `extra` events.
+    /// Commits one [`Change`] by the write protocol: the one place a change
+    /// becomes durable, its revision computed once (see
+    /// [`Change::stamped`]).
     ///
     /// The decision never depends on the flags file: a change whose flags
     /// cannot even be staged is committed anyway, with the flags pending
@@ -491,41 +477,31 @@ impl Controller {
     /// see the old percentage). One exception: a person's move *up* is
     /// refused with nothing changed, since exposing more users is never
     /// urgent and the person is there to fix the file.
-    pub(super) fn commit_with(
-        &mut self,
-        mut next: RolloutState,
-        records: Vec<AuditRecord>,
-        extra: Vec<Event>,
-        by: By,
-    ) -> Result<Commit, ControllerError> {
-        next.revision = self.state.revision;
-        let mut events: Vec<Event> = records
-            .first()
-            .and_then(|r| Event::for_change(&self.state, &next, r, self.marks.incident.as_deref()))
-            .into_iter()
-            .collect();
-        events.extend(extra);
-        let commit = match &mut self.storage {
+    pub(super) fn commit_change(&mut self, mut change: Change) -> Result<Commit, ControllerError> {
+        let current = self.state.revision;
+        change.check_base(current)?;
+        let (next, commit) = match &mut self.storage {
             Storage::Memory(log) => {
-                next.notifications = events;
-                next.revision += 1;
+                let next = change.stamped(current)?;
                 log.extend(next.notifications.iter().cloned());
-                Commit {
+                let commit = Commit {
                     revision: next.revision,
                     pending: Vec::new(),
                     notes: Vec::new(),
-                }
+                };
+                (next, commit)
             }
             Storage::Files(s) => {
                 let before = self.state.percentage;
-                let moves = next.percentage != before;
+                let target = change.next().percentage;
+                let moves = target != before;
                 // 1. Stage the flags file: nothing visible yet.
                 let mut staged = false;
                 let mut unstaged = None;
                 if let (true, Some(w)) = (moves, s.flags.as_deref_mut()) {
-                    match w.prepare(&next.rollout, next.percentage) {
+                    match w.prepare(&change.next().rollout, target) {
                         Ok(b) => staged = b,
-                        Err(e) if by == By::Person && next.percentage > before => return Err(e),
+                        Err(e) if change.refused_without_flags(before) => return Err(e),
                         Err(e) => {
                             w.discard();
                             unstaged = Some(e.to_string());
@@ -533,15 +509,23 @@ impl Controller {
                     }
                 }
                 if let Some(error) = &unstaged {
-                    for event in &mut events {
+                    for event in change.events_mut() {
                         event.explanation.push_str(&format!(
                             "; users still see {before}: the flags file could not be written ({error}), the controller retries"
                         ));
                     }
                 }
-                next.notifications = events;
+                let next = match change.stamped(current) {
+                    Ok(next) => next,
+                    Err(e) => {
+                        if let Some(w) = s.flags.as_deref_mut().filter(|_| staged) {
+                            w.discard();
+                        }
+                        return Err(e);
+                    }
+                };
                 let flags = if staged { s.flags.as_deref_mut() } else { None };
-                let mut commit = commit_files(&s.files, &mut s.audit, flags, &mut next, records)?;
+                let mut commit = commit_files(&s.files, &mut s.audit, flags, &next)?;
                 if let Some(error) = unstaged {
                     commit.pending.insert(0, Pending::Flags { error });
                 }
@@ -552,13 +536,12 @@ impl Controller {
                     });
                     s.exposure_told = false;
                 }
-                #[cfg(feature = "notify")]
-                if let Some(n) = &s.notifier {
+                if let Some(courier) = &s.courier {
                     if !next.notifications.is_empty() {
-                        n.wake();
+                        courier.wake();
                     }
                 }
-                commit
+                (next, commit)
             }
         };
         self.marks.observe(&next.notifications);
@@ -582,21 +565,6 @@ impl Controller {
         match &self.storage {
             Storage::Memory(_) => None,
             Storage::Files(s) => Some(&s.outbox),
-        }
-    }
-
-    /// Waits up to `within` for the channels to deliver what is pending
-    /// (feature `notify`); returns each channel's status (empty without
-    /// channels).
-    #[cfg(feature = "notify")]
-    pub fn flush_notifications(&self, within: Duration) -> Vec<ChannelStatus> {
-        match &self.storage {
-            Storage::Files(s) => s
-                .notifier
-                .as_ref()
-                .map(|n| n.flush(within))
-                .unwrap_or_default(),
-            Storage::Memory(_) => Vec::new(),
         }
     }
 
@@ -721,7 +689,14 @@ impl Controller {
         let mut record = AuditRecord::operation(&next.rollout, &entry);
         record.stage = before.stage;
         record.percentage = before.percentage;
-        let commit = self.commit_with(next, vec![record], Vec::new(), By::Person)?;
+        let change = Change::new(
+            &self.state,
+            next,
+            vec![record],
+            Actor::Person,
+            self.marks.incident.as_deref(),
+        );
+        let commit = self.commit_change(change)?;
         Ok(Applied {
             entry,
             commit,

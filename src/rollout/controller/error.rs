@@ -86,6 +86,15 @@ pub enum ControllerError {
     /// request; the request was withdrawn and nothing changed.
     #[error("interrupted: the request was withdrawn and nothing changed")]
     Interrupted,
+    /// A change was decided on a revision that is no longer the current one
+    /// (the state moved while it was being decided); nothing changed.
+    #[error("a change decided on revision {decided_on} was not applied: the rollout is at revision {current} now; nothing changed")]
+    Conflict {
+        /// The revision the change was decided on.
+        decided_on: u64,
+        /// The revision the state is at.
+        current: u64,
+    },
     /// The running engine did not answer in time; the request was
     /// withdrawn, so nothing changed.
     #[error("the running controller {} did not answer within {}s; the request was withdrawn and nothing changed", holder.as_ref().map(ToString::to_string).unwrap_or_default(), waited_secs)]

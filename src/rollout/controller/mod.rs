@@ -69,9 +69,11 @@
 //! while it waits for a slow health gate, and answers. A request that is not
 //! answered in time is withdrawn, so a failed command has changed nothing.
 
+mod change;
 mod client;
+pub(crate) mod courier;
 mod deploy;
-mod engine;
+pub(crate) mod engine;
 mod error;
 mod files;
 mod gate_worker;

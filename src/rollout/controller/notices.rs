@@ -2,7 +2,8 @@
 //! change: the daily stakeholder update at a fixed time of day (UTC), and an
 //! hourly (configurable) update while a rollout stays rolled back or paused.
 
-use super::engine::{By, Controller};
+use super::change::{Actor, Change};
+use super::engine::Controller;
 use super::{ControllerError, RunOptions};
 use crate::rollout::notify::{Event, EventType};
 use crate::rollout::DailyReport;
@@ -60,7 +61,16 @@ impl Controller {
         let mut event = Event::about(&self.state, kind, now, "notifier", explanation);
         event.incident = self.marks.incident.clone();
         let record = notice_record(&self.state.rollout, &event);
-        self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
+        self.commit_change(
+            Change::new(
+                &self.state,
+                self.state.clone(),
+                vec![record],
+                Actor::Engine,
+                None,
+            )
+            .with_events(vec![event]),
+        )?;
         Ok(())
     }
 
@@ -102,7 +112,16 @@ impl Controller {
                 event.incident = self.marks.incident.clone();
                 event.report = Some(report);
                 let record = notice_record(&self.state.rollout, &event);
-                self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
+                self.commit_change(
+                    Change::new(
+                        &self.state,
+                        self.state.clone(),
+                        vec![record],
+                        Actor::Engine,
+                        None,
+                    )
+                    .with_events(vec![event]),
+                )?;
             }
         }
         let stopped = matches!(self.state.phase, Phase::RolledBack | Phase::Paused);
@@ -133,7 +152,16 @@ impl Controller {
                 );
                 event.incident = Some(incident);
                 let record = notice_record(&self.state.rollout, &event);
-                self.commit_with(self.state.clone(), vec![record], vec![event], By::Engine)?;
+                self.commit_change(
+                    Change::new(
+                        &self.state,
+                        self.state.clone(),
+                        vec![record],
+                        Actor::Engine,
+                        None,
+                    )
+                    .with_events(vec![event]),
+                )?;
             }
         }
         Ok(())

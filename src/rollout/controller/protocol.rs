@@ -7,25 +7,20 @@ use std::path::{Path, PathBuf};
 use super::files::{ControllerFiles, FlagsWriter};
 use super::{Commit, ControllerError, Pending};
 use crate::rollout::notify::Outbox;
-use crate::rollout::{AuditLog, AuditRecord, RolloutState};
+use crate::rollout::{AuditLog, RolloutState};
 
 /// The write protocol on files (see the module docs).
 pub(super) fn commit_files(
     files: &ControllerFiles,
     audit: &mut AuditLog,
     mut flags: Option<&mut (dyn FlagsWriter + 'static)>,
-    next: &mut RolloutState,
-    mut records: Vec<AuditRecord>,
+    next: &RolloutState,
 ) -> Result<Commit, ControllerError> {
     // 1. The caller staged the flags file (nothing visible yet): `flags`
     // is the writer holding it.
     let staged = flags.is_some();
-    // 2. Commit: the state, with the journal of this change.
-    next.revision += 1;
-    for r in &mut records {
-        r.revision = Some(next.revision);
-    }
-    next.journal = records;
+    // 2. Commit: the state, with the journal of this change (stamped with
+    // its revision by `Change::stamped`).
     if let Err(e) = next.save(&files.state) {
         if let Some(w) = flags.as_deref_mut() {
             w.discard();

@@ -26,6 +26,8 @@
 #[cfg(feature = "notify")]
 mod channels;
 mod config;
+#[cfg(feature = "notify")]
+mod courier;
 mod error;
 mod event;
 mod outbox;
