@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use genesis_flags::rollout::controller::FlagsWriter;
 use genesis_flags::rollout::{
-    AuditLog, Clock, Controller, ControllerError, FlagsWriter, ManualClock, Observation, Operation,
-    Phase, Plan, RolloutState, RunEnd, RunEvent, RunOptions, StopFlag, Timestamp,
+    AuditLog, Clock, Controller, ControllerError, ManualClock, Observation, Operation, Phase, Plan,
+    RolloutState, RunEnd, RunEvent, RunOptions, StopFlag, Timestamp,
 };
 use genesis_flags::Percentage;
 

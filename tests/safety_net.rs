@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use genesis_flags::rollout::controller::{EngineLock, FlagsWriter};
 use genesis_flags::rollout::{
-    AuditLog, CheckKind, CohortFigures, CohortObservation, Controller, ControllerError, EngineLock,
-    FlagsWriter, ManualClock, Observation, Operation, Phase, Plan, RolloutState, RunEnd,
-    RunOptions, StopFlag, SystemClock, Timestamp, Verdict,
+    AuditLog, CheckKind, CohortFigures, CohortObservation, Controller, ControllerError,
+    ManualClock, Observation, Operation, Phase, Plan, RolloutState, RunEnd, RunOptions, StopFlag,
+    SystemClock, Timestamp, Verdict,
 };
 use genesis_flags::Percentage;
 use serde_json::Value;

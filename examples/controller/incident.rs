@@ -5,9 +5,10 @@
 
 use std::fmt::Write as _;
 
+use genesis_flags::rollout::controller::ControllerFiles;
 use genesis_flags::rollout::notify::{DeliveryOutcome, EventType, Outbox};
 use genesis_flags::rollout::{
-    format_duration, AuditEvent, AuditLog, AuditRecord, ChangeKind, ControllerFiles, Timestamp,
+    format_duration, AuditEvent, AuditLog, AuditRecord, ChangeKind, Timestamp,
 };
 use serde_json::json;
 

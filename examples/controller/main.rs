@@ -32,10 +32,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
+use genesis_flags::rollout::controller::EngineLock;
 use genesis_flags::rollout::{
-    parse_duration, Clock, Controller, ControllerError, DailyReport, EngineLock, FlagsFile,
-    Operation, Plan, RolloutState, RunOptions, Scenario, StatusView, StopFlag, SubmitOptions,
-    SystemClock, Timestamp,
+    parse_duration, Clock, Controller, ControllerError, DailyReport, FlagsFile, Operation, Plan,
+    RolloutState, RunOptions, Scenario, StatusView, StopFlag, SubmitOptions, SystemClock,
+    Timestamp,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -239,14 +240,14 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
 /// `GET /api/v1/status`).
 pub fn status_report(path: &Path) -> Result<(String, serde_json::Value)> {
     let state = load_state(path)?;
-    let lock = genesis_flags::rollout::ControllerFiles::beside(path).lock;
+    let lock = genesis_flags::rollout::controller::ControllerFiles::beside(path).lock;
     let view = StatusView::new(&state, SystemClock.now(), EngineLock::holder(&lock));
     let pending = notify::pending(path)?;
     let mut value = serde_json::to_value(&view).map_err(|e| Failure::input(e.to_string()))?;
     value["notifications"] = json!(pending);
     // What the fleet is told now: users are exposed to whatever the
     // flags file says, whatever the state says.
-    let files = genesis_flags::rollout::ControllerFiles::beside(path);
+    let files = genesis_flags::rollout::controller::ControllerFiles::beside(path);
     let published = files
         .flags_of(&state)
         .map(|p| FlagsFile::new(p).percentage(&state.rollout));
@@ -399,5 +400,5 @@ fn operate_from(
 }
 
 fn operator() -> String {
-    genesis_flags::rollout::operator_name()
+    genesis_flags::rollout::controller::operator_name()
 }

@@ -202,7 +202,7 @@ impl Display for CheckRow {
 }
 
 /// What opening the engine found and repaired.
-pub fn log_open_report(report: &genesis_flags::rollout::OpenReport) {
+pub fn log_open_report(report: &genesis_flags::rollout::controller::OpenReport) {
     for path in &report.swept {
         tracing::info!("swept {}", path.display());
     }

@@ -10,7 +10,7 @@
 //! the state; [`RolloutState::save`] writes it atomically. When the service
 //! labels its series with the user's cohort, the observation carries a
 //! [`CohortObservation`] and the policy judges the flagged users themselves,
-//! and against the others ([`CohortVerdicts`], [`excess_test`]).
+//! and against the others ([`CohortVerdicts`], [`excess_test`](statistics::excess_test)).
 //!
 //! The modules import one another without cycles: `phase` (where a rollout
 //! stands) ← `decision` (what a tick decided) ← `state` (applies decisions)
@@ -69,15 +69,22 @@ pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use change::{AuditEvent, ChangeKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
-pub use cohort::{
-    excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts, CohortFigures,
-    CohortLedger, CohortObservation, CohortRules, ExcessTest, FleetPercentage, SlowCounts,
-    MIXTURE_RATIOS,
-};
+pub use cohort::{CohortFigures, CohortLedger, CohortObservation, CohortRules, FleetPercentage};
+
+/// The cohort gate's statistics, for experts: the e-value of the excess
+/// test, the sample a stage needs, and quantiles of Prometheus histograms.
+pub mod statistics {
+    pub use super::cohort::{
+        excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts,
+        ExcessTest, SlowCounts, MIXTURE_RATIOS,
+    };
+}
+// The controller's main path, also at the root; its experts' items
+// (files, lock, writers, reports) only in `controller`.
+#[doc(no_inline)]
 pub use controller::{
-    operator_name, Applied, Commit, Controller, ControllerBuilder, ControllerError,
-    ControllerFiles, EngineLock, FileFlags, FlagsWriter, LockHolder, OpenReport, Operation,
-    Pending, RunEnd, RunEvent, RunOptions, StatusView, StopFlag, SubmitOptions, TickReport,
+    Applied, Commit, Controller, ControllerBuilder, ControllerError, Operation, RunEnd, RunEvent,
+    RunOptions, StatusView, StopFlag, SubmitOptions, TickReport,
 };
 pub use daily::DailyReport;
 pub use decision::{Action, Decision, Explanation};

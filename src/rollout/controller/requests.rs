@@ -106,12 +106,6 @@ impl Mailbox {
         Mailbox { dir }
     }
 
-    /// The folder.
-    #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn file(&self, id: &str, kind: &str) -> PathBuf {
         self.dir.join(format!("{id}.{kind}.json"))
     }
@@ -207,12 +201,6 @@ impl Mailbox {
             .map_err(|e| io_error("cannot read the answer", &path)(io::Error::other(e)))?;
         let _ = fs::remove_file(&path);
         Ok(Some(answer))
-    }
-
-    /// Whether the engine claimed `id` and has not answered yet.
-    #[must_use]
-    pub fn is_claimed(&self, id: &str) -> bool {
-        self.file(id, "claimed").exists()
     }
 
     /// Claims every waiting request, oldest first (engine side). A request

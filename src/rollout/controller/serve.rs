@@ -5,13 +5,13 @@ use super::engine::{Controller, Requester, Storage};
 use super::error::AnswerError;
 use super::requests::{Answer, Claimed};
 #[cfg(doc)]
-use super::Mailbox;
+use super::requests::Mailbox;
 use super::RunEvent;
 
 impl Controller {
     /// Applies every waiting operator request and answers it. The folder is
     /// served only while others cannot write it; a request that cannot be
-    /// read safely is refused and answered (see [`Mailbox`]).
+    /// read safely is refused and answered (see the request folder in the [module docs](super)).
     pub fn serve_requests(&mut self) -> Vec<RunEvent> {
         let Storage::Files(s) = &self.storage else {
             return Vec::new();
