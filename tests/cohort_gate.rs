@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use genesis_flags::rollout::{simulate, Outcome, Plan, Scenario, Simulation, SimulationOptions};
+use genesis_flags::rollout::simulation::{
+    simulate, Outcome, Scenario, Simulation, SimulationOptions,
+};
+use genesis_flags::rollout::Plan;
 
 const WINDOW: Duration = Duration::from_secs(300);
 

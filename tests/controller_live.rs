@@ -311,7 +311,7 @@ fn simulate_on_prometheus_agrees_with_the_direct_simulation() {
         return;
     }
     let mut s = prom::scenario_hours_ago(9, 300);
-    s.events = vec![genesis_flags::rollout::Event {
+    s.events = vec![genesis_flags::rollout::simulation::Event {
         error_rate: Some(0.02),
         ..prom::event(70, 120)
     }];

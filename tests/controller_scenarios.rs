@@ -127,7 +127,8 @@ fn every_scenario_agrees_on_a_real_prometheus() {
     let mut outcomes = Vec::new();
     for (name, events, _, _) in cases() {
         let s = scenario(&start, "7d", events);
-        let parsed = genesis_flags::rollout::Scenario::from_json(&s.to_string()).unwrap();
+        let parsed =
+            genesis_flags::rollout::simulation::Scenario::from_json(&s.to_string()).unwrap();
         let server = prom::PrometheusServer::start(&parsed.openmetrics(), "[]");
         // 30-minute ticks keep the number of queries reasonable; both gates
         // agree at every minute, so they must agree at every tick.

@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use genesis_flags::rollout::{FlagsFile, FlagsFileError};
+use genesis_flags::rollout::files::{FlagsFile, FlagsFileError};
 use genesis_flags::Percentage;
 
 const FLAGS: &str = "{\n  \"version\": 1,\n  \"rollouts\": {\n    \"phase_4_deployment\": {\n      \"percentage\": 5,\n      \"description\": \"Phase 4\"\n    }\n  },\n  \"flags\": {\n    \"htdag_enabled\": { \"class\": \"critical\", \"rollout\": \"phase_4_deployment\" },\n    \"new_checkout\":  { \"percentage\": 5 }\n  }\n}\n";

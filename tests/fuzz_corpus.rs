@@ -57,7 +57,8 @@ fn rollout_corpus_replays_cleanly() {
         let text = String::from_utf8_lossy(&data);
         loaded += usize::from(genesis_flags::rollout::RolloutState::from_json(&text).is_ok());
         loaded += usize::from(genesis_flags::rollout::Plan::from_json(&text).is_ok());
-        loaded += usize::from(genesis_flags::rollout::Scenario::from_json(&text).is_ok());
+        loaded +=
+            usize::from(genesis_flags::rollout::simulation::Scenario::from_json(&text).is_ok());
     }
     assert!(
         loaded >= 3,

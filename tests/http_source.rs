@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use genesis_flags::rollout::FlagsFile;
+use genesis_flags::rollout::files::FlagsFile;
 use genesis_flags::{FlagStore, Percentage, ReloadError, ReloadStats, Reloader, Snapshot};
 
 const ROLLOUT: &str = "phase_4_deployment";

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use genesis_flags::rollout::prometheus::{
     GateConfig, PrometheusClient, PrometheusGate, QueryError, ServerConfig,
 };
+use genesis_flags::rollout::simulation::{Event, Scenario};
 use genesis_flags::rollout::{
-    Event, HealthGate, Observation, Plan, Reading, Scenario, Timestamp, Verdict, Verdicts,
+    HealthGate, Observation, Plan, Reading, Timestamp, Verdict, Verdicts,
 };
 use prom::{event, minute, PrometheusServer};
 
@@ -630,7 +631,7 @@ fn direct_and_prometheus_observations_agree() {
 /// that reads the scenario directly.
 #[test]
 fn simulations_agree_on_either_source() {
-    use genesis_flags::rollout::{simulate, Outcome, SimulationOptions};
+    use genesis_flags::rollout::simulation::{simulate, Outcome, SimulationOptions};
     if !prom::available("simulations_agree_on_either_source") {
         return;
     }
@@ -686,7 +687,7 @@ fn simulations_agree_on_either_source() {
         };
         let direct = simulate(plan.clone(), s.gate(Duration::from_secs(300)), &options);
         let via_prometheus = simulate(plan.clone(), gate_for(&server.url, ""), &options);
-        let brief = |sim: &genesis_flags::rollout::Simulation| {
+        let brief = |sim: &genesis_flags::rollout::simulation::Simulation| {
             sim.events
                 .iter()
                 .map(|e| (e.offset.clone(), e.decision.clone(), e.stage))

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use genesis_flags::rollout::{sweep_temp_files, Plan, RolloutState, Timestamp};
+use genesis_flags::rollout::files::sweep_temp_files;
+use genesis_flags::rollout::{Plan, RolloutState, Timestamp};
 
 const CHILD_ENV: &str = "GENESIS_FLAGS_CRASH_CHILD";
 

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use genesis_flags::rollout::{
-    simulate, Event, Outcome, Plan, Scenario, Simulation, SimulationOptions, Timestamp,
+use genesis_flags::rollout::simulation::{
+    simulate, Event, Outcome, Scenario, Simulation, SimulationOptions,
 };
+use genesis_flags::rollout::{Plan, Timestamp};
 
 fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use genesis_flags::rollout::Simulation;
+use genesis_flags::rollout::simulation::Simulation;
 
 const W: f64 = 960.0;
 const H: f64 = 420.0;

@@ -33,10 +33,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use genesis_flags::rollout::controller::EngineLock;
+use genesis_flags::rollout::files::FlagsFile;
+use genesis_flags::rollout::simulation::Scenario;
 use genesis_flags::rollout::{
-    parse_duration, Clock, Controller, ControllerError, DailyReport, FlagsFile, Operation, Plan,
-    RolloutState, RunOptions, Scenario, StatusView, StopFlag, SubmitOptions, SystemClock,
-    Timestamp,
+    parse_duration, Clock, Controller, ControllerError, DailyReport, Operation, Plan, RolloutState,
+    RunOptions, StatusView, StopFlag, SubmitOptions, SystemClock, Timestamp,
 };
 use genesis_flags::Percentage;
 use serde_json::json;
@@ -78,7 +79,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<u8> {
                         path.display()
                     )));
                 }
-                genesis_flags::rollout::write_atomically(path, GENESIS_FLAGS.as_bytes())
+                genesis_flags::rollout::files::write_atomically(path, GENESIS_FLAGS.as_bytes())
                     .map_err(Failure::from)?;
                 out.emit(
                     &format!("wrote the Genesis flag set to {}", path.display()),

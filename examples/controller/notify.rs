@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use genesis_flags::rollout::notify::{ChannelKind, NotifyConfig, Outbox, PendingDeliveries};
+use genesis_flags::rollout::simulation::Scenario;
 use genesis_flags::rollout::{
     parse_duration, Clock, Controller, ControllerBuilder, ManualClock, Phase, Plan, RolloutState,
-    RunOptions, Scenario, StopFlag,
+    RunOptions, StopFlag,
 };
 use serde::Serialize;
 use serde_json::json;

@@ -204,7 +204,7 @@ impl Observer {
     fn write_textfile(&self) {
         let Some(path) = &self.textfile else { return };
         let text = self.shared.render();
-        if let Err(e) = genesis_flags::rollout::write_atomically(path, text.as_bytes()) {
+        if let Err(e) = genesis_flags::rollout::files::write_atomically(path, text.as_bytes()) {
             tracing::warn!("--metrics-textfile: cannot write {}: {e}", path.display());
         }
     }

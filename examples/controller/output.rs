@@ -73,7 +73,7 @@ macro_rules! input_errors {
 input_errors!(
     genesis_flags::rollout::StateError,
     genesis_flags::rollout::PlanError,
-    genesis_flags::rollout::ScenarioError,
+    genesis_flags::rollout::simulation::ScenarioError,
     genesis_flags::rollout::notify::NotifyError
 );
 #[cfg(feature = "prometheus")]

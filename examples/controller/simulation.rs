@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use genesis_flags::rollout::{
-    format_duration, simulate, Outcome, Scenario, SimulationOptions, Timestamp,
-};
+use genesis_flags::rollout::simulation::{simulate, Outcome, Scenario, SimulationOptions};
+use genesis_flags::rollout::{format_duration, Timestamp};
 use serde_json::json;
 
 use crate::output::{Failure, Out};

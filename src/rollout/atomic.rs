@@ -24,7 +24,7 @@ const TEMP_INFIX: &str = ".tmp-";
 /// Dropping it without [`commit`](Self::commit) removes the temporary file.
 ///
 /// ```
-/// use genesis_flags::rollout::StagedFile;
+/// use genesis_flags::rollout::files::StagedFile;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("flags.json");
 /// std::fs::write(&path, "old")?;

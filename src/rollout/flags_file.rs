@@ -19,7 +19,7 @@ const BOM: char = '\u{feff}';
 /// so a later swap of the link is followed.
 ///
 /// ```
-/// use genesis_flags::{rollout::FlagsFile, Percentage};
+/// use genesis_flags::{rollout::files::FlagsFile, Percentage};
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("flags.json");
 /// std::fs::write(&path, "{\"version\": 1,\n \"rollouts\": {\"r\": {\"percentage\": 5}}}\n")?;
@@ -301,7 +301,7 @@ fn format_number(percentage: Percentage) -> String {
 /// `percentage` to `rollout`; if the text already does, it is returned as is.
 ///
 /// ```
-/// use genesis_flags::{rollout::set_rollout_percentage, Percentage};
+/// use genesis_flags::{rollout::files::set_rollout_percentage, Percentage};
 /// let text = "{\"version\":1,\"rollouts\":{\"r\":{\"percentage\":5.0}},\"flags\":{}}";
 /// let edited = set_rollout_percentage(text, "r", Percentage::from_percent(0.0001)?)?;
 /// assert_eq!(edited, "{\"version\":1,\"rollouts\":{\"r\":{\"percentage\":0.0001}},\"flags\":{}}");

@@ -65,7 +65,6 @@ mod state;
 mod state_error;
 mod verdict;
 
-pub use atomic::{sweep_temp_files, StagedFile};
 pub use audit::{AuditLog, AuditRecord, HistoryEntry};
 pub use change::{AuditEvent, ChangeKind};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
@@ -88,9 +87,16 @@ pub use controller::{
 };
 pub use daily::DailyReport;
 pub use decision::{Action, Decision, Explanation};
-pub use durable::{write_atomically, StateError};
+pub use durable::StateError;
+
+/// Writing files so a crash never leaves half of one: a temporary file in
+/// the same folder, fsync, rename, fsync of the folder; and the flags file's
+/// rollout percentages, edited in place.
+pub mod files {
+    pub use super::atomic::{sweep_temp_files, write_atomically, StagedFile};
+    pub use super::flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
+}
 pub use duration::{format_duration, parse_duration, DurationError};
-pub use flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
 pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
 pub use phase::{Phase, Streaks};
 pub use plan::{
@@ -99,12 +105,17 @@ pub use plan::{
 };
 pub use policy::decide;
 pub use redact::redacted_message;
-pub use scenario::{
-    Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
-    LATENCY_BUCKETS,
-};
-pub use simulate::{
-    simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
-};
+
+/// Rehearsing a rollout: scenarios (what the service does, minute by
+/// minute) and simulations of a plan against them, on a manual clock.
+pub mod simulation {
+    pub use super::scenario::{
+        Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
+        LATENCY_BUCKETS,
+    };
+    pub use super::simulate::{
+        simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
+    };
+}
 pub use state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
 pub use verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};

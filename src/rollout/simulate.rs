@@ -101,7 +101,8 @@ pub struct SimulationOptions {
 /// observations.
 ///
 /// ```
-/// use genesis_flags::rollout::{simulate, Outcome, Plan, Scenario, SimulationOptions};
+/// use genesis_flags::rollout::simulation::{simulate, Outcome, Scenario, SimulationOptions};
+/// use genesis_flags::rollout::Plan;
 /// use std::time::Duration;
 ///
 /// let start = "2025-10-23T09:00:00Z".parse()?;

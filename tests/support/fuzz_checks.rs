@@ -146,9 +146,10 @@ pub fn check_bucket(data: &[u8]) {
 /// timestamp). Never panics; whatever parses survives a round trip, and a
 /// loaded state can be judged.
 pub fn check_rollout_text(data: &[u8]) {
+    use genesis_flags::rollout::simulation::Scenario;
     use genesis_flags::rollout::{
         decide, format_duration, parse_duration, HealthGate, Observation, Plan, RolloutState,
-        Scenario, Timestamp,
+        Timestamp,
     };
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -243,7 +244,7 @@ pub fn check_prometheus_response(data: &[u8]) {
 /// config the result is valid, gives the rollout exactly that percentage,
 /// and differs from the input only in one number.
 pub fn check_flags_edit(data: &[u8]) {
-    use genesis_flags::rollout::set_rollout_percentage;
+    use genesis_flags::rollout::files::set_rollout_percentage;
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

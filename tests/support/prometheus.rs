@@ -15,7 +15,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use genesis_flags::rollout::{Event, Scenario, Timestamp};
+use genesis_flags::rollout::simulation::{Event, Scenario};
+use genesis_flags::rollout::Timestamp;
 
 /// A scenario starting `hours_ago` hours before now on a whole minute,
 /// lasting `minutes`, healthy unless events say otherwise. Backfilled data

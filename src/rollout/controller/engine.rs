@@ -21,10 +21,11 @@ use super::{
     operator_name, Applied, Commit, ControllerError, OpenReport, Operation, Pending, RunEnd,
     RunEvent, RunOptions, StopFlag, TickReport,
 };
+use crate::rollout::files::{sweep_temp_files, FlagsFile};
 use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
 use crate::rollout::{
-    decide, sweep_temp_files, AuditLog, AuditRecord, ChangeKind, Clock, FlagsFile, HealthGate,
-    HistoryEntry, Observation, OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
+    decide, AuditLog, AuditRecord, ChangeKind, Clock, HealthGate, HistoryEntry, Observation,
+    OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,
 };
 use crate::Percentage;
 

@@ -32,7 +32,7 @@ pub enum ControllerError {
     Notify(#[from] crate::rollout::notify::NotifyError),
     /// The flags file cannot be read, edited or written.
     #[error(transparent)]
-    Flags(#[from] crate::rollout::FlagsFileError),
+    Flags(#[from] crate::rollout::files::FlagsFileError),
     /// The plan is not valid.
     #[error(transparent)]
     Plan(#[from] PlanError),

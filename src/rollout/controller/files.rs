@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use std::fs;
 
-use crate::rollout::read::{read_regular, read_text, Follow, MAX_FILE_BYTES};
-use crate::rollout::{
+use crate::rollout::files::{
     set_rollout_percentage, write_atomically, FlagsFile, FlagsFileError, StagedFile,
 };
+use crate::rollout::read::{read_regular, read_text, Follow, MAX_FILE_BYTES};
 use crate::Percentage;
 
 use super::ControllerError;

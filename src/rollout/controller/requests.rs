@@ -33,7 +33,7 @@ use super::error::AnswerError;
 use super::identity::user_name;
 use super::{Applied, ControllerError, Operation};
 use crate::rollout::clock::Timestamp;
-use crate::rollout::write_atomically;
+use crate::rollout::files::write_atomically;
 
 /// How long a request stays valid: the engine refuses one older than this,
 /// and its sender withdraws it after this long without an answer.

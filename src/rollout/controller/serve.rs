@@ -3,9 +3,9 @@
 
 use super::engine::{Controller, Requester, Storage};
 use super::error::AnswerError;
-use super::requests::{Answer, Claimed};
 #[cfg(doc)]
 use super::requests::Mailbox;
+use super::requests::{Answer, Claimed};
 use super::RunEvent;
 
 impl Controller {

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::NotifyError;
 use super::event::{ChannelKind, Event};
-use crate::rollout::{sweep_temp_files, write_atomically, Timestamp};
+use crate::rollout::files::{sweep_temp_files, write_atomically};
+use crate::rollout::Timestamp;
 
 /// The outbox files of the state file `S`.
 #[derive(Debug, Clone, PartialEq, Eq)]
