@@ -12,9 +12,19 @@
 //! [`CohortObservation`] and the policy judges the flagged users themselves,
 //! and against the others ([`CohortVerdicts`], [`excess_test`](statistics::excess_test)).
 //!
-//! The modules import one another without cycles: `phase` (where a rollout
-//! stands) ← `decision` (what a tick decided) ← `state` (applies decisions)
-//! ← `policy` (makes them).
+//! # Layers
+//!
+//! The module is built in layers whose `use` arrows point down only (the
+//! crate's `tests/architecture.rs` reads them and fails on a cycle or an
+//! arrow up): a foundation (the [`Clock`], durations, bounded reads, atomic
+//! [`files`]) ← the model ([`Plan`], [`RolloutState`], [`Observation`],
+//! verdicts, [`ChangeKind`] and [`AuditEvent`], records and events) ← the
+//! policy ([`decide`], pure) ← the store (state file, audit log, outbox,
+//! flags file, lock, request folder, and a change as one value committed in
+//! one place) ← the engine ([`controller`]: sequencing only) ← adapters
+//! ([`prometheus`], the [`notify`] channels, [`metrics`], [`simulation`]).
+//!
+//! The main path is here at the root; experts' items are in the submodules.
 //!
 //! ```
 //! use genesis_flags::rollout::{decide, Action, ManualClock, Clock, Observation, Plan, RolloutState, Timestamp};
