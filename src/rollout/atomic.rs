@@ -81,6 +81,12 @@ impl StagedFile {
     /// answered `304 Not Modified` to every conditional poll. Such a
     /// replacement's modification time is set one second past the old one's.
     /// On any error nothing visible has changed and the temp is removed.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the temporary file cannot be created, written,
+    /// given the target's mode or synced (its owner only when that is
+    /// permitted).
     pub fn stage(
         target: &Path,
         bytes: &[u8],
@@ -149,6 +155,10 @@ impl StagedFile {
     }
 
     /// Renames the temp over the target and fsyncs the folder.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the rename or the folder's fsync fails.
     pub fn commit(mut self) -> Result<(), StateError> {
         failpoint("atomic.after_sync");
         fs::rename(&self.temp, &self.target).map_err(io_error("cannot replace", &self.target))?;
@@ -204,6 +214,11 @@ fn copy_owner(file: &File, like: &fs::Metadata) -> io::Result<()> {
 /// the new one, never a mix: temp file in the same folder, fsync, rename over
 /// `path`, fsync of the folder ([`StagedFile::stage`] then
 /// [`StagedFile::commit`]).
+///
+/// # Errors
+///
+/// `StateError::Io` when staging or committing fails; the file at `path` is
+/// then the old one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     StagedFile::stage(path, bytes, None)?.commit()
 }
@@ -214,6 +229,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 ///
 /// The caller must hold the lock that serialises writers of `path`: a temp
 /// being staged by a live writer looks the same as a leftover.
+///
+/// # Errors
+///
+/// `StateError::Io` when the folder cannot be read or a leftover cannot be
+/// removed.
 pub fn sweep_temp_files(path: &Path) -> Result<Vec<PathBuf>, StateError> {
     let dir = folder_of(path);
     let prefix = temp_prefix(path);

@@ -135,6 +135,10 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Opens (creating if needed) the log for appending.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the log cannot be created or opened for appending.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref().to_path_buf();
         let file = OpenOptions::new()
@@ -150,6 +154,10 @@ impl AuditLog {
     }
 
     /// Appends one record and syncs it to disk.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the line cannot be written or synced.
     pub fn append(&mut self, record: &AuditRecord) -> Result<(), StateError> {
         let io = |source| StateError::Io {
             action: "cannot append to the audit log",
@@ -165,6 +173,10 @@ impl AuditLog {
 
     /// The revision of the last record of the log at `path` that carries
     /// one (`None` for a missing or empty log). Reads only the log's tail.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the log exists but cannot be read.
     pub fn last_revision(path: impl AsRef<Path>) -> Result<Option<u64>, StateError> {
         let path = path.as_ref();
         let io = |source| StateError::Io {
@@ -195,6 +207,11 @@ impl AuditLog {
     }
 
     /// Reads every record of a log (for reports and tests).
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the log cannot be read; `StateError::Corrupt`
+    /// naming the line that is not an audit record.
     pub fn read(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StateError> {
         let path = path.as_ref();
         let text = fs::read_to_string(path).map_err(|source| StateError::Io {

@@ -13,6 +13,10 @@ use crate::Percentage;
 
 impl RolloutState {
     /// Saves the state atomically (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the file cannot be written atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), StateError> {
         let path = path.as_ref();
         let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Io {
@@ -31,6 +35,12 @@ impl RolloutState {
 
     /// Loads a saved state. A truncated, corrupt or inconsistent file is an
     /// error; it is never silently reset.
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Io` when the file cannot be read; `Corrupt` (with the line
+    /// and column), `Schema` or `Inconsistent` when it is not a state this
+    /// version can use.
     pub fn load(path: impl AsRef<Path>) -> Result<RolloutState, StateError> {
         let path = path.as_ref();
         let text = super::read::read_text(path).map_err(|source| StateError::Io {
@@ -42,6 +52,11 @@ impl RolloutState {
     }
 
     /// Parses a saved state (see [`load`](Self::load)).
+    ///
+    /// # Errors
+    ///
+    /// `StateError::Corrupt`, `Schema` or `Inconsistent` as for
+    /// [`load`](Self::load).
     pub fn from_json(text: &str) -> Result<RolloutState, StateError> {
         let corrupt = |e: serde_json::Error| StateError::Corrupt {
             path: PathBuf::new(),

@@ -23,6 +23,11 @@ pub struct DurationError {
 /// assert!(parse_duration("30").is_err());
 /// # Ok::<(), genesis_flags::rollout::DurationError>(())
 /// ```
+///
+/// # Errors
+///
+/// `DurationError` naming what is wrong: an empty input, an unknown unit, a
+/// unit repeated or out of order, a number too large.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let err = |reason| DurationError {
         input: input.to_owned(),

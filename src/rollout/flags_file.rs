@@ -174,6 +174,10 @@ impl FlagsFile {
     }
 
     /// The file the path resolves to now (symlinks followed).
+    ///
+    /// # Errors
+    ///
+    /// `FlagsFileError::Io` when the path cannot be resolved.
     pub fn target(&self) -> Result<PathBuf, FlagsFileError> {
         fs::canonicalize(&self.path).map_err(|source| FlagsFileError::Io {
             action: "cannot resolve",
@@ -210,6 +214,11 @@ impl FlagsFile {
 
     /// The parsed snapshot (errors name the file). A leading byte-order
     /// mark is ignored.
+    ///
+    /// # Errors
+    ///
+    /// `FlagsFileError::Io` when the file cannot be read; `Invalid` when it is
+    /// not a valid config.
     pub fn snapshot(&self) -> Result<Snapshot, FlagsFileError> {
         let text = self.read(&self.path)?;
         Snapshot::from_json(strip_bom(&text)).map_err(|source| FlagsFileError::Invalid {
@@ -219,6 +228,11 @@ impl FlagsFile {
     }
 
     /// The percentage the file gives `rollout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`snapshot`](Self::snapshot); `NoRollout` when the file does not have
+    /// `rollout`.
     pub fn percentage(&self, rollout: &str) -> Result<Percentage, FlagsFileError> {
         let snapshot = self.snapshot()?;
         percentage_of(&snapshot, rollout).map_err(|e| e.at(&self.path))
@@ -233,6 +247,12 @@ impl FlagsFile {
     ///
     /// Returns `Ok(None)` when the file already gives `rollout` that
     /// percentage (nothing to write).
+    ///
+    /// # Errors
+    ///
+    /// As [`snapshot`](Self::snapshot); `Edit`/`EditInvalid` when the number
+    /// cannot be set or the result is not valid; `Write` when the temporary
+    /// file cannot be staged.
     pub fn stage(
         &self,
         rollout: &str,
@@ -258,6 +278,11 @@ impl FlagsFile {
 
     /// [`stage`](Self::stage) then [`StagedFile::commit`]; returns whether
     /// the file changed.
+    ///
+    /// # Errors
+    ///
+    /// As [`stage`](Self::stage); `Write` when the staged file cannot replace
+    /// the real one.
     pub fn write(&self, rollout: &str, percentage: Percentage) -> Result<bool, FlagsFileError> {
         match self.stage(rollout, percentage)? {
             None => Ok(false),
@@ -307,6 +332,12 @@ fn format_number(percentage: Percentage) -> String {
 /// assert_eq!(edited, "{\"version\":1,\"rollouts\":{\"r\":{\"percentage\":0.0001}},\"flags\":{}}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Errors
+///
+/// `FlagsFileError::Invalid` when `text` is not a valid config; `NoRollout`
+/// without the rollout; `Edit`/`EditInvalid` when the member cannot be set or
+/// the result is not valid.
 pub fn set_rollout_percentage(
     text: &str,
     rollout: &str,

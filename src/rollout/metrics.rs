@@ -874,6 +874,10 @@ impl ChannelFigures {
     /// The figures of every channel of `outbox` (its delivery log and
     /// cursors), plus `configured` channels with none yet, so that their
     /// series exist from the start.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError` when the outbox's delivery log or cursors cannot be read.
     pub fn from_outbox(
         outbox: &Outbox,
         configured: &[String],

@@ -230,6 +230,11 @@ impl Plan {
     }
 
     /// Parses and validates a JSON plan.
+    ///
+    /// # Errors
+    ///
+    /// `PlanError::Syntax` (with its line and column) for text that is not a
+    /// plan; `Invalid` listing every rule the plan breaks.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
         let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Syntax {
             line: e.line(),
@@ -241,6 +246,11 @@ impl Plan {
     }
 
     /// Reads and validates a JSON plan file.
+    ///
+    /// # Errors
+    ///
+    /// `PlanError::Io` when the file cannot be read; otherwise as
+    /// [`from_json`](Self::from_json).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref();
         let text = super::read::read_text(path).map_err(|source| PlanError::Io {
@@ -251,6 +261,10 @@ impl Plan {
     }
 
     /// Checks every rule, reporting all problems at once.
+    ///
+    /// # Errors
+    ///
+    /// `PlanError::Invalid` listing every problem.
     pub fn validate(&self) -> Result<(), PlanError> {
         let mut problems = Vec::new();
         let mut problem = |field: String, message: String| problems.push((field, message));

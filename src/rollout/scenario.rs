@@ -262,6 +262,11 @@ struct Counters {
 
 impl Scenario {
     /// Parses and checks a scenario.
+    ///
+    /// # Errors
+    ///
+    /// `ScenarioError::Syntax` (with its line and column) for text that is not
+    /// a scenario; `Invalid` as for [`validate`](Self::validate).
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
         let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
             line: e.line(),
@@ -296,6 +301,10 @@ impl Scenario {
 
     /// Checks ranges: positive step and duration, at most 1,000,000 steps,
     /// events with `from < to`, rates and latencies in range.
+    ///
+    /// # Errors
+    ///
+    /// `ScenarioError::Invalid` naming the first value out of range.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let bad = |field: String, message: &str| {
             Err(ScenarioError::Invalid {

@@ -333,6 +333,10 @@ impl RolloutState {
     }
 
     /// Starts a ready rollout at stage 1.
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` unless the rollout is ready.
     pub fn start(&mut self, now: Timestamp, by: &str) -> Result<HistoryEntry, OperationError> {
         if self.phase != Phase::Ready {
             return Err(OperationError::NotAllowed {
@@ -352,6 +356,12 @@ impl RolloutState {
 
     /// Moves to the next stage now, skipping the rest of the soak. Refused
     /// while a rollback threshold is breached, and at the last stage.
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` in a phase that cannot move;
+    /// `ThresholdBreached` while a rollback threshold is breached;
+    /// `LastStage` at the last stage; `Empty` for an empty reason.
     pub fn promote(
         &mut self,
         now: Timestamp,
@@ -394,6 +404,11 @@ impl RolloutState {
     }
 
     /// Pauses the rollout for a person; the percentage stays.
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` when the rollout is not running; `Empty`
+    /// for an empty reason.
     pub fn pause(
         &mut self,
         now: Timestamp,
@@ -417,6 +432,11 @@ impl RolloutState {
 
     /// Resumes a paused rollout where it was, or restarts a rolled-back one
     /// from stage 1.
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` unless the rollout is paused or rolled
+    /// back; `Empty` for an empty reason.
     pub fn resume(
         &mut self,
         now: Timestamp,
@@ -450,6 +470,11 @@ impl RolloutState {
 
     /// Rolls back to 0% at once, from any phase but completed; overrides a
     /// pause or a pending sign-off.
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` when the rollout is ready, completed or
+    /// rolled back already; `Empty` for an empty reason.
     pub fn rollback(
         &mut self,
         now: Timestamp,
@@ -474,6 +499,13 @@ impl RolloutState {
     /// the rollout is at its last stage (100%): soaking there, validating,
     /// awaiting sign-off, or paused there; earlier they are refused with
     /// [`OperationError::SignoffTooEarly`].
+    ///
+    /// # Errors
+    ///
+    /// `OperationError::NotAllowed` once completed or rolled back;
+    /// `SignoffTooEarly` before the last stage; `UnknownRole`
+    /// for a role the plan does not list; `AlreadySigned` for a role that
+    /// signed; `Empty` for an empty name.
     pub fn sign_off(
         &mut self,
         now: Timestamp,

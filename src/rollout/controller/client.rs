@@ -17,6 +17,14 @@ impl Controller {
     /// for its answer; when no engine holds it, opens the state and applies
     /// the operation directly. A request not answered in time is withdrawn:
     /// an `Err` means nothing changed.
+    ///
+    /// # Errors
+    ///
+    /// What the engine (running or opened here) refuses, as a
+    /// `ControllerError`: `Refused` (the operation is not allowed now),
+    /// `Locked`/`NotAnswered` (an engine holds the lock and did not answer in
+    /// time), `Remote` (a running engine refused it), `State`/`Io` (the files).
+    /// Every `Err` means nothing changed.
     pub fn submit(
         state: &Path,
         operation: &Operation,
@@ -30,6 +38,10 @@ impl Controller {
     /// clock...). Returns the engine, still open, when it applied the
     /// operation itself (`None` when a running engine did), so the caller
     /// can wait for its notifications before dropping it.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit), plus what `configure` returns.
     pub fn submit_with(
         state: &Path,
         operation: &Operation,
@@ -43,6 +55,13 @@ impl Controller {
     /// person saw (`options.from_stage`), and withdrawn when
     /// `options.cancel` is raised before the engine claims it (Ctrl-C):
     /// [`ControllerError::Interrupted`], nothing changed.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_with`](Self::submit_with); `ControllerError::Interrupted`
+    /// when `options.cancel` was raised first; `OperationError::Moved`/`Stale`
+    /// (in `ControllerError::Refused`) when the rollout left the stage or
+    /// revision the person saw.
     pub fn submit_with_options(
         state: &Path,
         operation: &Operation,

@@ -33,6 +33,12 @@ impl Controller {
     /// `target`, only when the current stage's soak is over and every check
     /// is Pass now with the go criteria met. Refusals name every reason and
     /// change nothing.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::NotSafe` naming every reason a deploy is refused (soak
+    /// not over, a check not passing, the target not the next stage's
+    /// percentage), and the errors of [`apply`](Self::apply).
     pub fn deploy_safe(
         &mut self,
         target: Percentage,

@@ -159,11 +159,21 @@ impl ControllerBuilder {
     /// Takes the lock, sweeps what killed writers left, loads the state,
     /// finishes a change committed before a crash and reconciles the flags
     /// file with the state.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Locked` when another engine holds the lock; `NoState`
+    /// when there is no state file; `State` when it cannot be loaded (corrupt,
+    /// unknown schema, inconsistent); `Io` when a file cannot be opened.
     pub fn open(self) -> Result<Controller, ControllerError> {
         self.open_with_report().map(|(c, _)| c)
     }
 
     /// [`open`](Self::open), saying what it repaired.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
     pub fn open_with_report(self) -> Result<(Controller, OpenReport), ControllerError> {
         let now = self.clock.now();
         let lock = EngineLock::acquire(&self.files.lock, &holder(&self.command, now))?;
@@ -364,6 +374,13 @@ impl Controller {
     /// Initialises a rollout of `rollout` in the flags file `flags` at 0%
     /// with `plan`, under the lock. Refuses to replace an existing state
     /// unless `force`, and never while another engine holds the lock.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Exists` when a state exists and `force` is not given;
+    /// `Locked` while another engine holds the lock; `Flags` when the flags
+    /// file is not a valid config with the rollout; `Plan` for an invalid plan;
+    /// `State`/`Io` when a file cannot be written.
     pub fn init(
         state: &Path,
         flags: &Path,
@@ -570,6 +587,11 @@ impl Controller {
     }
 
     /// One tick now: observe, decide, commit.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::NoGate` when the engine has no health gate;
+    /// `State`/`Io` when the change cannot be committed.
     pub fn tick(&mut self) -> Result<TickReport, ControllerError> {
         self.tick_with(&RunOptions::real_time(Duration::from_secs(60)))
     }
@@ -618,6 +640,12 @@ impl Controller {
     }
 
     /// Applies an operation for `by` now.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Refused` when the state refuses the operation
+    /// (`OperationError`); `Flags` when a move up cannot stage the flags file;
+    /// `State`/`Io` when the change cannot be committed.
     pub fn apply(&mut self, operation: &Operation, by: &str) -> Result<Applied, ControllerError> {
         self.apply_request(operation, &Requester::direct(by), None)
     }
@@ -625,6 +653,11 @@ impl Controller {
     /// Applies an operation for `by` now, only if the rollout is still at
     /// `stage` (the stage the person saw): a second operator's `promote`
     /// sent at the same time is refused instead of skipping a stage.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply); `OperationError::Moved` (in
+    /// `ControllerError::Refused`) when the rollout is no longer at `stage`.
     pub fn apply_from(
         &mut self,
         operation: &Operation,
@@ -708,6 +741,11 @@ impl Controller {
     /// Ticks until the rollout completes, rolls back or pauses, `stop` is
     /// raised or `options.until` passes; serves operator requests meanwhile.
     /// A ready rollout is started first.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Invalid` for a tick outside the bounds; `NoGate`
+    /// without a health gate; `State`/`Io` when a change cannot be committed.
     pub fn run(
         &mut self,
         options: &RunOptions,

@@ -75,11 +75,25 @@ pub trait FlagsWriter: Send + std::fmt::Debug {
     /// For messages: the file or place written.
     fn describe(&self) -> String;
     /// The percentage published now.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Flags` when the file cannot be read or gives the
+    /// rollout no percentage.
     fn percentage(&self, rollout: &str) -> Result<Percentage, ControllerError>;
     /// Prepares publishing `percentage`, invisibly. `Ok(false)` when it is
     /// already published.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Flags` when the file cannot be read, edited or staged.
     fn prepare(&mut self, rollout: &str, percentage: Percentage) -> Result<bool, ControllerError>;
     /// Publishes what [`prepare`](Self::prepare) staged.
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Flags`/`Io` when the staged file cannot replace the
+    /// published one.
     fn publish(&mut self) -> Result<(), ControllerError>;
     /// Drops what was staged.
     fn discard(&mut self);

@@ -127,6 +127,10 @@ impl RunOptions {
     }
 
     /// Checks the tick against [`TICK_BOUNDS`].
+    ///
+    /// # Errors
+    ///
+    /// `ControllerError::Invalid` naming the tick and the bounds.
     pub fn validate(&self) -> Result<(), ControllerError> {
         let (min, max) = TICK_BOUNDS;
         if self.tick < min || self.tick > max {

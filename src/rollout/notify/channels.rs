@@ -21,6 +21,12 @@ pub trait Channel: Send {
     /// Its kind: which events it receives.
     fn kind(&self) -> ChannelKind;
     /// Delivers `event` once.
+    ///
+    /// # Errors
+    ///
+    /// `DeliveryError`: `Status`/`Rejected` when the receiver answered with a
+    /// refusal, `Transport` when it could not be reached, `Render` when the
+    /// event cannot be rendered.
     fn deliver(&mut self, event: &Event) -> Result<(), DeliveryError>;
 }
 
@@ -488,6 +494,11 @@ pub struct EmailChannel {
 
 impl EmailChannel {
     /// An email channel; each attempt is bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `DeliveryError::Transport` when the SMTP transport cannot be built (a
+    /// bad relay host, TLS setup).
     pub fn new(config: EmailConfig, timeout: Duration) -> Result<EmailChannel, DeliveryError> {
         use lettre::transport::smtp::authentication::Credentials;
         use lettre::SmtpTransport;

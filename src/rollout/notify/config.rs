@@ -270,6 +270,10 @@ pub trait SecretSource {
     /// The environment variable `name`.
     fn var(&self, name: &str) -> Option<String>;
     /// The contents of `path`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of reading `path`.
     fn read(&self, path: &Path) -> std::io::Result<String>;
 }
 
@@ -465,6 +469,12 @@ fn address(field: &str, text: &str) -> Result<String, NotifyError> {
 impl NotifyConfig {
     /// Reads and resolves the file at `path`; relative `*_file` paths are
     /// taken from the file's folder.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the file cannot be read; `Parse` (with its line
+    /// and column, secrets redacted), `Invalid` (naming the field) or `Secret`
+    /// (a secret that cannot be resolved).
     pub fn from_file(path: &Path) -> Result<NotifyConfig, NotifyError> {
         let io = |source| NotifyError::Io {
             action: "cannot read the notification file",
@@ -502,6 +512,11 @@ impl NotifyConfig {
 
     /// Parses and resolves a notification document; secrets come from
     /// `secrets`, relative `*_file` paths from `base`.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Parse`, `Invalid` or `Secret` as for
+    /// [`from_file`](Self::from_file).
     pub fn from_json(
         text: &str,
         base: &Path,

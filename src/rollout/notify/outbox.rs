@@ -178,11 +178,20 @@ impl Outbox {
     }
 
     /// Every event, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the outbox cannot be read; `Corrupt` naming a
+    /// line that is not an event.
     pub fn read(&self) -> Result<Vec<Event>, NotifyError> {
         read_lines(&self.events)
     }
 
     /// The revision of the newest event (0 when there is none).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
     pub fn last_revision(&self) -> Result<u64, NotifyError> {
         Ok(self.read()?.last().map_or(0, |e| e.revision))
     }
@@ -190,6 +199,11 @@ impl Outbox {
     /// Appends the events newer than the newest already there (so appending
     /// a committed change twice, after a crash, adds it once). Returns how
     /// many were appended.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read); `NotifyError::Io` when the events cannot be
+    /// written or synced.
     pub fn append(&self, events: &[Event]) -> Result<usize, NotifyError> {
         let last = self.last_revision()?;
         let new: Vec<&Event> = events.iter().filter(|e| e.revision > last).collect();
@@ -199,6 +213,10 @@ impl Outbox {
 
     /// The open incident: the `incident` of the newest event that carries
     /// one, unless that event closed it.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
     pub fn open_incident(&self) -> Result<Option<String>, NotifyError> {
         Ok(open_incident(&self.read()?))
     }
@@ -218,6 +236,11 @@ impl Outbox {
     }
 
     /// A channel's cursor, `None` for a channel never started.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the cursor file cannot be read; `Corrupt` when it
+    /// is not a cursor.
     pub fn cursor(&self, channel: &str) -> Result<Option<u64>, NotifyError> {
         let path = self.cursor_path(channel);
         match fs::read_to_string(&path) {
@@ -234,6 +257,10 @@ impl Outbox {
     }
 
     /// Moves a channel's cursor (atomically, durably).
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the cursor cannot be written atomically.
     pub fn set_cursor(&self, channel: &str, revision: u64) -> Result<(), NotifyError> {
         fs::create_dir_all(&self.cursors).map_err(io("cannot create", &self.cursors))?;
         let path = self.cursor_path(channel);
@@ -251,6 +278,11 @@ impl Outbox {
 
     /// Removes the temporary files killed cursor writers left (the caller
     /// holds the engine lock, so no sender of another engine writes).
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the folder cannot be read or a leftover cannot be
+    /// removed.
     pub fn sweep(&self) -> Result<Vec<PathBuf>, NotifyError> {
         let entries = match fs::read_dir(&self.cursors) {
             Ok(e) => e,
@@ -279,6 +311,11 @@ impl Outbox {
     }
 
     /// Every channel that has a cursor.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the folder or a cursor cannot be read; `Corrupt`
+    /// for a cursor that is not one.
     pub fn channels(&self) -> Result<Vec<Cursor>, NotifyError> {
         let entries = match fs::read_dir(&self.cursors) {
             Ok(e) => e,
@@ -304,6 +341,10 @@ impl Outbox {
     }
 
     /// Records a delivery or a give-up.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the line cannot be appended.
     pub fn record(&self, delivery: &Delivery) -> Result<(), NotifyError> {
         append_lines(&self.deliveries, std::slice::from_ref(delivery), false)
     }
@@ -311,6 +352,10 @@ impl Outbox {
     /// Every delivery and give-up, oldest first. The log is written by
     /// every channel's thread: a line a killed process left torn is
     /// skipped.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Io` when the log cannot be read.
     pub fn deliveries(&self) -> Result<Vec<Delivery>, NotifyError> {
         let text = match fs::read_to_string(&self.deliveries) {
             Ok(t) => t,
@@ -324,6 +369,10 @@ impl Outbox {
     }
 
     /// What every channel with a cursor has still to deliver.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read) and [`channels`](Self::channels).
     pub fn pending(&self) -> Result<Vec<PendingDeliveries>, NotifyError> {
         let events = self.read()?;
         let mut out = Vec::new();

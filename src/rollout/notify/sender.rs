@@ -140,6 +140,11 @@ impl Notifier {
     /// outbox; a known one resumes at its cursor (what a killed controller
     /// left pending goes out now). `audit` is the audit log that records
     /// give-ups; `source` names this controller (host) to PagerDuty.
+    ///
+    /// # Errors
+    ///
+    /// `NotifyError::Invalid` when a channel cannot be built from `config`;
+    /// `Io`/`Corrupt` when the outbox or its cursors cannot be read.
     pub fn start(
         config: &NotifyConfig,
         outbox: Outbox,

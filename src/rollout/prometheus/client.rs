@@ -76,6 +76,11 @@ fn read_secret(
 impl PrometheusClient {
     /// A client for `config`: reads the credentials and the CA file now, so
     /// a bad setup fails here rather than on the first tick.
+    ///
+    /// # Errors
+    ///
+    /// `GateError::Url` for an unusable URL; `Credentials` when a credential
+    /// cannot be read; `Tls` when the CA file cannot be used.
     pub fn new(config: &ServerConfig) -> Result<Self, GateError> {
         let (base, userinfo) = split_userinfo(config.url.trim_end_matches('/'));
         if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -187,6 +192,12 @@ impl PrometheusClient {
     }
 
     /// Evaluates `promql` at the instant `at` (`/api/v1/query`).
+    ///
+    /// # Errors
+    ///
+    /// `QueryError`: `Connect`, `Timeout` or `Transport` when the server cannot
+    /// be reached in time; `Http`/`Api` when it refuses the query; `TooLarge`
+    /// past the body limit; `Malformed` for a body that is not Prometheus JSON.
     pub fn query(&self, promql: &str, at: Timestamp) -> Result<QueryResponse, QueryError> {
         self.get(
             "/api/v1/query",
@@ -195,6 +206,10 @@ impl PrometheusClient {
     }
 
     /// Evaluates `promql` over `[start, end]` every `step` (`/api/v1/query_range`).
+    ///
+    /// # Errors
+    ///
+    /// As [`query`](Self::query).
     pub fn query_range(
         &self,
         promql: &str,

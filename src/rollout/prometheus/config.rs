@@ -445,6 +445,12 @@ pub fn render_template(
 
 impl GateConfig {
     /// Parses a gate config; omitted fields take the defaults.
+    ///
+    /// # Errors
+    ///
+    /// `GateError::Syntax` (with its line and column, credentials redacted) for
+    /// text that is not a gate config; `Bounds` for a number out of bounds;
+    /// `Template` for a query that names an unknown variable.
     pub fn from_json(text: &str) -> Result<GateConfig, GateError> {
         let config: GateConfig = serde_json::from_str(text).map_err(|e| GateError::Syntax {
             line: e.line(),
@@ -458,6 +464,10 @@ impl GateConfig {
 
     /// Checks every number against its bounds: a zero timeout or body limit
     /// would make every observation an Error, and an absurd one a hang.
+    ///
+    /// # Errors
+    ///
+    /// `GateError::Bounds` naming the field, its value and its bounds.
     pub fn check_bounds(&self) -> Result<(), GateError> {
         let p = &self.prometheus;
         let c = &self.cohort;
@@ -530,6 +540,11 @@ impl GateConfig {
     }
 
     /// Reads a gate config file.
+    ///
+    /// # Errors
+    ///
+    /// `GateError::Io` when the file cannot be read; otherwise as
+    /// [`from_json`](Self::from_json).
     pub fn from_file(path: impl AsRef<Path>) -> Result<GateConfig, GateError> {
         let path = path.as_ref();
         let text = crate::rollout::read::read_text(path).map_err(|source| GateError::Io {
@@ -603,6 +618,10 @@ impl GateConfig {
     }
 
     /// The templates rendered with the variables.
+    ///
+    /// # Errors
+    ///
+    /// `GateError::Template` naming the query and the unknown variable.
     pub fn rendered_queries(&self) -> Result<RenderedQueries, GateError> {
         let v = &self.variables;
         let q = &self.queries;

@@ -38,6 +38,11 @@ struct Named<'a> {
 
 impl PrometheusGate {
     /// A gate for `config` (credentials and CA are read now).
+    ///
+    /// # Errors
+    ///
+    /// As [`PrometheusClient::new`](super::PrometheusClient::new), and
+    /// `GateError::Template` for a query that cannot be rendered.
     pub fn new(config: GateConfig) -> Result<Self, GateError> {
         Ok(PrometheusGate {
             client: PrometheusClient::new(&config.prometheus)?,

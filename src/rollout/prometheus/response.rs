@@ -179,6 +179,11 @@ pub struct QueryResponse {
 impl QueryResponse {
     /// The one value of a query that must yield at most one series: `None`
     /// for an empty vector, an error for several series or a matrix/string.
+    ///
+    /// # Errors
+    ///
+    /// `QueryError::Shape` for several series or a result that is not a vector
+    /// or scalar.
     pub fn single_value(&self) -> Result<Option<f64>, QueryError> {
         match &self.result {
             QueryResult::Vector(v) if v.is_empty() => Ok(None),
@@ -192,6 +197,10 @@ impl QueryResponse {
     }
 
     /// The samples of an instant vector (an error for other result types).
+    ///
+    /// # Errors
+    ///
+    /// `QueryError::Shape` for a result that is not an instant vector.
     pub fn vector(&self) -> Result<&[Sample], QueryError> {
         match &self.result {
             QueryResult::Vector(v) => Ok(v),
