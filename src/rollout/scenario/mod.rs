@@ -22,12 +22,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
-use super::cohort::{
-    histogram_quantile as cohort_quantile, slow_counts, CohortFigures, CohortObservation,
-    CohortRules, FleetPercentage,
-};
 use super::duration::serde_text;
-use super::gate::{HealthCheck, HealthGate, Observation, Reading, DEFAULT_HEALTH_JOBS};
+use super::gate::DEFAULT_HEALTH_JOBS;
+
+mod gate;
+mod latency;
+
+pub use gate::ScenarioGate;
+use latency::{add_latencies, histogram_quantile};
 
 /// Upper bounds (seconds) of the `genesis_request_duration_seconds` buckets.
 pub const LATENCY_BUCKETS: [f64; 10] = [0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5];
@@ -719,234 +721,11 @@ fn check_values(
     Ok(())
 }
 
-/// Adds `n` requests whose P95 is `p95_ms` to the buckets.
-fn add_latencies(acc: &mut Counters, p95_ms: f64, n: u64) {
-    for (value, count) in latency_mix(p95_ms / 1000.0, n) {
-        for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
-            if value <= *le {
-                acc.buckets[b] += count;
-            }
-        }
-        acc.buckets[LATENCY_BUCKETS.len()] += count;
-        acc.sum += value * count as f64;
-    }
-}
-
-/// `n` requests split over three latencies so that `histogram_quantile(0.95)`
-/// over [`LATENCY_BUCKETS`] interpolates to `p95` (seconds): a share at the
-/// lower bound of the bucket holding `p95`, a share just under its upper
-/// bound, the rest above it.
-fn latency_mix(p95: f64, n: u64) -> [(f64, u64); 3] {
-    let hi_index = LATENCY_BUCKETS.iter().position(|le| p95 <= *le);
-    let Some(k) = hi_index else {
-        // Beyond the last finite bucket: Prometheus answers that bucket's bound.
-        let top = LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1];
-        return [(top, 0), (top, 0), (p95, n)];
-    };
-    let hi = LATENCY_BUCKETS[k];
-    let lo = if k == 0 { 0.0 } else { LATENCY_BUCKETS[k - 1] };
-    let f = (p95 - lo) / (hi - lo);
-    // Cumulative shares at `lo` and `hi`; linear interpolation of rank 0.95
-    // between them lands on `p95`. In the first bucket interpolation starts
-    // at 0 with nothing below, so P95s under 95% of its bound (47.5 ms) are
-    // not representable and come out as 47.5 ms.
-    let (at_lo, at_hi) = if k == 0 {
-        (0.0, (0.95 * hi / p95).clamp(0.95, 1.0))
-    } else if f >= 1.0 {
-        (0.90, 0.95)
-    } else if f <= 0.9 {
-        ((0.95 - 0.99 * f) / (1.0 - f), 0.99)
-    } else {
-        let at_hi = 0.9501;
-        ((0.95 - at_hi * f) / (1.0 - f), at_hi)
-    };
-    let low = (n as f64 * at_lo).round() as u64;
-    let mid = ((n as f64 * at_hi).round() as u64).saturating_sub(low);
-    let high = n.saturating_sub(low + mid);
-    // Just under `hi` still counts in `hi`'s bucket; above `hi`, the next.
-    [(lo, low), (hi - (hi - lo) * 1e-6, mid), (hi * 1.5, high)]
-}
-
-/// Prometheus's `histogram_quantile` over cumulative bucket counts (the last
-/// one `+Inf`).
-fn histogram_quantile(q: f64, buckets: &[u64]) -> f64 {
-    let Some(&total) = buckets.last() else {
-        return f64::NAN;
-    };
-    if total == 0 {
-        return f64::NAN;
-    }
-    let rank = q * total as f64;
-    let Some(b) = buckets.iter().position(|&c| c as f64 >= rank) else {
-        return f64::NAN;
-    };
-    if b == LATENCY_BUCKETS.len() {
-        return LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1];
-    }
-    let (lo, prev) = if b == 0 {
-        (0.0, 0)
-    } else {
-        (LATENCY_BUCKETS[b - 1], buckets[b - 1])
-    };
-    let hi = LATENCY_BUCKETS[b];
-    let in_bucket = (buckets[b] - prev) as f64;
-    if in_bucket == 0.0 {
-        return hi;
-    }
-    lo + (hi - lo) * (rank - prev as f64) / in_bucket
-}
-
-/// A [`HealthGate`] reading a [`Scenario`] directly (see [`Scenario::gate`]).
-#[derive(Debug, Clone)]
-pub struct ScenarioGate {
-    scenario: Scenario,
-    counters: Vec<Counters>,
-    cohort_counters: Vec<[Counters; 2]>,
-    window: Duration,
-}
-
-impl ScenarioGate {
-    /// The last sample at or before `at`, if within the data.
-    fn sample_at(&self, at: Timestamp) -> Option<usize> {
-        if at < self.scenario.start {
-            return None;
-        }
-        let i = (at.since(self.scenario.start).as_millis() / self.scenario.step.as_millis().max(1))
-            as usize;
-        Some(i.min(self.counters.len() - 1))
-    }
-}
-
-impl HealthGate for ScenarioGate {
-    fn observe(&mut self, at: Timestamp) -> Observation {
-        let lookback = Duration::from_secs(300);
-        let end = self.sample_at(at);
-        // Like Prometheus: nothing within the lookback of `at` means no data.
-        let fresh = end.is_some_and(|i| {
-            at.since(self.scenario.start + self.scenario.step * i as u32) <= lookback
-        });
-        let (Some(end), true) = (end, fresh) else {
-            return Observation {
-                critical_alerts: Reading::Value(Vec::new()),
-                ..Observation::no_data()
-            };
-        };
-        let window_steps =
-            (self.window.as_millis() / self.scenario.step.as_millis().max(1)) as usize;
-        if end < 1 {
-            return Observation {
-                critical_alerts: Reading::Value(Vec::new()),
-                ..Observation::no_data()
-            };
-        }
-        let begin = end.saturating_sub(window_steps);
-        let (a, b) = (&self.counters[begin], &self.counters[end]);
-        let requests = (b.requests - a.requests) as f64;
-        let errors = (b.errors - a.errors) as f64;
-        // increase() extrapolates a partial window to its full length.
-        let covered = (end - begin) as f64 / window_steps.max(1) as f64;
-        let buckets: Vec<u64> = b
-            .buckets
-            .iter()
-            .zip(&a.buckets)
-            .map(|(x, y)| x - y)
-            .collect();
-        let c = self.scenario.conditions_at(self.scenario.step * end as u32);
-        // ALERTS series exist only while firing, and an instant query still
-        // sees a series whose last sample is within the lookback.
-        let lookback_steps =
-            (lookback.as_millis() / self.scenario.step.as_millis().max(1)) as usize;
-        let mut alerts: Vec<String> = Vec::new();
-        for j in end.saturating_sub(lookback_steps)..=end {
-            for alert in self
-                .scenario
-                .conditions_at(self.scenario.step * j as u32)
-                .critical_alerts
-            {
-                if !alerts.contains(&alert) {
-                    alerts.push(alert);
-                }
-            }
-        }
-        alerts.sort();
-        Observation {
-            error_rate: Reading::Value(errors / requests),
-            p95_ms: Reading::Value(histogram_quantile(0.95, &buckets) * 1000.0),
-            requests: Reading::Value(requests / covered),
-            health: Reading::Value(
-                DEFAULT_HEALTH_JOBS
-                    .iter()
-                    .map(|job| HealthCheck {
-                        name: (*job).to_owned(),
-                        passed: !c.jobs_down.iter().any(|j| j == job),
-                    })
-                    .collect(),
-            ),
-            critical_alerts: Reading::Value(alerts),
-            cohorts: self.cohorts(begin, end, covered),
-            notes: Vec::new(),
-        }
-    }
-}
-
-impl ScenarioGate {
-    /// The cohort series over samples `begin..=end`, as the default cohort
-    /// queries read them.
-    fn cohorts(&self, begin: usize, end: usize, covered: f64) -> Reading<CohortObservation> {
-        let Some(cohorts) = &self.scenario.cohorts else {
-            return Reading::Missing;
-        };
-        let (Some(a), Some(b)) = (
-            self.cohort_counters.get(begin),
-            self.cohort_counters.get(end),
-        ) else {
-            return Reading::Missing;
-        };
-        let histogram = |k: usize| -> Vec<(f64, f64)> {
-            LATENCY_BUCKETS
-                .iter()
-                .copied()
-                .chain([f64::INFINITY])
-                .zip(b[k].buckets.iter().zip(&a[k].buckets))
-                .map(|(le, (x, y))| (le, (x - y) as f64 / covered))
-                .collect()
-        };
-        let (in_h, out_h) = (histogram(0), histogram(1));
-        let slow = slow_counts(&in_h, &out_h);
-        let figures = |k: usize, h: &[(f64, f64)], slow: f64| {
-            let p95 = cohort_quantile(0.95, h) * 1000.0;
-            CohortFigures {
-                requests: (b[k].requests - a[k].requests) as f64 / covered,
-                errors: (b[k].errors - a[k].errors) as f64 / covered,
-                p95_ms: p95.is_finite().then_some(p95),
-                slow,
-            }
-        };
-        let reports: Vec<(String, f64)> = self
-            .scenario
-            .instance_percentages(end as u64)
-            .into_iter()
-            .enumerate()
-            .map(|(k, percent)| (format!("instance-{k}"), percent))
-            .collect();
-        let fleet =
-            FleetPercentage::from_reports(&reports).map_or(Reading::Missing, Reading::Value);
-        let rollout = crate::rollout::prometheus::escape_label_value(&cohorts.rollout);
-        Reading::Value(CohortObservation {
-            selector: format!("rollout=\"{rollout}\""),
-            window_seconds: self.window.as_secs_f64(),
-            in_cohort: figures(0, &in_h, slow.map_or(0.0, |s| s.in_slow)),
-            out_cohort: figures(1, &out_h, slow.map_or(0.0, |s| s.out_slow)),
-            slow_above_ms: slow.map(|s| s.bound_seconds * 1000.0),
-            fleet,
-            rules: CohortRules::default(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::latency::latency_mix;
     use super::*;
+    use crate::rollout::gate::{HealthGate, Reading};
 
     fn t0() -> Timestamp {
         "2025-10-23T09:00:00Z".parse().unwrap()
