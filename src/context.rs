@@ -226,12 +226,23 @@ impl<'a> Context<'a> {
     }
 
     /// The value of a non-reserved attribute, by reference.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, key: AttributeKey) -> Option<&'a AttributeValue<'a>> {
         self.attributes
             .iter()
             .find(|a| a.key == key)
             .map(|a| &a.value)
+    }
+
+    /// The value of a non-reserved attribute and its slot (its position
+    /// among the attributes), for the memo of a per-request view.
+    #[inline(always)]
+    pub(crate) fn find_slot(&self, key: AttributeKey) -> Option<(usize, &'a AttributeValue<'a>)> {
+        self.attributes
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.key == key)
+            .map(|(i, a)| (i, &a.value))
     }
 
     /// The string a percentage buckets by: the context's key, or a string

@@ -9,7 +9,9 @@ use crate::bucket::Seed;
 use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::percentage::Percentage;
-use crate::rule::{Expect, Prerequisite, Rule, Segment, Serve, MAX_DEPTH};
+use crate::rule::{
+    Dictionary, Env, Expect, Prerequisite, Rule, Segment, Serve, ValueMemo, MAX_DEPTH,
+};
 use crate::variant::{VariantType, VariantValue, Variants, IMPLICIT_OFF, IMPLICIT_ON};
 
 /// How a flag is rolled out.
@@ -66,7 +68,12 @@ pub enum Targeting {
 /// (plus one per split rule or prerequisite that decides).
 #[derive(Debug, Clone)]
 pub struct Flag {
-    // Hot fields first.
+    /// Bit `i` set: variant `i` counts as on (see [`Flag::serve`]), for the
+    /// first 64 variants; later ones are read from `variants`.
+    on_mask: u64,
+    /// No kill switch, experimental class, prerequisites or user lists:
+    /// evaluation starts at the rules.
+    direct: bool,
     enabled: bool,
     class: FlagClass,
     has_lists: bool,
@@ -117,11 +124,19 @@ pub(crate) fn salt(name: &str, seed: Option<&str>) -> Seed {
     }
 }
 
+/// What conditions read of the snapshot: its segments and the dictionaries
+/// of its `in` values.
+#[derive(Clone, Copy)]
+pub(crate) struct Tables<'s> {
+    pub(crate) segments: &'s [Segment],
+    pub(crate) dictionaries: &'s [Dictionary],
+}
+
 /// What evaluation reads of the snapshot besides the flag itself.
 #[derive(Clone, Copy)]
 pub(crate) struct Scope<'s> {
     pub(crate) flags: &'s [Flag],
-    pub(crate) segments: &'s [Segment],
+    pub(crate) tables: Tables<'s>,
     pub(crate) allow_experimental: bool,
 }
 
@@ -130,6 +145,12 @@ pub(crate) struct Scope<'s> {
 /// `seed.bucket(key)`.
 pub(crate) trait BucketSource {
     fn bucket(&self, seed: Seed, key: &str) -> u32;
+
+    /// The memo of interned attribute values, in a per-request view.
+    #[inline(always)]
+    fn memo(&self) -> Option<&ValueMemo> {
+        None
+    }
 }
 
 /// Buckets by hashing every time.
@@ -151,7 +172,19 @@ impl Flag {
             Targeting::Rollout { id, percentage } => (true, *percentage, Seed::from_salt(id)),
             Targeting::Percentage(p) => (true, *p, own_seed),
         };
+        let variants_on = (0..parts.variants.len().min(64) as u16)
+            .filter(|&i| match parts.variants.value(i) {
+                Some(VariantValue::Bool(b)) => *b,
+                _ => i != parts.off_variant,
+            })
+            .fold(0u64, |mask, i| mask | 1 << i);
         Flag {
+            on_mask: variants_on,
+            direct: parts.enabled
+                && parts.class == FlagClass::Critical
+                && parts.prerequisites.is_empty()
+                && parts.include.is_empty()
+                && parts.exclude.is_empty(),
             enabled: parts.enabled,
             class: parts.class,
             has_lists: !parts.include.is_empty() || !parts.exclude.is_empty(),
@@ -344,9 +377,13 @@ impl Flag {
     fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
         // A boolean flag is on when it serves `true`; any other flag when it
         // serves something other than its `off` variant.
-        let enabled = match self.variants.value(variant) {
-            Some(VariantValue::Bool(b)) => *b,
-            _ => variant != self.off_variant,
+        let enabled = if variant < 64 {
+            self.on_mask & (1 << variant) != 0
+        } else {
+            match self.variants.value(variant) {
+                Some(VariantValue::Bool(b)) => *b,
+                _ => variant != self.off_variant,
+            }
         };
         Evaluation {
             enabled,
@@ -371,37 +408,20 @@ impl Flag {
         buckets: &S,
         depth: usize,
     ) -> Evaluation {
-        // 1. Kill switch.
-        if !self.enabled {
-            return self.off(Reason::KillSwitch, None);
-        }
-        // 2. Experimental in a store that does not allow them.
-        if self.class == FlagClass::Experimental && !scope.allow_experimental {
-            return self.off(Reason::ExperimentalDisabled, None);
-        }
-        // 3. Prerequisites.
-        for prerequisite in self.prerequisites.iter() {
-            if !self.prerequisite_met(prerequisite, context, scope, buckets, depth) {
-                return self.off(Reason::PrerequisiteFailed, None);
-            }
-        }
-        // 4. and 5. The user lists (by the context's key).
-        if self.has_lists {
-            let key = context.key();
-            if self.exclude.contains(key) {
-                return self.off(Reason::Excluded, None);
-            }
-            if self.include.contains(key) {
-                return self.serve(self.default_variant, Reason::Included, None);
+        // Steps 1 to 5 only for a flag that has any of them.
+        if !self.direct {
+            if let Some(decided) = self.gates(context, scope, buckets, depth) {
+                return decided;
             }
         }
         // 6. Rules, first match wins.
+        let env = Env {
+            segments: scope.tables.segments,
+            dictionaries: scope.tables.dictionaries,
+            memo: buckets.memo(),
+        };
         for rule in self.rules.iter() {
-            if !rule
-                .conditions
-                .iter()
-                .all(|c| c.holds(context, scope.segments))
-            {
+            if !rule.conditions.iter().all(|c| c.holds(context, &env)) {
                 continue;
             }
             match &rule.serve {
@@ -434,6 +454,43 @@ impl Flag {
             Reason::Default
         };
         self.serve(self.default_variant, reason, None)
+    }
+
+    /// Steps 1 to 5: the kill switch, the class, prerequisites and user
+    /// lists; `None` when none of them decides.
+    #[inline(never)]
+    fn gates<S: BucketSource>(
+        &self,
+        context: &Context<'_>,
+        scope: &Scope<'_>,
+        buckets: &S,
+        depth: usize,
+    ) -> Option<Evaluation> {
+        // 1. Kill switch.
+        if !self.enabled {
+            return Some(self.off(Reason::KillSwitch, None));
+        }
+        // 2. Experimental in a store that does not allow them.
+        if self.class == FlagClass::Experimental && !scope.allow_experimental {
+            return Some(self.off(Reason::ExperimentalDisabled, None));
+        }
+        // 3. Prerequisites.
+        for prerequisite in self.prerequisites.iter() {
+            if !self.prerequisite_met(prerequisite, context, scope, buckets, depth) {
+                return Some(self.off(Reason::PrerequisiteFailed, None));
+            }
+        }
+        // 4. and 5. The user lists (by the context's key).
+        if self.has_lists {
+            let key = context.key();
+            if self.exclude.contains(key) {
+                return Some(self.off(Reason::Excluded, None));
+            }
+            if self.include.contains(key) {
+                return Some(self.serve(self.default_variant, Reason::Included, None));
+            }
+        }
+        None
     }
 
     fn prerequisite_met<S: BucketSource>(
@@ -497,11 +554,11 @@ impl HotFlag {
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_key_slow(key, allow_experimental, flags, segments, buckets);
+            return self.evaluate_key_slow(key, allow_experimental, flags, tables, buckets);
         }
         self.plain(key, buckets)
     }
@@ -513,17 +570,11 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_context_slow(
-                context,
-                allow_experimental,
-                flags,
-                segments,
-                buckets,
-            );
+            return self.evaluate_context_slow(context, allow_experimental, flags, tables, buckets);
         }
         self.plain(context.key(), buckets)
     }
@@ -549,14 +600,14 @@ impl HotFlag {
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
         let context = Context::key_only(key);
-        self.evaluate_full(&context, allow_experimental, flags, segments, buckets)
+        self.evaluate_full(&context, allow_experimental, flags, tables, buckets)
     }
 
     #[inline(never)]
@@ -565,13 +616,13 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
-        self.evaluate_full(context, allow_experimental, flags, segments, buckets)
+        self.evaluate_full(context, allow_experimental, flags, tables, buckets)
     }
 
     #[inline(always)]
@@ -580,12 +631,12 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         let scope = Scope {
             flags,
-            segments,
+            tables,
             allow_experimental,
         };
         match flags.get(self.position as usize) {

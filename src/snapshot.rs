@@ -12,10 +12,10 @@ use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::context::Context;
 use crate::evaluation::Evaluation;
 use crate::exposure::{ExposureCount, Exposures};
-use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Targeting};
+use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Tables, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
-use crate::rule::Segment;
+use crate::rule::{Dictionary, Segment};
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
 pub(crate) const SNAPSHOT_ID_BITS: u32 = 40;
@@ -41,6 +41,8 @@ pub struct Snapshot {
     flags: Vec<Flag>,
     rollouts: Vec<Rollout>,
     segments: Vec<Segment>,
+    /// The values of the exact `in` conditions, per attribute.
+    dictionaries: Vec<Dictionary>,
     /// Installed by a store that counts exposures or has an exposure callback.
     exposures: OnceLock<Exposures>,
 }
@@ -90,7 +92,15 @@ impl Snapshot {
         })
     }
 
-    fn compile(config: ValidConfig) -> Self {
+    fn compile(mut config: ValidConfig) -> Self {
+        let dictionaries = crate::rule::intern(
+            config
+                .flags
+                .iter_mut()
+                .flat_map(|f| f.targeting.rules.iter_mut())
+                .flat_map(|r| r.conditions.iter_mut())
+                .chain(config.segments.iter_mut().flat_map(|s| s.iter_mut())),
+        );
         let mut id =
             NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed) & ((1 << SNAPSHOT_ID_BITS) - 1);
         if id == 0 {
@@ -166,7 +176,17 @@ impl Snapshot {
             flags,
             rollouts,
             segments: config.segments,
+            dictionaries,
             exposures: OnceLock::new(),
+        }
+    }
+
+    /// The segments and dictionaries conditions read.
+    #[inline(always)]
+    fn tables(&self) -> Tables<'_> {
+        Tables {
+            segments: &self.segments,
+            dictionaries: &self.dictionaries,
         }
     }
 
@@ -331,13 +351,7 @@ impl Snapshot {
     ) -> Evaluation {
         let hot = self.hot.get(position as usize);
         let e = match hot {
-            Some(h) => h.evaluate_key(
-                key,
-                allow_experimental,
-                &self.flags,
-                &self.segments,
-                buckets,
-            ),
+            Some(h) => h.evaluate_key(key, allow_experimental, &self.flags, self.tables(), buckets),
             None => Evaluation::unknown(),
         };
         if OBSERVE {
@@ -357,13 +371,7 @@ impl Snapshot {
     ) -> Evaluation {
         let hot = self.index.get(name);
         let e = match hot {
-            Some(h) => h.evaluate_key(
-                key,
-                allow_experimental,
-                &self.flags,
-                &self.segments,
-                buckets,
-            ),
+            Some(h) => h.evaluate_key(key, allow_experimental, &self.flags, self.tables(), buckets),
             None => Evaluation::unknown(),
         };
         if OBSERVE {
@@ -387,7 +395,7 @@ impl Snapshot {
                 context,
                 allow_experimental,
                 &self.flags,
-                &self.segments,
+                self.tables(),
                 buckets,
             ),
             None => Evaluation::unknown(),
@@ -413,7 +421,7 @@ impl Snapshot {
                 context,
                 allow_experimental,
                 &self.flags,
-                &self.segments,
+                self.tables(),
                 buckets,
             ),
             None => Evaluation::unknown(),

@@ -3,6 +3,7 @@
 //! allocation-free; a missing attribute, or one of a type the operator
 //! cannot read, fails the test (and `negate` then makes it pass).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -10,6 +11,7 @@ use rustc_hash::FxHashSet;
 
 pub(crate) use super::semver::OwnedSemver;
 use super::semver::Semver;
+use super::Segment;
 use crate::context::{AttributeKey, AttributeValue, Context};
 
 /// A numeric or semver comparison.
@@ -54,6 +56,7 @@ pub(crate) enum Test {
     In {
         values: Box<[Box<str>]>,
         set: Option<FxHashSet<Box<str>>>,
+        interned: Interned,
     },
     /// A text operator over any of the values; `folded` values are lower
     /// case and compared case-insensitively.
@@ -83,24 +86,156 @@ pub(crate) struct Condition {
 /// Long `in` lists are hashed; short ones compared in order.
 const HASH_FROM: usize = 8;
 
+/// Where an exact `in` condition's values sit in the snapshot's dictionary
+/// of its attribute (see [`Dictionary`](super::Dictionary)): a view looks a
+/// context's string up once per attribute and then tests ids, so the ten
+/// `in` conditions a request's flags make on one attribute cost one lookup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Interned {
+    /// The dictionary's index in the snapshot; `u32::MAX` before the
+    /// snapshot interned it (a condition built alone compares strings).
+    pub(crate) dictionary: u32,
+    /// The values' ids in that dictionary, sorted.
+    pub(crate) ids: Box<[u32]>,
+}
+
+impl Interned {
+    const NONE: u32 = u32::MAX;
+
+    #[inline(always)]
+    fn contains(&self, id: u32) -> bool {
+        match &*self.ids {
+            [] => false,
+            [one] => *one == id,
+            [a, b] => *a == id || *b == id,
+            ids if ids.len() <= 8 => ids.contains(&id),
+            ids => ids.binary_search(&id).is_ok(),
+        }
+    }
+}
+
 impl Test {
     pub(crate) fn exact(values: Vec<Box<str>>) -> Test {
         let set = (values.len() >= HASH_FROM).then(|| values.iter().cloned().collect());
         Test::In {
             values: values.into(),
             set,
+            interned: Interned {
+                dictionary: Interned::NONE,
+                ids: Box::default(),
+            },
         }
     }
 }
 
+/// What a condition reads besides the context: the snapshot's segments and
+/// dictionaries, and (in a per-request view) the memo of interned values.
+pub(crate) struct Env<'e> {
+    pub(crate) segments: &'e [Segment],
+    pub(crate) dictionaries: &'e [super::Dictionary],
+    pub(crate) memo: Option<&'e ValueMemo>,
+}
+
+/// Context attribute slots whose interned value a view remembers.
+pub(crate) const MEMO_SLOTS: usize = 8;
+
+/// A view's memo: per context attribute slot, the id of its string in the
+/// dictionary of its attribute (0: not looked up yet; 1: in no condition's
+/// values; `id + 2` otherwise). A slot has one attribute key, and a key one
+/// dictionary, so a remembered id is valid for every condition on it.
+#[derive(Default)]
+pub(crate) struct ValueMemo {
+    slots: [Cell<u32>; MEMO_SLOTS],
+}
+
+impl ValueMemo {
+    /// The id of `value` (the string of slot `slot`) in `dictionary`,
+    /// remembered; `None` when it is in no condition's values.
+    #[inline(always)]
+    fn id(&self, slot: usize, value: &str, dictionary: &super::Dictionary) -> Option<u32> {
+        let cell = self.slots.get(slot)?;
+        let known = cell.get();
+        let coded = if known == 0 {
+            let coded = dictionary.get(value).map_or(1, |id| id.saturating_add(2));
+            cell.set(coded);
+            coded
+        } else {
+            known
+        };
+        coded.checked_sub(2)
+    }
+}
+
 impl Condition {
-    /// Whether the condition holds for `context`; `segments` are the
-    /// snapshot's (acyclic and of bounded depth, checked by validation).
-    pub(crate) fn holds(&self, context: &Context<'_>, segments: &[Box<[Condition]>]) -> bool {
+    /// Whether the condition holds for `context`; the segments of `env` are
+    /// acyclic and of bounded depth (checked by validation).
+    #[inline(always)]
+    pub(crate) fn holds(&self, context: &Context<'_>, env: &Env<'_>) -> bool {
+        if self.attribute == AttributeKey::KEY {
+            return self.holds_slow(context, env);
+        }
         let result = match &self.test {
-            Test::Segment(index) => segments
+            Test::In {
+                values,
+                set,
+                interned,
+            } => match context.find_slot(self.attribute) {
+                Some((slot, AttributeValue::String(s))) => {
+                    let dictionary = env
+                        .memo
+                        .filter(|_| slot < MEMO_SLOTS)
+                        .zip(env.dictionaries.get(interned.dictionary as usize));
+                    match dictionary {
+                        Some((memo, d)) => {
+                            memo.id(slot, s, d).is_some_and(|id| interned.contains(id))
+                        }
+                        None => match set {
+                            Some(set) => set.contains(*s),
+                            None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
+                        },
+                    }
+                }
+                Some((_, value)) => self.test.matches(value),
+                None => false,
+            },
+            Test::Text {
+                op,
+                values,
+                folded: false,
+            } => match context.find(self.attribute) {
+                Some(AttributeValue::String(s)) => match op {
+                    TextOp::EndsWith => {
+                        values.iter().any(|v| ends_with(s.as_bytes(), v.as_bytes()))
+                    }
+                    TextOp::StartsWith => values
+                        .iter()
+                        .any(|v| starts_with(s.as_bytes(), v.as_bytes())),
+                    _ => self.test.matches_str(s),
+                },
+                Some(value) => self.test.matches(value),
+                None => false,
+            },
+            Test::Semver(op, expected) => match context.find(self.attribute) {
+                Some(AttributeValue::String(s)) => {
+                    op.holds(super::semver::compare_text(s, expected))
+                }
+                Some(value) => self.test.matches(value),
+                None => false,
+            },
+            _ => return self.holds_slow(context, env),
+        };
+        result != self.negate
+    }
+
+    /// Segments, `exists`, the context's key, and the operators off the
+    /// fast path above.
+    #[inline(never)]
+    fn holds_slow(&self, context: &Context<'_>, env: &Env<'_>) -> bool {
+        let result = match &self.test {
+            Test::Segment(index) => env
+                .segments
                 .get(*index as usize)
-                .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, segments))),
+                .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, env))),
             Test::Exists => context.get(self.attribute).is_some(),
             test if self.attribute == AttributeKey::KEY => context
                 .get(AttributeKey::KEY)
@@ -114,7 +249,7 @@ impl Condition {
 }
 
 impl Test {
-    #[inline]
+    #[inline(never)]
     fn matches(&self, value: &AttributeValue<'_>) -> bool {
         match self {
             Test::In { .. } | Test::Text { .. } | Test::Matches(_) => self.matches_text(value),
@@ -143,7 +278,6 @@ impl Test {
         }
     }
 
-    #[inline]
     fn matches_text(&self, value: &AttributeValue<'_>) -> bool {
         match *value {
             AttributeValue::String(s) => self.matches_str(s),
@@ -160,10 +294,10 @@ impl Test {
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn matches_str(&self, s: &str) -> bool {
         match self {
-            Test::In { values, set } => match set {
+            Test::In { values, set, .. } => match set {
                 Some(set) => set.contains(s),
                 None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
             },
@@ -175,12 +309,8 @@ impl Test {
                 let (s, v) = (s.as_bytes(), v.as_bytes());
                 match op {
                     TextOp::Equals => same(s, v),
-                    TextOp::StartsWith => s.get(..v.len()).is_some_and(|head| same(head, v)),
-                    TextOp::EndsWith => s
-                        .len()
-                        .checked_sub(v.len())
-                        .and_then(|from| s.get(from..))
-                        .is_some_and(|tail| same(tail, v)),
+                    TextOp::StartsWith => starts_with(s, v),
+                    TextOp::EndsWith => ends_with(s, v),
                     TextOp::Contains => {
                         s.windows(v.len().max(1)).any(|w| same(w, v)) || v.is_empty()
                     }
@@ -202,6 +332,19 @@ impl Test {
             _ => false,
         }
     }
+}
+
+#[inline(always)]
+fn starts_with(s: &[u8], v: &[u8]) -> bool {
+    s.get(..v.len()).is_some_and(|head| same(head, v))
+}
+
+#[inline(always)]
+fn ends_with(s: &[u8], v: &[u8]) -> bool {
+    s.len()
+        .checked_sub(v.len())
+        .and_then(|from| s.get(from..))
+        .is_some_and(|tail| same(tail, v))
 }
 
 /// Byte equality without a `memcmp` call for the short strings conditions
@@ -298,6 +441,12 @@ impl std::fmt::Write for StackText {
 mod tests {
     use super::*;
 
+    const ENV: Env<'static> = Env {
+        segments: &[],
+        dictionaries: &[],
+        memo: None,
+    };
+
     fn cond(test: Test) -> Condition {
         Condition {
             attribute: AttributeKey::new("cond_test_a"),
@@ -308,7 +457,7 @@ mod tests {
 
     fn holds(c: &Condition, value: AttributeValue<'_>) -> bool {
         let attrs = [crate::context::Attribute::new(c.attribute, value)];
-        c.holds(&Context::new("u", &attrs), &[])
+        c.holds(&Context::new("u", &attrs), &ENV)
     }
 
     #[test]
@@ -401,9 +550,9 @@ mod tests {
     #[test]
     fn missing_attributes_fail_and_negation_flips() {
         let mut c = cond(Test::exact(vec!["x".into()]));
-        assert!(!c.holds(&Context::key_only("u"), &[]));
+        assert!(!c.holds(&Context::key_only("u"), &ENV));
         c.negate = true;
-        assert!(c.holds(&Context::key_only("u"), &[]));
+        assert!(c.holds(&Context::key_only("u"), &ENV));
         assert!(!holds(&c, AttributeValue::List(&["y", "x"])));
         let n = cond(Test::exact(vec!["3".into(), "true".into()]));
         assert!(holds(&n, AttributeValue::Number(3.0)));
