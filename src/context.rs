@@ -234,17 +234,6 @@ impl<'a> Context<'a> {
             .map(|a| &a.value)
     }
 
-    /// The value of a non-reserved attribute and its slot (its position
-    /// among the attributes), for the memo of a per-request view.
-    #[inline(always)]
-    pub(crate) fn find_slot(&self, key: AttributeKey) -> Option<(usize, &'a AttributeValue<'a>)> {
-        self.attributes
-            .iter()
-            .enumerate()
-            .find(|(_, a)| a.key == key)
-            .map(|(i, a)| (i, &a.value))
-    }
-
     /// The string a percentage buckets by: the context's key, or a string
     /// attribute. `None` (no percentage holds it) when missing, empty or not
     /// a string.

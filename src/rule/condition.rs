@@ -136,33 +136,57 @@ pub(crate) struct Env<'e> {
     pub(crate) memo: Option<&'e ValueMemo>,
 }
 
-/// Context attribute slots whose interned value a view remembers.
-pub(crate) const MEMO_SLOTS: usize = 8;
+/// Dictionaries (attributes) whose context value a view remembers.
+pub(crate) const MEMO_SLOTS: usize = 16;
 
-/// A view's memo: per context attribute slot, the id of its string in the
-/// dictionary of its attribute (0: not looked up yet; 1: in no condition's
-/// values; `id + 2` otherwise). A slot has one attribute key, and a key one
-/// dictionary, so a remembered id is valid for every condition on it.
+/// A view's memo, per dictionary (one per attribute that exact `in`
+/// conditions test): what the context holds for that attribute, looked up
+/// once. Codes: 0 not looked up yet; 1 missing, or a string that no
+/// condition names (every `in` on it fails); 2 not a string (conditions
+/// read it directly); `id + 3` a string with that id.
 #[derive(Default)]
 pub(crate) struct ValueMemo {
     slots: [Cell<u32>; MEMO_SLOTS],
 }
 
+/// What a view's memo says of an attribute.
+enum Memo {
+    /// No `in` condition on the attribute holds.
+    Nothing,
+    /// Read the attribute directly.
+    Direct,
+    /// The string with this id.
+    Id(u32),
+}
+
 impl ValueMemo {
-    /// The id of `value` (the string of slot `slot`) in `dictionary`,
-    /// remembered; `None` when it is in no condition's values.
     #[inline(always)]
-    fn id(&self, slot: usize, value: &str, dictionary: &super::Dictionary) -> Option<u32> {
-        let cell = self.slots.get(slot)?;
-        let known = cell.get();
-        let coded = if known == 0 {
-            let coded = dictionary.get(value).map_or(1, |id| id.saturating_add(2));
-            cell.set(coded);
-            coded
-        } else {
-            known
+    fn get(
+        &self,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> Memo {
+        let Some(cell) = self.slots.get(index as usize) else {
+            return Memo::Direct;
         };
-        coded.checked_sub(2)
+        let mut code = cell.get();
+        if code == 0 {
+            code = match (context.find(attribute), dictionaries.get(index as usize)) {
+                (None, _) => 1,
+                (Some(AttributeValue::String(s)), Some(d)) => {
+                    d.get(s).map_or(1, |id| id.saturating_add(3))
+                }
+                _ => 2,
+            };
+            cell.set(code);
+        }
+        match code {
+            1 => Memo::Nothing,
+            2 => Memo::Direct,
+            id => Memo::Id(id - 3),
+        }
     }
 }
 
@@ -179,25 +203,29 @@ impl Condition {
                 values,
                 set,
                 interned,
-            } => match context.find_slot(self.attribute) {
-                Some((slot, AttributeValue::String(s))) => {
-                    let dictionary = env
-                        .memo
-                        .filter(|_| slot < MEMO_SLOTS)
-                        .zip(env.dictionaries.get(interned.dictionary as usize));
-                    match dictionary {
-                        Some((memo, d)) => {
-                            memo.id(slot, s, d).is_some_and(|id| interned.contains(id))
-                        }
-                        None => match set {
+            } => {
+                let memo = match env.memo {
+                    Some(memo) => memo.get(
+                        interned.dictionary,
+                        self.attribute,
+                        context,
+                        env.dictionaries,
+                    ),
+                    None => Memo::Direct,
+                };
+                match memo {
+                    Memo::Nothing => false,
+                    Memo::Id(id) => interned.contains(id),
+                    Memo::Direct => match context.find(self.attribute) {
+                        Some(AttributeValue::String(s)) => match set {
                             Some(set) => set.contains(*s),
                             None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
                         },
-                    }
+                        Some(value) => self.test.matches(value),
+                        None => false,
+                    },
                 }
-                Some((_, value)) => self.test.matches(value),
-                None => false,
-            },
+            }
             Test::Text {
                 op,
                 values,
