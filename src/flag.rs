@@ -66,11 +66,23 @@ pub enum Targeting {
 /// Salts are hashed, rules compiled and names resolved when the snapshot is
 /// built, so evaluating costs one seeded hash of the bucketing key at most
 /// (plus one per split rule or prerequisite that decides).
+///
+/// The fields evaluation reads come first and share one cache line (the
+/// layout is fixed with `repr(C)` and the struct aligned to a line), so a
+/// flag with rules costs one line of its own before its rules.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Flag {
+    // The first cache line: what evaluation reads.
     /// Bit `i` set: variant `i` counts as on (see [`Flag::serve`]), for the
     /// first 64 variants; later ones are read from `variants`.
     on_mask: u64,
+    seed: Seed,
+    rules: Box<[Rule]>,
+    bucket_by: Option<AttributeKey>,
+    threshold: Percentage,
+    default_variant: u16,
+    off_variant: u16,
     /// No kill switch, experimental class, prerequisites or user lists:
     /// evaluation starts at the rules.
     direct: bool,
@@ -78,16 +90,11 @@ pub struct Flag {
     class: FlagClass,
     has_lists: bool,
     bucketed: bool,
-    threshold: Percentage,
-    seed: Seed,
+    track: bool,
+    // The rest.
     include: FxHashSet<Box<str>>,
     exclude: FxHashSet<Box<str>>,
-    rules: Box<[Rule]>,
     prerequisites: Box<[Prerequisite]>,
-    bucket_by: Option<AttributeKey>,
-    default_variant: u16,
-    off_variant: u16,
-    track: bool,
     variants: Variants,
     name: Box<str>,
     targeting: Targeting,
@@ -645,3 +652,6 @@ impl HotFlag {
         }
     }
 }
+
+// The fields evaluation reads stay within the first cache line.
+const _: () = assert!(std::mem::offset_of!(Flag, track) < 64);

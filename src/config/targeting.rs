@@ -587,15 +587,15 @@ impl Validator {
                 let strings = self.strings(node, &value_path)?;
                 match shape.text {
                     Some(TextOp::Equals) if !case_insensitive => Test::exact(strings),
-                    Some(text) => Test::Text {
-                        op: text,
-                        values: if case_insensitive {
+                    Some(text) => Test::text(
+                        text,
+                        if case_insensitive {
                             strings.iter().map(|s| fold(s)).collect()
                         } else {
                             strings.into()
                         },
-                        folded: case_insensitive,
-                    },
+                        case_insensitive,
+                    ),
                     None => Test::Exists,
                 }
             }

@@ -54,8 +54,10 @@ pub(crate) enum TextOp {
 pub(crate) enum Test {
     /// Equals any of the values, exactly; hashed for long lists.
     In {
-        values: Box<[Box<str>]>,
-        set: Option<FxHashSet<Box<str>>>,
+        /// The values (and a hash set of them for long lists).
+        list: Box<InList>,
+        /// For a short list, its values of up to 16 bytes, packed.
+        packed: Box<[Packed]>,
         interned: Interned,
     },
     /// A text operator over any of the values; `folded` values are lower
@@ -64,6 +66,8 @@ pub(crate) enum Test {
         op: TextOp,
         values: Box<[Box<str>]>,
         folded: bool,
+        /// The values packed, when none is folded or longer than 16 bytes.
+        packed: Box<[Packed]>,
     },
     Matches(regex::Regex),
     Number(Compare, f64),
@@ -86,6 +90,82 @@ pub(crate) struct Condition {
 /// Long `in` lists are hashed; short ones compared in order.
 const HASH_FROM: usize = 8;
 
+/// The values of an exact `in` condition.
+#[derive(Debug, Clone)]
+pub(crate) struct InList {
+    values: Box<[Box<str>]>,
+    set: Option<FxHashSet<Box<str>>>,
+}
+
+impl InList {
+    #[inline(never)]
+    fn contains(&self, s: &str) -> bool {
+        match &self.set {
+            Some(set) => set.contains(s),
+            None => self.values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
+        }
+    }
+}
+
+/// A string of up to 16 bytes as its length and its first and last eight
+/// (or four) bytes, which together determine it: compared in three word
+/// compares, without reading the bytes of a condition's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Packed {
+    head: u64,
+    tail: u64,
+    len: u64,
+}
+
+impl Packed {
+    /// `None` for a string over 16 bytes.
+    #[inline(always)]
+    fn of(b: &[u8]) -> Option<Packed> {
+        let len = b.len();
+        let (head, tail) = if len > 16 {
+            return None;
+        } else if len >= 8 {
+            (word(b, 0), word(b, len - 8))
+        } else if len >= 4 {
+            (u64::from(half(b, 0)), u64::from(half(b, len - 4)))
+        } else {
+            let mut packed = 0u64;
+            for &byte in b {
+                packed = packed << 8 | u64::from(byte);
+            }
+            (packed, 0)
+        };
+        Some(Packed {
+            head,
+            tail,
+            len: len as u64,
+        })
+    }
+
+    /// Every value packed, or `None` when one is over 16 bytes.
+    fn all(values: &[Box<str>]) -> Option<Box<[Packed]>> {
+        values.iter().map(|v| Packed::of(v.as_bytes())).collect()
+    }
+}
+
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    match s.get(at..at + 8) {
+        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+        }
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u32 {
+    match s.get(at..at + 4) {
+        Some(&[b0, b1, b2, b3]) => u32::from_le_bytes([b0, b1, b2, b3]),
+        _ => 0,
+    }
+}
+
 /// Where an exact `in` condition's values sit in the snapshot's dictionary
 /// of its attribute (see [`Dictionary`](super::Dictionary)): a view looks a
 /// context's string up once per attribute and then tests ids, so the ten
@@ -95,6 +175,8 @@ pub(crate) struct Interned {
     /// The dictionary's index in the snapshot; `u32::MAX` before the
     /// snapshot interned it (a condition built alone compares strings).
     pub(crate) dictionary: u32,
+    /// The first id (the only one, often), read without following `ids`.
+    pub(crate) first: u32,
     /// The values' ids in that dictionary, sorted.
     pub(crate) ids: Box<[u32]>,
 }
@@ -104,10 +186,10 @@ impl Interned {
 
     #[inline(always)]
     fn contains(&self, id: u32) -> bool {
+        if self.ids.len() == 1 {
+            return self.first == id;
+        }
         match &*self.ids {
-            [] => false,
-            [one] => *one == id,
-            [a, b] => *a == id || *b == id,
             ids if ids.len() <= 8 => ids.contains(&id),
             ids => ids.binary_search(&id).is_ok(),
         }
@@ -116,14 +198,46 @@ impl Interned {
 
 impl Test {
     pub(crate) fn exact(values: Vec<Box<str>>) -> Test {
-        let set = (values.len() >= HASH_FROM).then(|| values.iter().cloned().collect());
+        let long = values.len() >= HASH_FROM;
+        let set = long.then(|| values.iter().cloned().collect());
+        let packed = if long {
+            Box::default()
+        } else {
+            values
+                .iter()
+                .filter_map(|v| Packed::of(v.as_bytes()))
+                .collect()
+        };
         Test::In {
-            values: values.into(),
-            set,
+            list: Box::new(InList {
+                values: values.into(),
+                set,
+            }),
+            packed,
             interned: Interned {
                 dictionary: Interned::NONE,
+                first: 0,
                 ids: Box::default(),
             },
+        }
+    }
+
+    /// A text operator (`values` already folded when `folded`).
+    pub(crate) fn text(op: TextOp, values: Box<[Box<str>]>, folded: bool) -> Test {
+        let packed = if folded { None } else { Packed::all(&values) };
+        Test::Text {
+            op,
+            values,
+            folded,
+            packed: packed.unwrap_or_default(),
+        }
+    }
+
+    /// The values of an exact `in` test (for interning).
+    pub(crate) fn in_values(&self) -> Option<&[Box<str>]> {
+        match self {
+            Test::In { list, .. } => Some(&list.values),
+            _ => None,
         }
     }
 }
@@ -200,8 +314,8 @@ impl Condition {
         }
         let result = match &self.test {
             Test::In {
-                values,
-                set,
+                list,
+                packed,
                 interned,
             } => {
                 let memo = match env.memo {
@@ -217,10 +331,12 @@ impl Condition {
                     Memo::Nothing => false,
                     Memo::Id(id) => interned.contains(id),
                     Memo::Direct => match context.find(self.attribute) {
-                        Some(AttributeValue::String(s)) => match set {
-                            Some(set) => set.contains(*s),
-                            None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
-                        },
+                        Some(AttributeValue::String(s)) => {
+                            match Packed::of(s.as_bytes()).filter(|_| !packed.is_empty()) {
+                                Some(p) => packed.iter().any(|v| *v == p),
+                                None => list.contains(s),
+                            }
+                        }
                         Some(value) => self.test.matches(value),
                         None => false,
                     },
@@ -228,18 +344,32 @@ impl Condition {
             }
             Test::Text {
                 op,
-                values,
                 folded: false,
+                packed,
+                ..
             } => match context.find(self.attribute) {
-                Some(AttributeValue::String(s)) => match op {
-                    TextOp::EndsWith => {
-                        values.iter().any(|v| ends_with(s.as_bytes(), v.as_bytes()))
+                Some(AttributeValue::String(s)) if !packed.is_empty() => {
+                    let s = s.as_bytes();
+                    match op {
+                        TextOp::EndsWith => packed.iter().any(|v| {
+                            s.len()
+                                .checked_sub(v.len as usize)
+                                .and_then(|from| s.get(from..))
+                                .and_then(Packed::of)
+                                .is_some_and(|tail| tail == *v)
+                        }),
+                        TextOp::StartsWith => packed.iter().any(|v| {
+                            s.get(..v.len as usize)
+                                .and_then(Packed::of)
+                                .is_some_and(|head| head == *v)
+                        }),
+                        TextOp::Equals => {
+                            Packed::of(s).is_some_and(|p| packed.iter().any(|v| *v == p))
+                        }
+                        TextOp::Contains => self.test.matches_bytes(s),
                     }
-                    TextOp::StartsWith => values
-                        .iter()
-                        .any(|v| starts_with(s.as_bytes(), v.as_bytes())),
-                    _ => self.test.matches_str(s),
-                },
+                }
+                Some(AttributeValue::String(s)) => self.test.matches_str(s),
                 Some(value) => self.test.matches(value),
                 None => false,
             },
@@ -322,17 +452,21 @@ impl Test {
         }
     }
 
+    /// [`matches_str`](Self::matches_str) on the bytes of a `&str`.
+    #[inline(never)]
+    fn matches_bytes(&self, s: &[u8]) -> bool {
+        std::str::from_utf8(s).is_ok_and(|s| self.matches_str(s))
+    }
+
     #[inline(never)]
     fn matches_str(&self, s: &str) -> bool {
         match self {
-            Test::In { values, set, .. } => match set {
-                Some(set) => set.contains(s),
-                None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
-            },
+            Test::In { list, .. } => list.contains(s),
             Test::Text {
                 op,
                 values,
                 folded: false,
+                ..
             } => values.iter().any(|v| {
                 let (s, v) = (s.as_bytes(), v.as_bytes());
                 match op {
@@ -348,6 +482,7 @@ impl Test {
                 op,
                 values,
                 folded: true,
+                ..
             } => values.iter().any(|v| match op {
                 TextOp::Equals => folded_eq(s, v),
                 TextOp::StartsWith => folded_prefix(s, v),
@@ -491,13 +626,7 @@ mod tests {
     #[test]
     fn text_operators_fold_unicode_case() {
         let values = || Box::from([fold("Straße")]);
-        let ci = |op| {
-            cond(Test::Text {
-                op,
-                values: values(),
-                folded: true,
-            })
-        };
+        let ci = |op| cond(Test::text(op, values(), true));
         assert!(holds(&ci(TextOp::Equals), AttributeValue::String("STRAßE")));
         assert!(holds(
             &ci(TextOp::StartsWith),
@@ -555,21 +684,34 @@ mod tests {
             "a-very-long-value-over-sixteen-bytes",
             "ü",
             "üb",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "\0a",
+            "a\0",
         ];
         for a in words {
             for b in words {
                 assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+                let exact = cond(Test::exact(vec![b.into(), "zz".into()]));
+                assert_eq!(
+                    holds(&exact, AttributeValue::String(a)),
+                    a == b || a == "zz",
+                    "in {a:?} {b:?}"
+                );
                 for (op, expected) in [
                     (TextOp::StartsWith, a.starts_with(b)),
                     (TextOp::EndsWith, a.ends_with(b)),
                     (TextOp::Contains, a.contains(b)),
                 ] {
-                    let test = Test::Text {
-                        op,
-                        values: Box::from([Box::from(b)]),
-                        folded: false,
-                    };
+                    let test = Test::text(op, Box::from([Box::from(b)]), false);
                     assert_eq!(test.matches_str(a), expected, "{op:?} {a:?} {b:?}");
+                    // The inline path of `holds` (packed values) agrees.
+                    let c = cond(test);
+                    assert_eq!(
+                        holds(&c, AttributeValue::String(a)),
+                        expected,
+                        "{op:?} {a:?} {b:?}"
+                    );
                 }
             }
         }

@@ -50,10 +50,7 @@ pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) ->
     let mut by_attribute: FxHashMap<AttributeKey, u32> = FxHashMap::default();
     let mut dictionaries: Vec<Dictionary> = Vec::new();
     for condition in conditions {
-        let condition::Test::In {
-            values, interned, ..
-        } = &mut condition.test
-        else {
+        let Some(values) = condition.test.in_values() else {
             continue;
         };
         let next = dictionaries.len() as u32;
@@ -73,8 +70,11 @@ pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) ->
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        interned.dictionary = index;
-        interned.ids = ids.into();
+        if let condition::Test::In { interned, .. } = &mut condition.test {
+            interned.dictionary = index;
+            interned.first = ids.first().copied().unwrap_or(0);
+            interned.ids = ids.into();
+        }
     }
     dictionaries
 }

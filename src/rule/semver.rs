@@ -110,7 +110,7 @@ impl OwnedSemver {
 /// How the version written in `text` compares with `expected`; `None` when
 /// `text` is not a semantic version. A plain `major.minor.patch` (the usual
 /// request) is read in one pass without the general parser.
-#[inline]
+#[inline(always)]
 pub(crate) fn compare_text(text: &str, expected: &OwnedSemver) -> Option<Ordering> {
     match plain(text.as_bytes()) {
         Some(core) => Some(
@@ -139,9 +139,13 @@ fn plain(b: &[u8]) -> Option<(u64, u64, u64)> {
             if digits == 1 && leading_zero {
                 return None;
             }
+            // 18 digits cannot overflow a u64; longer numbers go to the parser.
+            if digits == 18 {
+                return None;
+            }
             leading_zero = digits == 0 && c == b'0';
             let slot = parts.get_mut(part)?;
-            *slot = slot.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            *slot = *slot * 10 + u64::from(c - b'0');
             digits += 1;
         } else if c == b'.' && digits > 0 && part < 2 {
             part += 1;
