@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use rustc_hash::FxHashSet;
@@ -70,6 +71,8 @@ pub(crate) enum Test {
         packed: Box<[Packed]>,
     },
     Matches(regex::Regex),
+    /// The attribute, an IP address, is in one of these networks.
+    Cidr(Box<[Network]>),
     Number(Compare, f64),
     Semver(Compare, OwnedSemver),
     Before(SystemTime),
@@ -77,6 +80,57 @@ pub(crate) enum Test {
     Exists,
     /// Every condition of a segment (by index in the snapshot).
     Segment(u32),
+}
+
+/// An IP network: an address and the length of its prefix (the whole
+/// address for an address written without `/n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Parses `a.b.c.d`, `a.b.c.d/n` (n <= 32), an IPv6 address, or an
+    /// IPv6 address with `/n` (n <= 128); `None` otherwise.
+    pub(crate) fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => {
+                // Digits only: `parse` would take a sign.
+                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (address.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?)
+            }
+            None => {
+                let address = text.parse::<IpAddr>().ok()?;
+                (address, if address.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let bits = if address.is_ipv4() { 32 } else { 128 };
+        (prefix <= bits).then_some(Network { address, prefix })
+    }
+
+    /// Whether `address` is in this network (an IPv4 address is never in
+    /// an IPv6 network, nor the other way round).
+    #[inline]
+    fn contains(&self, address: IpAddr) -> bool {
+        match (self.address, address) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One compiled condition of a rule or segment.
@@ -432,6 +486,18 @@ impl Test {
             }
             Test::Before(limit) => timestamp(*value).is_some_and(|t| t < *limit),
             Test::After(limit) => timestamp(*value).is_some_and(|t| t > *limit),
+            Test::Cidr(networks) => match *value {
+                AttributeValue::String(s) => s
+                    .trim()
+                    .parse::<IpAddr>()
+                    .is_ok_and(|a| networks.iter().any(|n| n.contains(a))),
+                AttributeValue::List(items) => items.iter().any(|s| {
+                    s.trim()
+                        .parse::<IpAddr>()
+                        .is_ok_and(|a| networks.iter().any(|n| n.contains(a)))
+                }),
+                _ => false,
+            },
             Test::Exists | Test::Segment(_) => false,
         }
     }
@@ -715,6 +781,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cidr_blocks_hold_their_addresses() {
+        let nets = |values: &[&str]| -> Box<[Network]> {
+            values.iter().map(|v| Network::parse(v).unwrap()).collect()
+        };
+        let c = cond(Test::Cidr(nets(&[
+            "10.0.0.0/8",
+            "192.168.1.7",
+            "2001:db8::/32",
+            "0.0.0.0/0",
+        ])));
+        for (address, inside) in [
+            ("10.200.3.4", true),
+            ("11.0.0.1", true), // 0.0.0.0/0
+            ("2001:db8:1::9", true),
+            ("2001:db9::1", false),
+            ("::ffff:10.0.0.1", false),
+            ("not an address", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                holds(&c, AttributeValue::String(address)),
+                inside,
+                "{address}"
+            );
+        }
+        let exact = cond(Test::Cidr(nets(&["192.168.1.7", "::1"])));
+        assert!(holds(&exact, AttributeValue::String(" 192.168.1.7 ")));
+        assert!(!holds(&exact, AttributeValue::String("192.168.1.8")));
+        assert!(holds(&exact, AttributeValue::String("::1")));
+        assert!(!holds(&exact, AttributeValue::Number(1.0)));
+        assert!(holds(&exact, AttributeValue::List(&["x", "::1"])));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0",
+            "bad::cidr",
+            "127.invalid",
+        ] {
+            assert_eq!(Network::parse(bad), None, "{bad}");
+        }
+        assert!(Network::parse("0.0.0.0/0").is_some() && Network::parse("::/0").is_some());
     }
 
     #[test]
