@@ -9,6 +9,7 @@ use crate::bucket::Seed;
 use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::percentage::Percentage;
+use crate::rule::compact::{self, Op};
 use crate::rule::{
     Dictionary, Env, Expect, Prerequisite, Rule, Segment, Serve, ValueMemo, MAX_DEPTH,
 };
@@ -137,6 +138,8 @@ pub(crate) fn salt(name: &str, seed: Option<&str>) -> Seed {
 pub(crate) struct Tables<'s> {
     pub(crate) segments: &'s [Segment],
     pub(crate) dictionaries: &'s [Dictionary],
+    /// The compact programs of flags that have one.
+    pub(crate) programs: &'s [Op],
 }
 
 /// What evaluation reads of the snapshot besides the flag itself.
@@ -353,8 +356,48 @@ impl Flag {
             && self.variants.value(IMPLICIT_ON) == Some(&VariantValue::Bool(true))
     }
 
+    /// Appends this flag's compact program to `ops` when its rules fit one
+    /// (see [`compact`]): a flag without the steps before the rules, not
+    /// bucketed by an attribute, whose rules all serve a variant on
+    /// conjunctions of compact conditions. Its start, or `compact::NONE`.
+    pub(crate) fn compact(&self, ops: &mut Vec<Op>) -> u32 {
+        if !self.direct || self.bucket_by.is_some() || self.rules.is_empty() {
+            return compact::NONE;
+        }
+        let mut program = Vec::new();
+        for rule in self.rules.iter() {
+            let (Serve::Variant(variant), Ok(conditions)) =
+                (&rule.serve, u16::try_from(rule.conditions.len()))
+            else {
+                return compact::NONE;
+            };
+            program.push(Op::Rule {
+                conditions,
+                variant: *variant,
+                enabled: self.is_on(*variant),
+            });
+            for condition in rule.conditions.iter() {
+                match condition.compact() {
+                    Some(op) => program.push(op),
+                    None => return compact::NONE,
+                }
+            }
+        }
+        program.push(Op::End {
+            default: self.default_variant,
+            default_enabled: self.is_on(self.default_variant),
+            off: self.off_variant,
+            off_enabled: self.is_on(self.off_variant),
+        });
+        let Ok(start) = u32::try_from(ops.len()) else {
+            return compact::NONE;
+        };
+        ops.extend(program);
+        start
+    }
+
     /// The compact form the evaluation fast path reads.
-    pub(crate) fn hot(&self, position: u32) -> HotFlag {
+    pub(crate) fn hot(&self, position: u32, program: u32) -> HotFlag {
         let mut bits = 0;
         if !self.enabled {
             bits |= HotFlag::KILLED;
@@ -375,23 +418,30 @@ impl Flag {
             seed: self.seed,
             threshold: self.threshold,
             position,
+            program,
             bits,
         }
     }
 
-    /// Serves `variant` for `reason`.
-    #[inline]
-    fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
-        // A boolean flag is on when it serves `true`; any other flag when it
-        // serves something other than its `off` variant.
-        let enabled = if variant < 64 {
+    /// Whether serving `variant` is "on": for a boolean flag, when it
+    /// serves `true`; for any other flag, when it serves something other
+    /// than its `off` variant.
+    #[inline(always)]
+    fn is_on(&self, variant: u16) -> bool {
+        if variant < 64 {
             self.on_mask & (1 << variant) != 0
         } else {
             match self.variants.value(variant) {
                 Some(VariantValue::Bool(b)) => *b,
                 _ => variant != self.off_variant,
             }
-        };
+        }
+    }
+
+    /// Serves `variant` for `reason`.
+    #[inline]
+    fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
+        let enabled = self.is_on(variant);
         Evaluation {
             enabled,
             reason,
@@ -533,6 +583,8 @@ pub(crate) struct HotFlag {
     seed: Seed,
     threshold: Percentage,
     pub(crate) position: u32,
+    /// The flag's compact program, or `compact::NONE`.
+    program: u32,
     bits: u8,
 }
 
@@ -542,6 +594,7 @@ impl HotFlag {
         seed: Seed::ZERO,
         threshold: Percentage::ZERO,
         position: u32::MAX,
+        program: compact::NONE,
         bits: 0,
     };
     const KILLED: u8 = 1;
@@ -581,6 +634,26 @@ impl HotFlag {
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
+            // A per-request view runs a compact program from its memo.
+            if let (true, Some(memo)) = (self.program != compact::NONE, buckets.memo()) {
+                let tail = compact::Tail {
+                    bucketed: self.bits & Self::BUCKETED != 0,
+                    seed: self.seed,
+                    threshold: self.threshold,
+                };
+                let run = compact::run(
+                    tables.programs,
+                    self.program,
+                    tail,
+                    context,
+                    tables.dictionaries,
+                    memo,
+                    buckets,
+                );
+                if let Some(e) = run {
+                    return e;
+                }
+            }
             return self.evaluate_context_slow(context, allow_experimental, flags, tables, buckets);
         }
         self.plain(context.key(), buckets)

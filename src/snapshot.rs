@@ -15,6 +15,7 @@ use crate::exposure::{ExposureCount, Exposures};
 use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Tables, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
+use crate::rule::compact::Op;
 use crate::rule::{Dictionary, Segment};
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
@@ -43,6 +44,8 @@ pub struct Snapshot {
     segments: Vec<Segment>,
     /// The values of the exact `in` conditions, per attribute.
     dictionaries: Vec<Dictionary>,
+    /// The compact programs of flags whose rules fit one.
+    programs: Vec<Op>,
     /// Installed by a store that counts exposures or has an exposure callback.
     exposures: OnceLock<Exposures>,
 }
@@ -163,10 +166,11 @@ impl Snapshot {
         for (r, position) in bound {
             rollouts[r].flags.push(position);
         }
+        let mut programs = Vec::new();
         let hot: Vec<HotFlag> = flags
             .iter()
             .enumerate()
-            .map(|(i, f)| f.hot(i as u32))
+            .map(|(i, f)| f.hot(i as u32, f.compact(&mut programs)))
             .collect();
         let index = NameIndex::new(flags.iter().zip(&hot).map(|(f, h)| (f.name(), *h)));
         Snapshot {
@@ -177,6 +181,7 @@ impl Snapshot {
             rollouts,
             segments: config.segments,
             dictionaries,
+            programs,
             exposures: OnceLock::new(),
         }
     }
@@ -187,6 +192,7 @@ impl Snapshot {
         Tables {
             segments: &self.segments,
             dictionaries: &self.dictionaries,
+            programs: &self.programs,
         }
     }
 

@@ -201,6 +201,7 @@ proptest! {
             1..8),
         attributes in prop::collection::vec((0usize..5, 0usize..WORDS.len(), 0u8..3), 0..6),
         order in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+        user in prop::sample::select(vec!["u-1", "u-2", "user-42", ""]),
     ) {
         const ATTRS: [&str; 4] = ["country", "plan", "key", "region"];
         let mut flags = serde_json::Map::new();
@@ -210,10 +211,18 @@ proptest! {
                 .map(|(a, values, negate)| json!({"attribute": ATTRS[*a], "op": "in",
                     "values": values.iter().map(|v| WORDS[*v]).collect::<Vec<_>>(), "negate": negate}))
                 .collect();
-            flags.insert(format!("flag_{i}"), json!({"default": "off",
-                "rules": [{"when": when, "serve": "on"}]}));
+            // Flags of each kind a view may run compactly: not bucketed,
+            // on their own percentage, in a rollout; and one with a kill switch.
+            let flag = match i % 4 {
+                0 => json!({"default": "off", "rules": [{"when": when, "serve": "on"}]}),
+                1 => json!({"percentage": 50, "rules": [{"when": when, "serve": "off"}, {"serve": "on"}]}),
+                2 => json!({"rollout": "r", "rules": [{"when": when, "serve": "off"}]}),
+                _ => json!({"enabled": false, "rules": [{"when": when, "serve": "on"}]}),
+            };
+            flags.insert(format!("flag_{i}"), flag);
         }
-        let store = FlagStore::from_json(&json!({"version": 1, "flags": flags}).to_string()).unwrap();
+        let document = json!({"version": 1, "rollouts": {"r": {"percentage": 30}}, "flags": flags});
+        let store = FlagStore::from_json(&document.to_string()).unwrap();
         let keys: Vec<AttributeKey> = ["country", "plan", "key", "region", "other"]
             .iter().map(|n| AttributeKey::new(n)).collect();
         let list = [WORDS[0], WORDS[2]];
@@ -225,7 +234,7 @@ proptest! {
                 _ => keys[k].number(w as f64),
             })
             .collect();
-        let context = Context::new("u-1", &context_attributes);
+        let context = Context::new(user, &context_attributes);
         let view = store.for_context(context);
         let picks = order.iter().map(|i| i.index(rules.len())).chain(0..rules.len());
         for i in picks {

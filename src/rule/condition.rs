@@ -318,7 +318,7 @@ pub(crate) struct ValueMemo {
 }
 
 /// What a view's memo says of an attribute.
-enum Memo {
+pub(crate) enum Memo {
     /// No `in` condition on the attribute holds.
     Nothing,
     /// Read the attribute directly.
@@ -328,8 +328,10 @@ enum Memo {
 }
 
 impl ValueMemo {
+    /// What the context holds for the attribute of dictionary `index`,
+    /// looked up on first use.
     #[inline(always)]
-    fn get(
+    pub(crate) fn get(
         &self,
         index: u32,
         attribute: AttributeKey,
@@ -359,6 +361,30 @@ impl ValueMemo {
 }
 
 impl Condition {
+    /// This condition as a word of a compact program: an exact `in` on an
+    /// attribute (not the key) with one or two interned values whose
+    /// dictionary a view remembers.
+    pub(crate) fn compact(&self) -> Option<super::compact::Op> {
+        let Test::In { interned, .. } = &self.test else {
+            return None;
+        };
+        if self.attribute == AttributeKey::KEY || interned.dictionary as usize >= MEMO_SLOTS {
+            return None;
+        }
+        let (ids, two) = match *interned.ids {
+            [a] => ([a, a], false),
+            [a, b] => ([a, b], true),
+            _ => return None,
+        };
+        Some(super::compact::Op::In {
+            attribute: self.attribute,
+            dictionary: interned.dictionary,
+            negate: self.negate,
+            ids,
+            two,
+        })
+    }
+
     /// Whether the condition holds for `context`; the segments of `env` are
     /// acyclic and of bounded depth (checked by validation).
     #[inline(always)]
@@ -387,7 +413,7 @@ impl Condition {
                     Memo::Direct => match context.find(self.attribute) {
                         Some(AttributeValue::String(s)) => {
                             match Packed::of(s.as_bytes()).filter(|_| !packed.is_empty()) {
-                                Some(p) => packed.iter().any(|v| *v == p),
+                                Some(p) => packed.contains(&p),
                                 None => list.contains(s),
                             }
                         }
@@ -417,9 +443,7 @@ impl Condition {
                                 .and_then(Packed::of)
                                 .is_some_and(|head| head == *v)
                         }),
-                        TextOp::Equals => {
-                            Packed::of(s).is_some_and(|p| packed.iter().any(|v| *v == p))
-                        }
+                        TextOp::Equals => Packed::of(s).is_some_and(|p| packed.contains(&p)),
                         TextOp::Contains => self.test.matches_bytes(s),
                     }
                 }

@@ -9,6 +9,7 @@
 //! prerequisites are acyclic and at most [`MAX_DEPTH`] deep (validation
 //! checks both), so evaluation is bounded.
 
+pub(crate) mod compact;
 pub(crate) mod condition;
 pub mod semver;
 pub(crate) mod time;
