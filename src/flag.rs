@@ -359,28 +359,52 @@ impl Flag {
     /// Appends this flag's compact program to `ops` when its rules fit one
     /// (see [`compact`]): a flag without the steps before the rules, not
     /// bucketed by an attribute, whose rules all serve a variant on
-    /// conjunctions of compact conditions. Its start, or `compact::NONE`.
-    pub(crate) fn compact(&self, ops: &mut Vec<Op>) -> u32 {
+    /// conjunctions of compact conditions. Its start (or `compact::NONE`),
+    /// and whether it reads a view's memo (it has conditions).
+    pub(crate) fn compact(&self, ops: &mut Vec<Op>) -> (u32, bool) {
+        let start = self.compact_into(ops);
+        let memo = start != compact::NONE && self.rules.iter().any(|r| !r.conditions.is_empty());
+        (start, memo)
+    }
+
+    fn compact_into(&self, ops: &mut Vec<Op>) -> u32 {
         if !self.direct || self.bucket_by.is_some() || self.rules.is_empty() {
             return compact::NONE;
         }
         let mut program = Vec::new();
         for rule in self.rules.iter() {
-            let (Serve::Variant(variant), Ok(conditions)) =
-                (&rule.serve, u16::try_from(rule.conditions.len()))
-            else {
+            let Ok(conditions) = u16::try_from(rule.conditions.len()) else {
                 return compact::NONE;
+            };
+            let (variant, arms) = match &rule.serve {
+                Serve::Variant(variant) => (*variant, 0),
+                Serve::Split(split) if split.bucket_by.is_none() => {
+                    match u16::try_from(split.ends().len()) {
+                        Ok(arms) if arms > 0 => (0, arms),
+                        _ => return compact::NONE,
+                    }
+                }
+                Serve::Split(_) => return compact::NONE,
             };
             program.push(Op::Rule {
                 conditions,
-                variant: *variant,
-                enabled: self.is_on(*variant),
+                arms,
+                variant,
+                enabled: self.is_on(variant),
             });
             for condition in rule.conditions.iter() {
                 match condition.compact() {
                     Some(op) => program.push(op),
                     None => return compact::NONE,
                 }
+            }
+            if let Serve::Split(split) = &rule.serve {
+                program.push(Op::Seed(split.seed));
+                program.extend(split.ends().iter().map(|&(end, variant)| Op::Arm {
+                    end,
+                    variant,
+                    enabled: self.is_on(variant),
+                }));
             }
         }
         program.push(Op::End {
@@ -397,7 +421,7 @@ impl Flag {
     }
 
     /// The compact form the evaluation fast path reads.
-    pub(crate) fn hot(&self, position: u32, program: u32) -> HotFlag {
+    pub(crate) fn hot(&self, position: u32, (program, memo): (u32, bool)) -> HotFlag {
         let mut bits = 0;
         if !self.enabled {
             bits |= HotFlag::KILLED;
@@ -413,6 +437,9 @@ impl Flag {
         }
         if !self.is_plain() {
             bits |= HotFlag::TARGETED;
+        }
+        if memo {
+            bits |= HotFlag::MEMO;
         }
         HotFlag {
             seed: self.seed,
@@ -602,6 +629,8 @@ impl HotFlag {
     const LISTS: u8 = 1 << 2;
     const BUCKETED: u8 = 1 << 3;
     const TARGETED: u8 = 1 << 4;
+    /// The compact program reads a per-request view's memo.
+    const MEMO: u8 = 1 << 5;
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS | Self::TARGETED;
 
     /// Same result as [`Flag::evaluate_in`] on `flags[self.position]` for a
@@ -634,8 +663,10 @@ impl HotFlag {
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            // A per-request view runs a compact program from its memo.
-            if let (true, Some(memo)) = (self.program != compact::NONE, buckets.memo()) {
+            // A compact program runs from a per-request view's memo (or
+            // without one, until a condition needs it).
+            let memo = buckets.memo();
+            if self.program != compact::NONE && (memo.is_some() || self.bits & Self::MEMO == 0) {
                 let tail = compact::Tail {
                     bucketed: self.bits & Self::BUCKETED != 0,
                     seed: self.seed,

@@ -213,7 +213,9 @@ proptest! {
                 .collect();
             // Flags of each kind a view may run compactly: not bucketed,
             // on their own percentage, in a rollout; and one with a kill switch.
-            let flag = match i % 4 {
+            let flag = match i % 5 {
+                4 => json!({"variants": {"a": "x", "b": "y", "c": "z"}, "default": "a", "off": "b",
+                    "rules": [{"when": when, "split": {"a": 30, "b": 0, "c": 70}}, {"serve": "c"}]}),
                 0 => json!({"default": "off", "rules": [{"when": when, "serve": "on"}]}),
                 1 => json!({"percentage": 50, "rules": [{"when": when, "serve": "off"}, {"serve": "on"}]}),
                 2 => json!({"rollout": "r", "rules": [{"when": when, "serve": "off"}]}),

@@ -16,9 +16,20 @@ use crate::percentage::Percentage;
 /// One word of a program.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Op {
-    /// A rule: its `conditions` follow; it serves `variant`.
+    /// A rule: its `conditions` follow; it serves `variant`, or (`arms`
+    /// not 0) a split by the context's key whose `Seed` and `arms` follow
+    /// the conditions.
     Rule {
         conditions: u16,
+        arms: u16,
+        variant: u16,
+        enabled: bool,
+    },
+    /// A split's seed.
+    Seed(Seed),
+    /// A split's arm: the variant of buckets under `end`.
+    Arm {
+        end: u32,
         variant: u16,
         enabled: bool,
     },
@@ -52,8 +63,9 @@ pub(crate) struct Tail {
 }
 
 /// Runs the program at `start` for `context`: the same answer as the
-/// flag's full evaluation, or `None` when an attribute is not a string
-/// (the caller evaluates the flag in full).
+/// flag's full evaluation, or `None` when an attribute is not a string, or
+/// a condition needs the memo and there is none (the caller evaluates the
+/// flag in full).
 #[inline(always)]
 pub(crate) fn run<S: BucketSource>(
     ops: &[Op],
@@ -61,7 +73,7 @@ pub(crate) fn run<S: BucketSource>(
     tail: Tail,
     context: &Context<'_>,
     dictionaries: &[Dictionary],
-    memo: &ValueMemo,
+    memo: Option<&ValueMemo>,
     buckets: &S,
 ) -> Option<Evaluation> {
     let mut at = start as usize;
@@ -69,11 +81,16 @@ pub(crate) fn run<S: BucketSource>(
         match *ops.get(at)? {
             Op::Rule {
                 conditions,
+                arms,
                 variant,
                 enabled,
             } => {
                 let first = at + 1;
                 at = first + usize::from(conditions);
+                let split = at;
+                if arms != 0 {
+                    at += 1 + usize::from(arms);
+                }
                 let mut all = true;
                 for op in ops.get(first..at)? {
                     let Op::In {
@@ -86,7 +103,7 @@ pub(crate) fn run<S: BucketSource>(
                     else {
                         return None;
                     };
-                    let found = match memo.get(dictionary, attribute, context, dictionaries) {
+                    let found = match memo?.get(dictionary, attribute, context, dictionaries) {
                         Memo::Nothing => false,
                         Memo::Id(id) => id == ids[0] || (two && id == ids[1]),
                         Memo::Direct => return None,
@@ -96,7 +113,10 @@ pub(crate) fn run<S: BucketSource>(
                         break;
                     }
                 }
-                if all {
+                if !all {
+                    continue;
+                }
+                if arms == 0 {
                     return Some(Evaluation {
                         enabled,
                         reason: Reason::RuleMatch,
@@ -104,6 +124,39 @@ pub(crate) fn run<S: BucketSource>(
                         variant: Some(variant),
                     });
                 }
+                // A context without a key is not a user: the next rule.
+                let key = context.key();
+                if key.is_empty() {
+                    continue;
+                }
+                let Op::Seed(seed) = *ops.get(split)? else {
+                    return None;
+                };
+                let bucket = buckets.bucket(seed, key);
+                let mut served = None;
+                for op in ops.get(split + 1..at)? {
+                    let Op::Arm {
+                        end,
+                        variant,
+                        enabled,
+                    } = *op
+                    else {
+                        return None;
+                    };
+                    // The first arm whose end is above the bucket; the last
+                    // one otherwise (unreachable for a validated split).
+                    served = Some((variant, enabled));
+                    if bucket < end {
+                        break;
+                    }
+                }
+                let (variant, enabled) = served?;
+                return Some(Evaluation {
+                    enabled,
+                    reason: Reason::Split,
+                    bucket: Some(bucket),
+                    variant: Some(variant),
+                });
             }
             Op::End {
                 default,
@@ -131,7 +184,7 @@ pub(crate) fn run<S: BucketSource>(
                     served(off, off_enabled, Reason::OutOfRollout, Some(bucket))
                 });
             }
-            Op::In { .. } => return None,
+            Op::In { .. } | Op::Seed(_) | Op::Arm { .. } => return None,
         }
     }
 }
