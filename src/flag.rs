@@ -132,15 +132,19 @@ pub(crate) fn salt(name: &str, seed: Option<&str>) -> Seed {
     }
 }
 
-/// What conditions read of the snapshot: its segments and the dictionaries
-/// of its `in` values.
-#[derive(Clone, Copy)]
-pub(crate) struct Tables<'s> {
-    pub(crate) segments: &'s [Segment],
-    pub(crate) dictionaries: &'s [Dictionary],
+/// What conditions read of the snapshot: its segments, the dictionaries of
+/// its `in` values and the compact programs. Passed by one reference, so
+/// the paths that do not read it carry one word.
+#[derive(Debug, Default)]
+pub(crate) struct RuleTables {
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) dictionaries: Vec<Dictionary>,
     /// The compact programs of flags that have one.
-    pub(crate) programs: &'s [Op],
+    pub(crate) programs: Vec<Op>,
 }
+
+/// The snapshot's [`RuleTables`], borrowed.
+pub(crate) type Tables<'s> = &'s RuleTables;
 
 /// What evaluation reads of the snapshot besides the flag itself.
 #[derive(Clone, Copy)]
@@ -500,8 +504,8 @@ impl Flag {
         }
         // 6. Rules, first match wins.
         let env = Env {
-            segments: scope.tables.segments,
-            dictionaries: scope.tables.dictionaries,
+            segments: &scope.tables.segments,
+            dictionaries: &scope.tables.dictionaries,
             memo: buckets.memo(),
         };
         for rule in self.rules.iter() {
@@ -673,11 +677,11 @@ impl HotFlag {
                     threshold: self.threshold,
                 };
                 let run = compact::run(
-                    tables.programs,
+                    &tables.programs,
                     self.program,
                     tail,
                     context,
-                    tables.dictionaries,
+                    &tables.dictionaries,
                     memo,
                     buckets,
                 );

@@ -12,11 +12,9 @@ use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::context::Context;
 use crate::evaluation::Evaluation;
 use crate::exposure::{ExposureCount, Exposures};
-use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Tables, Targeting};
+use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, RuleTables, Tables, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
-use crate::rule::compact::Op;
-use crate::rule::{Dictionary, Segment};
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
 pub(crate) const SNAPSHOT_ID_BITS: u32 = 40;
@@ -41,11 +39,9 @@ pub struct Snapshot {
     hot: Vec<HotFlag>,
     flags: Vec<Flag>,
     rollouts: Vec<Rollout>,
-    segments: Vec<Segment>,
-    /// The values of the exact `in` conditions, per attribute.
-    dictionaries: Vec<Dictionary>,
-    /// The compact programs of flags whose rules fit one.
-    programs: Vec<Op>,
+    /// Segments, the values of the exact `in` conditions per attribute, and
+    /// the compact programs of flags whose rules fit one.
+    rules: RuleTables,
     /// Installed by a store that counts exposures or has an exposure callback.
     exposures: OnceLock<Exposures>,
 }
@@ -179,21 +175,19 @@ impl Snapshot {
             hot,
             flags,
             rollouts,
-            segments: config.segments,
-            dictionaries,
-            programs,
+            rules: RuleTables {
+                segments: config.segments,
+                dictionaries,
+                programs,
+            },
             exposures: OnceLock::new(),
         }
     }
 
-    /// The segments and dictionaries conditions read.
+    /// The segments, dictionaries and programs conditions read.
     #[inline(always)]
     fn tables(&self) -> Tables<'_> {
-        Tables {
-            segments: &self.segments,
-            dictionaries: &self.dictionaries,
-            programs: &self.programs,
-        }
+        &self.rules
     }
 
     /// Installs exposure counting and the callback (once per snapshot; a
