@@ -226,7 +226,7 @@ impl<'a> Context<'a> {
     }
 
     /// The value of a non-reserved attribute, by reference.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, key: AttributeKey) -> Option<&'a AttributeValue<'a>> {
         self.attributes
             .iter()

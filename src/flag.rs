@@ -9,7 +9,10 @@ use crate::bucket::Seed;
 use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::percentage::Percentage;
-use crate::rule::{Expect, Prerequisite, Rule, Segment, Serve, MAX_DEPTH};
+use crate::rule::compact::{self, Op};
+use crate::rule::{
+    Dictionary, Env, Expect, Prerequisite, Rule, Segment, Serve, ValueMemo, MAX_DEPTH,
+};
 use crate::variant::{VariantType, VariantValue, Variants, IMPLICIT_OFF, IMPLICIT_ON};
 
 /// How a flag is rolled out.
@@ -64,23 +67,35 @@ pub enum Targeting {
 /// Salts are hashed, rules compiled and names resolved when the snapshot is
 /// built, so evaluating costs one seeded hash of the bucketing key at most
 /// (plus one per split rule or prerequisite that decides).
+///
+/// The fields evaluation reads come first and share one cache line (the
+/// layout is fixed with `repr(C)` and the struct aligned to a line), so a
+/// flag with rules costs one line of its own before its rules.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Flag {
-    // Hot fields first.
+    // The first cache line: what evaluation reads.
+    /// Bit `i` set: variant `i` counts as on (see [`Flag::serve`]), for the
+    /// first 64 variants; later ones are read from `variants`.
+    on_mask: u64,
+    seed: Seed,
+    rules: Box<[Rule]>,
+    bucket_by: Option<AttributeKey>,
+    threshold: Percentage,
+    default_variant: u16,
+    off_variant: u16,
+    /// No kill switch, experimental class, prerequisites or user lists:
+    /// evaluation starts at the rules.
+    direct: bool,
     enabled: bool,
     class: FlagClass,
     has_lists: bool,
     bucketed: bool,
-    threshold: Percentage,
-    seed: Seed,
+    track: bool,
+    // The rest.
     include: FxHashSet<Box<str>>,
     exclude: FxHashSet<Box<str>>,
-    rules: Box<[Rule]>,
     prerequisites: Box<[Prerequisite]>,
-    bucket_by: Option<AttributeKey>,
-    default_variant: u16,
-    off_variant: u16,
-    track: bool,
     variants: Variants,
     name: Box<str>,
     targeting: Targeting,
@@ -117,11 +132,25 @@ pub(crate) fn salt(name: &str, seed: Option<&str>) -> Seed {
     }
 }
 
+/// What conditions read of the snapshot: its segments, the dictionaries of
+/// its `in` values and the compact programs. Passed by one reference, so
+/// the paths that do not read it carry one word.
+#[derive(Debug, Default)]
+pub(crate) struct RuleTables {
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) dictionaries: Vec<Dictionary>,
+    /// The compact programs of flags that have one.
+    pub(crate) programs: Vec<Op>,
+}
+
+/// The snapshot's [`RuleTables`], borrowed.
+pub(crate) type Tables<'s> = &'s RuleTables;
+
 /// What evaluation reads of the snapshot besides the flag itself.
 #[derive(Clone, Copy)]
 pub(crate) struct Scope<'s> {
     pub(crate) flags: &'s [Flag],
-    pub(crate) segments: &'s [Segment],
+    pub(crate) tables: Tables<'s>,
     pub(crate) allow_experimental: bool,
 }
 
@@ -130,6 +159,12 @@ pub(crate) struct Scope<'s> {
 /// `seed.bucket(key)`.
 pub(crate) trait BucketSource {
     fn bucket(&self, seed: Seed, key: &str) -> u32;
+
+    /// The memo of interned attribute values, in a per-request view.
+    #[inline(always)]
+    fn memo(&self) -> Option<&ValueMemo> {
+        None
+    }
 }
 
 /// Buckets by hashing every time.
@@ -151,7 +186,19 @@ impl Flag {
             Targeting::Rollout { id, percentage } => (true, *percentage, Seed::from_salt(id)),
             Targeting::Percentage(p) => (true, *p, own_seed),
         };
+        let variants_on = (0..parts.variants.len().min(64) as u16)
+            .filter(|&i| match parts.variants.value(i) {
+                Some(VariantValue::Bool(b)) => *b,
+                _ => i != parts.off_variant,
+            })
+            .fold(0u64, |mask, i| mask | 1 << i);
         Flag {
+            on_mask: variants_on,
+            direct: parts.enabled
+                && parts.class == FlagClass::Critical
+                && parts.prerequisites.is_empty()
+                && parts.include.is_empty()
+                && parts.exclude.is_empty(),
             enabled: parts.enabled,
             class: parts.class,
             has_lists: !parts.include.is_empty() || !parts.exclude.is_empty(),
@@ -313,8 +360,72 @@ impl Flag {
             && self.variants.value(IMPLICIT_ON) == Some(&VariantValue::Bool(true))
     }
 
+    /// Appends this flag's compact program to `ops` when its rules fit one
+    /// (see [`compact`]): a flag without the steps before the rules, not
+    /// bucketed by an attribute, whose rules all serve a variant on
+    /// conjunctions of compact conditions. Its start (or `compact::NONE`),
+    /// and whether it reads a view's memo (it has conditions).
+    pub(crate) fn compact(&self, ops: &mut Vec<Op>) -> (u32, bool) {
+        let start = self.compact_into(ops);
+        let memo = start != compact::NONE && self.rules.iter().any(|r| !r.conditions.is_empty());
+        (start, memo)
+    }
+
+    fn compact_into(&self, ops: &mut Vec<Op>) -> u32 {
+        if !self.direct || self.bucket_by.is_some() || self.rules.is_empty() {
+            return compact::NONE;
+        }
+        let mut program = Vec::new();
+        for rule in self.rules.iter() {
+            let Ok(conditions) = u16::try_from(rule.conditions.len()) else {
+                return compact::NONE;
+            };
+            let (variant, arms) = match &rule.serve {
+                Serve::Variant(variant) => (*variant, 0),
+                Serve::Split(split) if split.bucket_by.is_none() => {
+                    match u16::try_from(split.ends().len()) {
+                        Ok(arms) if arms > 0 => (0, arms),
+                        _ => return compact::NONE,
+                    }
+                }
+                Serve::Split(_) => return compact::NONE,
+            };
+            program.push(Op::Rule {
+                conditions,
+                arms,
+                variant,
+                enabled: self.is_on(variant),
+            });
+            for condition in rule.conditions.iter() {
+                match condition.compact() {
+                    Some(op) => program.push(op),
+                    None => return compact::NONE,
+                }
+            }
+            if let Serve::Split(split) = &rule.serve {
+                program.push(Op::Seed(split.seed));
+                program.extend(split.ends().iter().map(|&(end, variant)| Op::Arm {
+                    end,
+                    variant,
+                    enabled: self.is_on(variant),
+                }));
+            }
+        }
+        program.push(Op::End {
+            default: self.default_variant,
+            default_enabled: self.is_on(self.default_variant),
+            off: self.off_variant,
+            off_enabled: self.is_on(self.off_variant),
+        });
+        let Ok(start) = u32::try_from(ops.len()) else {
+            return compact::NONE;
+        };
+        ops.extend(program);
+        start
+    }
+
     /// The compact form the evaluation fast path reads.
-    pub(crate) fn hot(&self, position: u32) -> HotFlag {
+    pub(crate) fn hot(&self, position: u32, (program, memo): (u32, bool)) -> HotFlag {
         let mut bits = 0;
         if !self.enabled {
             bits |= HotFlag::KILLED;
@@ -331,23 +442,37 @@ impl Flag {
         if !self.is_plain() {
             bits |= HotFlag::TARGETED;
         }
+        if memo {
+            bits |= HotFlag::MEMO;
+        }
         HotFlag {
             seed: self.seed,
             threshold: self.threshold,
             position,
+            program,
             bits,
+        }
+    }
+
+    /// Whether serving `variant` is "on": for a boolean flag, when it
+    /// serves `true`; for any other flag, when it serves something other
+    /// than its `off` variant.
+    #[inline(always)]
+    fn is_on(&self, variant: u16) -> bool {
+        if variant < 64 {
+            self.on_mask & (1 << variant) != 0
+        } else {
+            match self.variants.value(variant) {
+                Some(VariantValue::Bool(b)) => *b,
+                _ => variant != self.off_variant,
+            }
         }
     }
 
     /// Serves `variant` for `reason`.
     #[inline]
     fn serve(&self, variant: u16, reason: Reason, bucket: Option<u32>) -> Evaluation {
-        // A boolean flag is on when it serves `true`; any other flag when it
-        // serves something other than its `off` variant.
-        let enabled = match self.variants.value(variant) {
-            Some(VariantValue::Bool(b)) => *b,
-            _ => variant != self.off_variant,
-        };
+        let enabled = self.is_on(variant);
         Evaluation {
             enabled,
             reason,
@@ -371,37 +496,20 @@ impl Flag {
         buckets: &S,
         depth: usize,
     ) -> Evaluation {
-        // 1. Kill switch.
-        if !self.enabled {
-            return self.off(Reason::KillSwitch, None);
-        }
-        // 2. Experimental in a store that does not allow them.
-        if self.class == FlagClass::Experimental && !scope.allow_experimental {
-            return self.off(Reason::ExperimentalDisabled, None);
-        }
-        // 3. Prerequisites.
-        for prerequisite in self.prerequisites.iter() {
-            if !self.prerequisite_met(prerequisite, context, scope, buckets, depth) {
-                return self.off(Reason::PrerequisiteFailed, None);
-            }
-        }
-        // 4. and 5. The user lists (by the context's key).
-        if self.has_lists {
-            let key = context.key();
-            if self.exclude.contains(key) {
-                return self.off(Reason::Excluded, None);
-            }
-            if self.include.contains(key) {
-                return self.serve(self.default_variant, Reason::Included, None);
+        // Steps 1 to 5 only for a flag that has any of them.
+        if !self.direct {
+            if let Some(decided) = self.gates(context, scope, buckets, depth) {
+                return decided;
             }
         }
         // 6. Rules, first match wins.
+        let env = Env {
+            segments: &scope.tables.segments,
+            dictionaries: &scope.tables.dictionaries,
+            memo: buckets.memo(),
+        };
         for rule in self.rules.iter() {
-            if !rule
-                .conditions
-                .iter()
-                .all(|c| c.holds(context, scope.segments))
-            {
+            if !rule.conditions.iter().all(|c| c.holds(context, &env)) {
                 continue;
             }
             match &rule.serve {
@@ -434,6 +542,43 @@ impl Flag {
             Reason::Default
         };
         self.serve(self.default_variant, reason, None)
+    }
+
+    /// Steps 1 to 5: the kill switch, the class, prerequisites and user
+    /// lists; `None` when none of them decides.
+    #[inline(never)]
+    fn gates<S: BucketSource>(
+        &self,
+        context: &Context<'_>,
+        scope: &Scope<'_>,
+        buckets: &S,
+        depth: usize,
+    ) -> Option<Evaluation> {
+        // 1. Kill switch.
+        if !self.enabled {
+            return Some(self.off(Reason::KillSwitch, None));
+        }
+        // 2. Experimental in a store that does not allow them.
+        if self.class == FlagClass::Experimental && !scope.allow_experimental {
+            return Some(self.off(Reason::ExperimentalDisabled, None));
+        }
+        // 3. Prerequisites.
+        for prerequisite in self.prerequisites.iter() {
+            if !self.prerequisite_met(prerequisite, context, scope, buckets, depth) {
+                return Some(self.off(Reason::PrerequisiteFailed, None));
+            }
+        }
+        // 4. and 5. The user lists (by the context's key).
+        if self.has_lists {
+            let key = context.key();
+            if self.exclude.contains(key) {
+                return Some(self.off(Reason::Excluded, None));
+            }
+            if self.include.contains(key) {
+                return Some(self.serve(self.default_variant, Reason::Included, None));
+            }
+        }
+        None
     }
 
     fn prerequisite_met<S: BucketSource>(
@@ -469,6 +614,8 @@ pub(crate) struct HotFlag {
     seed: Seed,
     threshold: Percentage,
     pub(crate) position: u32,
+    /// The flag's compact program, or `compact::NONE`.
+    program: u32,
     bits: u8,
 }
 
@@ -478,6 +625,7 @@ impl HotFlag {
         seed: Seed::ZERO,
         threshold: Percentage::ZERO,
         position: u32::MAX,
+        program: compact::NONE,
         bits: 0,
     };
     const KILLED: u8 = 1;
@@ -485,6 +633,8 @@ impl HotFlag {
     const LISTS: u8 = 1 << 2;
     const BUCKETED: u8 = 1 << 3;
     const TARGETED: u8 = 1 << 4;
+    /// The compact program reads a per-request view's memo.
+    const MEMO: u8 = 1 << 5;
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS | Self::TARGETED;
 
     /// Same result as [`Flag::evaluate_in`] on `flags[self.position]` for a
@@ -497,11 +647,11 @@ impl HotFlag {
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_key_slow(key, allow_experimental, flags, segments, buckets);
+            return self.evaluate_key_slow(key, allow_experimental, flags, tables, buckets);
         }
         self.plain(key, buckets)
     }
@@ -513,17 +663,33 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
-            return self.evaluate_context_slow(
-                context,
-                allow_experimental,
-                flags,
-                segments,
-                buckets,
-            );
+            // A compact program runs from a per-request view's memo (or
+            // without one, until a condition needs it).
+            let memo = buckets.memo();
+            if self.program != compact::NONE && (memo.is_some() || self.bits & Self::MEMO == 0) {
+                let tail = compact::Tail {
+                    bucketed: self.bits & Self::BUCKETED != 0,
+                    seed: self.seed,
+                    threshold: self.threshold,
+                };
+                let run = compact::run(
+                    &tables.programs,
+                    self.program,
+                    tail,
+                    context,
+                    &tables.dictionaries,
+                    memo,
+                    buckets,
+                );
+                if let Some(e) = run {
+                    return e;
+                }
+            }
+            return self.evaluate_context_slow(context, allow_experimental, flags, tables, buckets);
         }
         self.plain(context.key(), buckets)
     }
@@ -549,14 +715,14 @@ impl HotFlag {
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
         let context = Context::key_only(key);
-        self.evaluate_full(&context, allow_experimental, flags, segments, buckets)
+        self.evaluate_full(&context, allow_experimental, flags, tables, buckets)
     }
 
     #[inline(never)]
@@ -565,13 +731,13 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::KILLED != 0 && self.bits & Self::TARGETED == 0 {
             return Evaluation::fixed(Reason::KillSwitch);
         }
-        self.evaluate_full(context, allow_experimental, flags, segments, buckets)
+        self.evaluate_full(context, allow_experimental, flags, tables, buckets)
     }
 
     #[inline(always)]
@@ -580,12 +746,12 @@ impl HotFlag {
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
-        segments: &[Segment],
+        tables: Tables<'_>,
         buckets: &S,
     ) -> Evaluation {
         let scope = Scope {
             flags,
-            segments,
+            tables,
             allow_experimental,
         };
         match flags.get(self.position as usize) {
@@ -594,3 +760,6 @@ impl HotFlag {
         }
     }
 }
+
+// The fields evaluation reads stay within the first cache line.
+const _: () = assert!(std::mem::offset_of!(Flag, track) < 64);

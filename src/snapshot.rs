@@ -12,10 +12,9 @@ use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::context::Context;
 use crate::evaluation::Evaluation;
 use crate::exposure::{ExposureCount, Exposures};
-use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, Targeting};
+use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, RuleTables, Tables, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
-use crate::rule::Segment;
 
 /// Snapshot ids are unique in the process and fit in 40 bits (see `handle`).
 pub(crate) const SNAPSHOT_ID_BITS: u32 = 40;
@@ -40,7 +39,9 @@ pub struct Snapshot {
     hot: Vec<HotFlag>,
     flags: Vec<Flag>,
     rollouts: Vec<Rollout>,
-    segments: Vec<Segment>,
+    /// Segments, the values of the exact `in` conditions per attribute, and
+    /// the compact programs of flags whose rules fit one.
+    rules: RuleTables,
     /// Installed by a store that counts exposures or has an exposure callback.
     exposures: OnceLock<Exposures>,
 }
@@ -90,7 +91,15 @@ impl Snapshot {
         })
     }
 
-    fn compile(config: ValidConfig) -> Self {
+    fn compile(mut config: ValidConfig) -> Self {
+        let dictionaries = crate::rule::intern(
+            config
+                .flags
+                .iter_mut()
+                .flat_map(|f| f.targeting.rules.iter_mut())
+                .flat_map(|r| r.conditions.iter_mut())
+                .chain(config.segments.iter_mut().flat_map(|s| s.iter_mut())),
+        );
         let mut id =
             NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed) & ((1 << SNAPSHOT_ID_BITS) - 1);
         if id == 0 {
@@ -153,10 +162,11 @@ impl Snapshot {
         for (r, position) in bound {
             rollouts[r].flags.push(position);
         }
+        let mut programs = Vec::new();
         let hot: Vec<HotFlag> = flags
             .iter()
             .enumerate()
-            .map(|(i, f)| f.hot(i as u32))
+            .map(|(i, f)| f.hot(i as u32, f.compact(&mut programs)))
             .collect();
         let index = NameIndex::new(flags.iter().zip(&hot).map(|(f, h)| (f.name(), *h)));
         Snapshot {
@@ -165,9 +175,19 @@ impl Snapshot {
             hot,
             flags,
             rollouts,
-            segments: config.segments,
+            rules: RuleTables {
+                segments: config.segments,
+                dictionaries,
+                programs,
+            },
             exposures: OnceLock::new(),
         }
+    }
+
+    /// The segments, dictionaries and programs conditions read.
+    #[inline(always)]
+    fn tables(&self) -> Tables<'_> {
+        &self.rules
     }
 
     /// Installs exposure counting and the callback (once per snapshot; a
@@ -331,13 +351,7 @@ impl Snapshot {
     ) -> Evaluation {
         let hot = self.hot.get(position as usize);
         let e = match hot {
-            Some(h) => h.evaluate_key(
-                key,
-                allow_experimental,
-                &self.flags,
-                &self.segments,
-                buckets,
-            ),
+            Some(h) => h.evaluate_key(key, allow_experimental, &self.flags, self.tables(), buckets),
             None => Evaluation::unknown(),
         };
         if OBSERVE {
@@ -357,13 +371,7 @@ impl Snapshot {
     ) -> Evaluation {
         let hot = self.index.get(name);
         let e = match hot {
-            Some(h) => h.evaluate_key(
-                key,
-                allow_experimental,
-                &self.flags,
-                &self.segments,
-                buckets,
-            ),
+            Some(h) => h.evaluate_key(key, allow_experimental, &self.flags, self.tables(), buckets),
             None => Evaluation::unknown(),
         };
         if OBSERVE {
@@ -387,7 +395,7 @@ impl Snapshot {
                 context,
                 allow_experimental,
                 &self.flags,
-                &self.segments,
+                self.tables(),
                 buckets,
             ),
             None => Evaluation::unknown(),
@@ -413,7 +421,7 @@ impl Snapshot {
                 context,
                 allow_experimental,
                 &self.flags,
-                &self.segments,
+                self.tables(),
                 buckets,
             ),
             None => Evaluation::unknown(),

@@ -18,6 +18,7 @@ use crate::context::{Attribute, Context};
 use crate::evaluation::{Evaluation, Variation};
 use crate::flag::BucketSource;
 use crate::handle::FlagHandle;
+use crate::rule::ValueMemo;
 use crate::snapshot::Snapshot;
 
 /// Buckets remembered per view; past this many seeds, the oldest is replaced.
@@ -53,6 +54,8 @@ pub struct UserView<'u> {
     user: &'u str,
     attributes: &'u [Attribute<'u>],
     buckets: Buckets,
+    /// The context's strings looked up in the snapshot's dictionaries, once.
+    values: ValueMemo,
 }
 
 /// The view's cache for its own key; any other bucketing key (an attribute
@@ -60,6 +63,7 @@ pub struct UserView<'u> {
 struct Cached<'a> {
     buckets: &'a Buckets,
     user: &'a str,
+    values: &'a ValueMemo,
 }
 
 /// A flag by position (a handle's) or by name.
@@ -87,6 +91,11 @@ impl BucketSource for Cached<'_> {
         } else {
             seed.bucket(key)
         }
+    }
+
+    #[inline(always)]
+    fn memo(&self) -> Option<&ValueMemo> {
+        Some(self.values)
     }
 }
 
@@ -143,6 +152,7 @@ impl<'u> UserView<'u> {
             user: context.key(),
             attributes: context.attributes(),
             buckets: Buckets::default(),
+            values: ValueMemo::default(),
         }
     }
 
@@ -180,6 +190,7 @@ impl<'u> UserView<'u> {
         Cached {
             buckets: &self.buckets,
             user: self.user,
+            values: &self.values,
         }
     }
 

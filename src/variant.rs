@@ -211,6 +211,11 @@ impl Split {
         }
     }
 
+    /// `(cumulative end in ppm, variant)`, in declaration order.
+    pub(crate) fn ends(&self) -> &[(u32, u16)] {
+        &self.ends
+    }
+
     /// The variant of `bucket`: the first whose cumulative end is above it.
     #[inline]
     pub(crate) fn pick(&self, bucket: u32) -> u16 {

@@ -161,7 +161,11 @@ fn targeted_workload() -> usize {
                                  "split":{"red":50,"green":50}}]},
               "layout":{"variants":{"compact":{"rows":10,"columns":["a","b"]},"wide":{"rows":40}},
                         "default":"wide","off":"compact","bucket_by":"tenant","percentage":50,
-                        "rules":[{"when":[{"attribute":"plan","op":"in","values":["pro"]}],"serve":"compact"}]}
+                        "rules":[{"when":[{"attribute":"plan","op":"in","values":["pro"]}],"serve":"compact"}]},
+              "compact_rules":{"percentage":30,"rules":[
+                  {"when":[{"attribute":"plan","op":"in","values":["pro","team"]},
+                           {"attribute":"country","op":"in","values":["DE"],"negate":true}],"serve":"off"},
+                  {"when":[{"attribute":"country","op":"in","values":["DE"]}],"serve":"on"}]}
             }}"#,
         )
         .expect("valid config");
@@ -211,7 +215,9 @@ fn targeted_workload() -> usize {
             served += per_request.variation("color").str_or("").len();
             served += per_request.variation_handle(&color).str_or("").len();
             served += usize::from(color.evaluate_for(&context).enabled);
-            evaluations += 8;
+            // A flag a view runs as a compact program from its memo.
+            served += usize::from(per_request.is_enabled("compact_rules"));
+            evaluations += 9;
         }
     };
     // Warm-up: the regex's per-thread cache is built on its first match.

@@ -3,7 +3,7 @@
 //! view's bucket slots; a cohort is `in` exactly when the bucket is under
 //! the rollout's percentage.
 
-use genesis_flags::{bucket, Cohort, FlagStore};
+use genesis_flags::{bucket, Attribute, AttributeKey, Cohort, Context, FlagStore};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -182,5 +182,66 @@ proptest! {
         let view = store.for_user(&user);
         let on = view.is_enabled("flag_0");
         prop_assert_eq!(view.cohort("phase_4_deployment").map(Cohort::is_in), Some(on));
+    }
+}
+
+/// Values the `in` rules of the context property test name and its contexts carry.
+const WORDS: [&str; 6] = ["de", "fr", "pro", "free", "x", ""];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A `for_context` view remembers each attribute's interned value; it
+    /// must answer as the store does, whatever the rules, the attribute
+    /// types, repeats and order.
+    #[test]
+    fn a_context_view_agrees_with_the_store(
+        rules in prop::collection::vec(
+            prop::collection::vec((0usize..4, prop::collection::vec(0usize..WORDS.len(), 0..4), any::<bool>()), 0..3),
+            1..8),
+        attributes in prop::collection::vec((0usize..5, 0usize..WORDS.len(), 0u8..3), 0..6),
+        order in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+        user in prop::sample::select(vec!["u-1", "u-2", "user-42", ""]),
+    ) {
+        const ATTRS: [&str; 4] = ["country", "plan", "key", "region"];
+        let mut flags = serde_json::Map::new();
+        for (i, conditions) in rules.iter().enumerate() {
+            let when: Vec<serde_json::Value> = conditions
+                .iter()
+                .map(|(a, values, negate)| json!({"attribute": ATTRS[*a], "op": "in",
+                    "values": values.iter().map(|v| WORDS[*v]).collect::<Vec<_>>(), "negate": negate}))
+                .collect();
+            // Flags of each kind a view may run compactly: not bucketed,
+            // on their own percentage, in a rollout; and one with a kill switch.
+            let flag = match i % 5 {
+                4 => json!({"variants": {"a": "x", "b": "y", "c": "z"}, "default": "a", "off": "b",
+                    "rules": [{"when": when, "split": {"a": 30, "b": 0, "c": 70}}, {"serve": "c"}]}),
+                0 => json!({"default": "off", "rules": [{"when": when, "serve": "on"}]}),
+                1 => json!({"percentage": 50, "rules": [{"when": when, "serve": "off"}, {"serve": "on"}]}),
+                2 => json!({"rollout": "r", "rules": [{"when": when, "serve": "off"}]}),
+                _ => json!({"enabled": false, "rules": [{"when": when, "serve": "on"}]}),
+            };
+            flags.insert(format!("flag_{i}"), flag);
+        }
+        let document = json!({"version": 1, "rollouts": {"r": {"percentage": 30}}, "flags": flags});
+        let store = FlagStore::from_json(&document.to_string()).unwrap();
+        let keys: Vec<AttributeKey> = ["country", "plan", "key", "region", "other"]
+            .iter().map(|n| AttributeKey::new(n)).collect();
+        let list = [WORDS[0], WORDS[2]];
+        let context_attributes: Vec<Attribute<'_>> = attributes
+            .iter()
+            .map(|&(k, w, kind)| match kind {
+                0 => keys[k].string(WORDS[w]),
+                1 => keys[k].list(&list),
+                _ => keys[k].number(w as f64),
+            })
+            .collect();
+        let context = Context::new(user, &context_attributes);
+        let view = store.for_context(context);
+        let picks = order.iter().map(|i| i.index(rules.len())).chain(0..rules.len());
+        for i in picks {
+            let name = format!("flag_{i}");
+            prop_assert_eq!(view.evaluate(&name), store.evaluate_for(&name, &context), "{}", name);
+        }
     }
 }

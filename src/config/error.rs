@@ -193,6 +193,9 @@ pub enum ProblemKind {
     /// A value that is not a semantic version.
     #[error("{0:?} is not a semantic version (major.minor.patch[-pre][+build])")]
     BadSemver(String),
+    /// An `in_cidr` value that is not an IP address or a CIDR block.
+    #[error("{0:?} is not an IP address or a CIDR block (like 10.0.0.0/8 or 2001:db8::/32)")]
+    BadCidr(String),
     /// A value that is not an RFC 3339 timestamp.
     #[error("not an RFC 3339 timestamp: {0}")]
     BadTimestamp(String),

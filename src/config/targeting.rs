@@ -13,7 +13,7 @@ use super::validate::{is_valid_key, Validator};
 use crate::bucket::BUCKETS;
 use crate::context::AttributeKey;
 use crate::flag::salt;
-use crate::rule::condition::{fold, Compare, Condition, OwnedSemver, Test, TextOp};
+use crate::rule::condition::{fold, Compare, Condition, Network, OwnedSemver, Test, TextOp};
 use crate::rule::{Rule, Segment, Serve, MAX_DEPTH};
 use crate::variant::{Split, VariantType, VariantValue, Variants, IMPLICIT_OFF, IMPLICIT_ON};
 
@@ -43,7 +43,7 @@ const PREREQUISITE_EXPECTED: &str = "`flag`, and `enabled` or `variants`";
 /// The operators, as written in documents.
 pub const OPERATORS: &str =
     "in, not_in, starts_with, ends_with, contains, matches, eq, ne, lt, le, gt, ge, \
-semver_eq, semver_ne, semver_lt, semver_le, semver_gt, semver_ge, before, after, exists";
+semver_eq, semver_ne, semver_lt, semver_le, semver_gt, semver_ge, before, after, exists, in_cidr";
 
 /// A document's segments: names to indices, and their compiled conditions.
 #[derive(Default)]
@@ -536,7 +536,7 @@ impl Validator {
         };
         // Fields the operator does not read are errors, not silently ignored.
         let (wanted, unwanted) = match shape.value {
-            ValueShape::Strings => ("values", ["value", ""]),
+            ValueShape::Strings | ValueShape::Networks => ("values", ["value", ""]),
             ValueShape::One(_) => ("value", ["values", ""]),
             ValueShape::Nothing => ("", ["value", "values"]),
         };
@@ -583,19 +583,34 @@ impl Validator {
         let value_path = path.key(wanted);
         let test = match (shape.value, value_node) {
             (ValueShape::Nothing, _) | (_, None) => Test::Exists,
+            (ValueShape::Networks, Some(node)) => {
+                let strings = self.strings(node, &value_path)?;
+                let mut networks = Vec::with_capacity(strings.len());
+                for (i, text) in strings.iter().enumerate() {
+                    match Network::parse(text) {
+                        Some(n) => networks.push(n),
+                        None => self
+                            .report(&value_path.index(i), ProblemKind::BadCidr(text.to_string())),
+                    }
+                }
+                if networks.len() != strings.len() {
+                    return None;
+                }
+                Test::Cidr(networks.into())
+            }
             (ValueShape::Strings, Some(node)) => {
                 let strings = self.strings(node, &value_path)?;
                 match shape.text {
                     Some(TextOp::Equals) if !case_insensitive => Test::exact(strings),
-                    Some(text) => Test::Text {
-                        op: text,
-                        values: if case_insensitive {
+                    Some(text) => Test::text(
+                        text,
+                        if case_insensitive {
                             strings.iter().map(|s| fold(s)).collect()
                         } else {
                             strings.into()
                         },
-                        folded: case_insensitive,
-                    },
+                        case_insensitive,
+                    ),
                     None => Test::Exists,
                 }
             }
@@ -737,6 +752,8 @@ struct RuleContext<'a> {
 #[derive(Clone, Copy)]
 enum ValueShape {
     Strings,
+    /// IP addresses and CIDR blocks.
+    Networks,
     One(OneValue),
     Nothing,
 }
@@ -789,6 +806,12 @@ impl Shape {
             "matches" => one(OneValue::Regex, true),
             "before" => one(OneValue::Time { before: true }, false),
             "after" => one(OneValue::Time { before: false }, false),
+            "in_cidr" => Shape {
+                value: ValueShape::Networks,
+                text: None,
+                negated: false,
+                folds: false,
+            },
             "exists" => Shape {
                 value: ValueShape::Nothing,
                 text: None,
@@ -805,6 +828,7 @@ impl Shape {
     fn expected(self) -> &'static str {
         match self.value {
             ValueShape::Strings => "`values`: an array of strings",
+            ValueShape::Networks => "`values`: an array of IP addresses or CIDR blocks",
             ValueShape::One(OneValue::Number(_)) => "`value`: a number",
             ValueShape::One(OneValue::Semver(_)) => "`value`: a semantic version",
             ValueShape::One(OneValue::Time { .. }) => "`value`: an RFC 3339 timestamp",
@@ -928,6 +952,27 @@ mod tests {
                    "serve":"blue"},
                   {"split":{"red":33.3333,"blue":66.6667}}]}}}"##;
         assert_eq!(problems(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn cidr_values_are_addresses_or_blocks() {
+        let doc = |values: &str| {
+            format!(
+                r#"{{"version":1,"flags":{{"f":{{"default":"off","rules":[{{"when":[
+                    {{"attribute":"ip","op":"in_cidr","values":{values}}}],"serve":"on"}}]}}}}}}"#
+            )
+        };
+        assert_eq!(
+            problems(&doc(r#"["10.0.0.0/8","::1","2001:db8::/32"]"#)),
+            Vec::<String>::new()
+        );
+        let found = problems(&doc(r#"["10.0.0.0/8","10.1/8","::/129"]"#));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with(
+            r#"flags.f.rules[0].when[0].values[1]: "10.1/8" is not an IP address or a CIDR block"#
+        ));
+        assert!(found[1].starts_with("flags.f.rules[0].when[0].values[2]:"));
+        assert_eq!(problems(&doc(r#""10.0.0.0/8""#)).len(), 1);
     }
 
     #[test]

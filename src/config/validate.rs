@@ -76,13 +76,14 @@ const TARGETING_FIELDS: &[&str] = &[
 ];
 
 /// Whether `name` is a valid flag key (or variant, segment or attribute
-/// name): 1 to 128 bytes of Unicode letters and digits, `_`, `.` and `-`;
-/// never whitespace or control characters.
+/// name): 1 to 128 bytes of Unicode letters and digits, `_`, `.`, `-` and
+/// pictographs (emoji and the symbol blocks: U+2190 to U+2BFF, U+1F000 to
+/// U+1FAFF); never whitespace, control or invisible format characters.
 pub(crate) fn is_valid_key(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    (1..=128).contains(&name.len()) && name.chars().all(|c| {
+        c.is_alphanumeric()
+            || matches!(c, '_' | '.' | '-' | '\u{2190}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}')
+    })
 }
 
 /// Whether `name` matches `[a-z0-9_.-]{1,128}` (rollout ids).
@@ -570,6 +571,8 @@ mod tests {
             "新功能",
             &"a".repeat(128),
             &"é".repeat(64),
+            "Feature.UTF-8.😊_φriend_你好_🌍",
+            "deploy→prod★",
         ] {
             assert!(is_valid_key(good), "{good:?}");
         }
@@ -583,6 +586,9 @@ mod tests {
             &"é".repeat(65),
             "a/b",
             "a:b",
+            "zero\u{200b}width",
+            "rtl\u{202e}",
+            "joiner\u{200d}",
         ] {
             assert!(!is_valid_key(bad), "{bad:?}");
         }

@@ -3,13 +3,16 @@
 //! allocation-free; a missing attribute, or one of a type the operator
 //! cannot read, fails the test (and `negate` then makes it pass).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use rustc_hash::FxHashSet;
 
 pub(crate) use super::semver::OwnedSemver;
 use super::semver::Semver;
+use super::Segment;
 use crate::context::{AttributeKey, AttributeValue, Context};
 
 /// A numeric or semver comparison.
@@ -52,8 +55,11 @@ pub(crate) enum TextOp {
 pub(crate) enum Test {
     /// Equals any of the values, exactly; hashed for long lists.
     In {
-        values: Box<[Box<str>]>,
-        set: Option<FxHashSet<Box<str>>>,
+        /// The values (and a hash set of them for long lists).
+        list: Box<InList>,
+        /// For a short list, its values of up to 16 bytes, packed.
+        packed: Box<[Packed]>,
+        interned: Interned,
     },
     /// A text operator over any of the values; `folded` values are lower
     /// case and compared case-insensitively.
@@ -61,8 +67,12 @@ pub(crate) enum Test {
         op: TextOp,
         values: Box<[Box<str>]>,
         folded: bool,
+        /// The values packed, when none is folded or longer than 16 bytes.
+        packed: Box<[Packed]>,
     },
     Matches(regex::Regex),
+    /// The attribute, an IP address, is in one of these networks.
+    Cidr(Box<[Network]>),
     Number(Compare, f64),
     Semver(Compare, OwnedSemver),
     Before(SystemTime),
@@ -70,6 +80,57 @@ pub(crate) enum Test {
     Exists,
     /// Every condition of a segment (by index in the snapshot).
     Segment(u32),
+}
+
+/// An IP network: an address and the length of its prefix (the whole
+/// address for an address written without `/n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Parses `a.b.c.d`, `a.b.c.d/n` (n <= 32), an IPv6 address, or an
+    /// IPv6 address with `/n` (n <= 128); `None` otherwise.
+    pub(crate) fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => {
+                // Digits only: `parse` would take a sign.
+                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                (address.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?)
+            }
+            None => {
+                let address = text.parse::<IpAddr>().ok()?;
+                (address, if address.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let bits = if address.is_ipv4() { 32 } else { 128 };
+        (prefix <= bits).then_some(Network { address, prefix })
+    }
+
+    /// Whether `address` is in this network (an IPv4 address is never in
+    /// an IPv6 network, nor the other way round).
+    #[inline]
+    fn contains(&self, address: IpAddr) -> bool {
+        match (self.address, address) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One compiled condition of a rule or segment.
@@ -83,24 +144,334 @@ pub(crate) struct Condition {
 /// Long `in` lists are hashed; short ones compared in order.
 const HASH_FROM: usize = 8;
 
+/// The values of an exact `in` condition.
+#[derive(Debug, Clone)]
+pub(crate) struct InList {
+    values: Box<[Box<str>]>,
+    set: Option<FxHashSet<Box<str>>>,
+}
+
+impl InList {
+    #[inline(never)]
+    fn contains(&self, s: &str) -> bool {
+        match &self.set {
+            Some(set) => set.contains(s),
+            None => self.values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
+        }
+    }
+}
+
+/// A string of up to 16 bytes as its length and its first and last eight
+/// (or four) bytes, which together determine it: compared in three word
+/// compares, without reading the bytes of a condition's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Packed {
+    head: u64,
+    tail: u64,
+    len: u64,
+}
+
+impl Packed {
+    /// `None` for a string over 16 bytes.
+    #[inline(always)]
+    fn of(b: &[u8]) -> Option<Packed> {
+        let len = b.len();
+        let (head, tail) = if len > 16 {
+            return None;
+        } else if len >= 8 {
+            (word(b, 0), word(b, len - 8))
+        } else if len >= 4 {
+            (u64::from(half(b, 0)), u64::from(half(b, len - 4)))
+        } else {
+            let mut packed = 0u64;
+            for &byte in b {
+                packed = packed << 8 | u64::from(byte);
+            }
+            (packed, 0)
+        };
+        Some(Packed {
+            head,
+            tail,
+            len: len as u64,
+        })
+    }
+
+    /// Every value packed, or `None` when one is over 16 bytes.
+    fn all(values: &[Box<str>]) -> Option<Box<[Packed]>> {
+        values.iter().map(|v| Packed::of(v.as_bytes())).collect()
+    }
+}
+
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    match s.get(at..at + 8) {
+        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
+            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+        }
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u32 {
+    match s.get(at..at + 4) {
+        Some(&[b0, b1, b2, b3]) => u32::from_le_bytes([b0, b1, b2, b3]),
+        _ => 0,
+    }
+}
+
+/// Where an exact `in` condition's values sit in the snapshot's dictionary
+/// of its attribute (see [`Dictionary`](super::Dictionary)): a view looks a
+/// context's string up once per attribute and then tests ids, so the ten
+/// `in` conditions a request's flags make on one attribute cost one lookup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Interned {
+    /// The dictionary's index in the snapshot; `u32::MAX` before the
+    /// snapshot interned it (a condition built alone compares strings).
+    pub(crate) dictionary: u32,
+    /// The first id (the only one, often), read without following `ids`.
+    pub(crate) first: u32,
+    /// The values' ids in that dictionary, sorted.
+    pub(crate) ids: Box<[u32]>,
+}
+
+impl Interned {
+    const NONE: u32 = u32::MAX;
+
+    #[inline(always)]
+    fn contains(&self, id: u32) -> bool {
+        if self.ids.len() == 1 {
+            return self.first == id;
+        }
+        match &*self.ids {
+            ids if ids.len() <= 8 => ids.contains(&id),
+            ids => ids.binary_search(&id).is_ok(),
+        }
+    }
+}
+
 impl Test {
     pub(crate) fn exact(values: Vec<Box<str>>) -> Test {
-        let set = (values.len() >= HASH_FROM).then(|| values.iter().cloned().collect());
+        let long = values.len() >= HASH_FROM;
+        let set = long.then(|| values.iter().cloned().collect());
+        let packed = if long {
+            Box::default()
+        } else {
+            values
+                .iter()
+                .filter_map(|v| Packed::of(v.as_bytes()))
+                .collect()
+        };
         Test::In {
-            values: values.into(),
-            set,
+            list: Box::new(InList {
+                values: values.into(),
+                set,
+            }),
+            packed,
+            interned: Interned {
+                dictionary: Interned::NONE,
+                first: 0,
+                ids: Box::default(),
+            },
+        }
+    }
+
+    /// A text operator (`values` already folded when `folded`).
+    pub(crate) fn text(op: TextOp, values: Box<[Box<str>]>, folded: bool) -> Test {
+        let packed = if folded { None } else { Packed::all(&values) };
+        Test::Text {
+            op,
+            values,
+            folded,
+            packed: packed.unwrap_or_default(),
+        }
+    }
+
+    /// The values of an exact `in` test (for interning).
+    pub(crate) fn in_values(&self) -> Option<&[Box<str>]> {
+        match self {
+            Test::In { list, .. } => Some(&list.values),
+            _ => None,
+        }
+    }
+}
+
+/// What a condition reads besides the context: the snapshot's segments and
+/// dictionaries, and (in a per-request view) the memo of interned values.
+pub(crate) struct Env<'e> {
+    pub(crate) segments: &'e [Segment],
+    pub(crate) dictionaries: &'e [super::Dictionary],
+    pub(crate) memo: Option<&'e ValueMemo>,
+}
+
+/// Dictionaries (attributes) whose context value a view remembers.
+pub(crate) const MEMO_SLOTS: usize = 16;
+
+/// A view's memo, per dictionary (one per attribute that exact `in`
+/// conditions test): what the context holds for that attribute, looked up
+/// once. Codes: 0 not looked up yet; 1 missing, or a string that no
+/// condition names (every `in` on it fails); 2 not a string (conditions
+/// read it directly); `id + 3` a string with that id.
+#[derive(Default)]
+pub(crate) struct ValueMemo {
+    slots: [Cell<u32>; MEMO_SLOTS],
+}
+
+/// What a view's memo says of an attribute.
+pub(crate) enum Memo {
+    /// No `in` condition on the attribute holds.
+    Nothing,
+    /// Read the attribute directly.
+    Direct,
+    /// The string with this id.
+    Id(u32),
+}
+
+impl ValueMemo {
+    /// What the context holds for the attribute of dictionary `index`,
+    /// looked up on first use.
+    #[inline(always)]
+    pub(crate) fn get(
+        &self,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> Memo {
+        let Some(cell) = self.slots.get(index as usize) else {
+            return Memo::Direct;
+        };
+        let mut code = cell.get();
+        if code == 0 {
+            code = match (context.find(attribute), dictionaries.get(index as usize)) {
+                (None, _) => 1,
+                (Some(AttributeValue::String(s)), Some(d)) => {
+                    d.get(s).map_or(1, |id| id.saturating_add(3))
+                }
+                _ => 2,
+            };
+            cell.set(code);
+        }
+        match code {
+            1 => Memo::Nothing,
+            2 => Memo::Direct,
+            id => Memo::Id(id - 3),
         }
     }
 }
 
 impl Condition {
-    /// Whether the condition holds for `context`; `segments` are the
-    /// snapshot's (acyclic and of bounded depth, checked by validation).
-    pub(crate) fn holds(&self, context: &Context<'_>, segments: &[Box<[Condition]>]) -> bool {
+    /// This condition as a word of a compact program: an exact `in` on an
+    /// attribute (not the key) with one or two interned values whose
+    /// dictionary a view remembers.
+    pub(crate) fn compact(&self) -> Option<super::compact::Op> {
+        let Test::In { interned, .. } = &self.test else {
+            return None;
+        };
+        if self.attribute == AttributeKey::KEY || interned.dictionary as usize >= MEMO_SLOTS {
+            return None;
+        }
+        let (ids, two) = match *interned.ids {
+            [a] => ([a, a], false),
+            [a, b] => ([a, b], true),
+            _ => return None,
+        };
+        Some(super::compact::Op::In {
+            attribute: self.attribute,
+            dictionary: interned.dictionary,
+            negate: self.negate,
+            ids,
+            two,
+        })
+    }
+
+    /// Whether the condition holds for `context`; the segments of `env` are
+    /// acyclic and of bounded depth (checked by validation).
+    #[inline(always)]
+    pub(crate) fn holds(&self, context: &Context<'_>, env: &Env<'_>) -> bool {
+        if self.attribute == AttributeKey::KEY {
+            return self.holds_slow(context, env);
+        }
         let result = match &self.test {
-            Test::Segment(index) => segments
+            Test::In {
+                list,
+                packed,
+                interned,
+            } => {
+                let memo = match env.memo {
+                    Some(memo) => memo.get(
+                        interned.dictionary,
+                        self.attribute,
+                        context,
+                        env.dictionaries,
+                    ),
+                    None => Memo::Direct,
+                };
+                match memo {
+                    Memo::Nothing => false,
+                    Memo::Id(id) => interned.contains(id),
+                    Memo::Direct => match context.find(self.attribute) {
+                        Some(AttributeValue::String(s)) => {
+                            match Packed::of(s.as_bytes()).filter(|_| !packed.is_empty()) {
+                                Some(p) => packed.contains(&p),
+                                None => list.contains(s),
+                            }
+                        }
+                        Some(value) => self.test.matches(value),
+                        None => false,
+                    },
+                }
+            }
+            Test::Text {
+                op,
+                folded: false,
+                packed,
+                ..
+            } => match context.find(self.attribute) {
+                Some(AttributeValue::String(s)) if !packed.is_empty() => {
+                    let s = s.as_bytes();
+                    match op {
+                        TextOp::EndsWith => packed.iter().any(|v| {
+                            s.len()
+                                .checked_sub(v.len as usize)
+                                .and_then(|from| s.get(from..))
+                                .and_then(Packed::of)
+                                .is_some_and(|tail| tail == *v)
+                        }),
+                        TextOp::StartsWith => packed.iter().any(|v| {
+                            s.get(..v.len as usize)
+                                .and_then(Packed::of)
+                                .is_some_and(|head| head == *v)
+                        }),
+                        TextOp::Equals => Packed::of(s).is_some_and(|p| packed.contains(&p)),
+                        TextOp::Contains => self.test.matches_bytes(s),
+                    }
+                }
+                Some(AttributeValue::String(s)) => self.test.matches_str(s),
+                Some(value) => self.test.matches(value),
+                None => false,
+            },
+            Test::Semver(op, expected) => match context.find(self.attribute) {
+                Some(AttributeValue::String(s)) => {
+                    op.holds(super::semver::compare_text(s, expected))
+                }
+                Some(value) => self.test.matches(value),
+                None => false,
+            },
+            _ => return self.holds_slow(context, env),
+        };
+        result != self.negate
+    }
+
+    /// Segments, `exists`, the context's key, and the operators off the
+    /// fast path above.
+    #[inline(never)]
+    fn holds_slow(&self, context: &Context<'_>, env: &Env<'_>) -> bool {
+        let result = match &self.test {
+            Test::Segment(index) => env
+                .segments
                 .get(*index as usize)
-                .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, segments))),
+                .is_some_and(|conditions| conditions.iter().all(|c| c.holds(context, env))),
             Test::Exists => context.get(self.attribute).is_some(),
             test if self.attribute == AttributeKey::KEY => context
                 .get(AttributeKey::KEY)
@@ -114,7 +485,7 @@ impl Condition {
 }
 
 impl Test {
-    #[inline]
+    #[inline(never)]
     fn matches(&self, value: &AttributeValue<'_>) -> bool {
         match self {
             Test::In { .. } | Test::Text { .. } | Test::Matches(_) => self.matches_text(value),
@@ -139,11 +510,22 @@ impl Test {
             }
             Test::Before(limit) => timestamp(*value).is_some_and(|t| t < *limit),
             Test::After(limit) => timestamp(*value).is_some_and(|t| t > *limit),
+            Test::Cidr(networks) => match *value {
+                AttributeValue::String(s) => s
+                    .trim()
+                    .parse::<IpAddr>()
+                    .is_ok_and(|a| networks.iter().any(|n| n.contains(a))),
+                AttributeValue::List(items) => items.iter().any(|s| {
+                    s.trim()
+                        .parse::<IpAddr>()
+                        .is_ok_and(|a| networks.iter().any(|n| n.contains(a)))
+                }),
+                _ => false,
+            },
             Test::Exists | Test::Segment(_) => false,
         }
     }
 
-    #[inline]
     fn matches_text(&self, value: &AttributeValue<'_>) -> bool {
         match *value {
             AttributeValue::String(s) => self.matches_str(s),
@@ -160,27 +542,27 @@ impl Test {
         }
     }
 
-    #[inline]
+    /// [`matches_str`](Self::matches_str) on the bytes of a `&str`.
+    #[inline(never)]
+    fn matches_bytes(&self, s: &[u8]) -> bool {
+        std::str::from_utf8(s).is_ok_and(|s| self.matches_str(s))
+    }
+
+    #[inline(never)]
     fn matches_str(&self, s: &str) -> bool {
         match self {
-            Test::In { values, set } => match set {
-                Some(set) => set.contains(s),
-                None => values.iter().any(|v| same(v.as_bytes(), s.as_bytes())),
-            },
+            Test::In { list, .. } => list.contains(s),
             Test::Text {
                 op,
                 values,
                 folded: false,
+                ..
             } => values.iter().any(|v| {
                 let (s, v) = (s.as_bytes(), v.as_bytes());
                 match op {
                     TextOp::Equals => same(s, v),
-                    TextOp::StartsWith => s.get(..v.len()).is_some_and(|head| same(head, v)),
-                    TextOp::EndsWith => s
-                        .len()
-                        .checked_sub(v.len())
-                        .and_then(|from| s.get(from..))
-                        .is_some_and(|tail| same(tail, v)),
+                    TextOp::StartsWith => starts_with(s, v),
+                    TextOp::EndsWith => ends_with(s, v),
                     TextOp::Contains => {
                         s.windows(v.len().max(1)).any(|w| same(w, v)) || v.is_empty()
                     }
@@ -190,6 +572,7 @@ impl Test {
                 op,
                 values,
                 folded: true,
+                ..
             } => values.iter().any(|v| match op {
                 TextOp::Equals => folded_eq(s, v),
                 TextOp::StartsWith => folded_prefix(s, v),
@@ -202,6 +585,19 @@ impl Test {
             _ => false,
         }
     }
+}
+
+#[inline(always)]
+fn starts_with(s: &[u8], v: &[u8]) -> bool {
+    s.get(..v.len()).is_some_and(|head| same(head, v))
+}
+
+#[inline(always)]
+fn ends_with(s: &[u8], v: &[u8]) -> bool {
+    s.len()
+        .checked_sub(v.len())
+        .and_then(|from| s.get(from..))
+        .is_some_and(|tail| same(tail, v))
 }
 
 /// Byte equality without a `memcmp` call for the short strings conditions
@@ -298,6 +694,12 @@ impl std::fmt::Write for StackText {
 mod tests {
     use super::*;
 
+    const ENV: Env<'static> = Env {
+        segments: &[],
+        dictionaries: &[],
+        memo: None,
+    };
+
     fn cond(test: Test) -> Condition {
         Condition {
             attribute: AttributeKey::new("cond_test_a"),
@@ -308,19 +710,13 @@ mod tests {
 
     fn holds(c: &Condition, value: AttributeValue<'_>) -> bool {
         let attrs = [crate::context::Attribute::new(c.attribute, value)];
-        c.holds(&Context::new("u", &attrs), &[])
+        c.holds(&Context::new("u", &attrs), &ENV)
     }
 
     #[test]
     fn text_operators_fold_unicode_case() {
         let values = || Box::from([fold("Straße")]);
-        let ci = |op| {
-            cond(Test::Text {
-                op,
-                values: values(),
-                folded: true,
-            })
-        };
+        let ci = |op| cond(Test::text(op, values(), true));
         assert!(holds(&ci(TextOp::Equals), AttributeValue::String("STRAßE")));
         assert!(holds(
             &ci(TextOp::StartsWith),
@@ -378,32 +774,92 @@ mod tests {
             "a-very-long-value-over-sixteen-bytes",
             "ü",
             "üb",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "\0a",
+            "a\0",
         ];
         for a in words {
             for b in words {
                 assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+                let exact = cond(Test::exact(vec![b.into(), "zz".into()]));
+                assert_eq!(
+                    holds(&exact, AttributeValue::String(a)),
+                    a == b || a == "zz",
+                    "in {a:?} {b:?}"
+                );
                 for (op, expected) in [
                     (TextOp::StartsWith, a.starts_with(b)),
                     (TextOp::EndsWith, a.ends_with(b)),
                     (TextOp::Contains, a.contains(b)),
                 ] {
-                    let test = Test::Text {
-                        op,
-                        values: Box::from([Box::from(b)]),
-                        folded: false,
-                    };
+                    let test = Test::text(op, Box::from([Box::from(b)]), false);
                     assert_eq!(test.matches_str(a), expected, "{op:?} {a:?} {b:?}");
+                    // The inline path of `holds` (packed values) agrees.
+                    let c = cond(test);
+                    assert_eq!(
+                        holds(&c, AttributeValue::String(a)),
+                        expected,
+                        "{op:?} {a:?} {b:?}"
+                    );
                 }
             }
         }
     }
 
     #[test]
+    fn cidr_blocks_hold_their_addresses() {
+        let nets = |values: &[&str]| -> Box<[Network]> {
+            values.iter().map(|v| Network::parse(v).unwrap()).collect()
+        };
+        let c = cond(Test::Cidr(nets(&[
+            "10.0.0.0/8",
+            "192.168.1.7",
+            "2001:db8::/32",
+            "0.0.0.0/0",
+        ])));
+        for (address, inside) in [
+            ("10.200.3.4", true),
+            ("11.0.0.1", true), // 0.0.0.0/0
+            ("2001:db8:1::9", true),
+            ("2001:db9::1", false),
+            ("::ffff:10.0.0.1", false),
+            ("not an address", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                holds(&c, AttributeValue::String(address)),
+                inside,
+                "{address}"
+            );
+        }
+        let exact = cond(Test::Cidr(nets(&["192.168.1.7", "::1"])));
+        assert!(holds(&exact, AttributeValue::String(" 192.168.1.7 ")));
+        assert!(!holds(&exact, AttributeValue::String("192.168.1.8")));
+        assert!(holds(&exact, AttributeValue::String("::1")));
+        assert!(!holds(&exact, AttributeValue::Number(1.0)));
+        assert!(holds(&exact, AttributeValue::List(&["x", "::1"])));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0",
+            "bad::cidr",
+            "127.invalid",
+        ] {
+            assert_eq!(Network::parse(bad), None, "{bad}");
+        }
+        assert!(Network::parse("0.0.0.0/0").is_some() && Network::parse("::/0").is_some());
+    }
+
+    #[test]
     fn missing_attributes_fail_and_negation_flips() {
         let mut c = cond(Test::exact(vec!["x".into()]));
-        assert!(!c.holds(&Context::key_only("u"), &[]));
+        assert!(!c.holds(&Context::key_only("u"), &ENV));
         c.negate = true;
-        assert!(c.holds(&Context::key_only("u"), &[]));
+        assert!(c.holds(&Context::key_only("u"), &ENV));
         assert!(!holds(&c, AttributeValue::List(&["y", "x"])));
         let n = cond(Test::exact(vec!["3".into(), "true".into()]));
         assert!(holds(&n, AttributeValue::Number(3.0)));

@@ -9,13 +9,17 @@
 //! prerequisites are acyclic and at most [`MAX_DEPTH`] deep (validation
 //! checks both), so evaluation is bounded.
 
+pub(crate) mod compact;
 pub(crate) mod condition;
 pub mod semver;
 pub(crate) mod time;
 
+use rustc_hash::FxHashMap;
+
+use crate::context::AttributeKey;
 use crate::variant::Split;
 
-pub(crate) use condition::Condition;
+pub(crate) use condition::{Condition, Env, ValueMemo};
 
 /// The deepest chain of segments within segments, or of prerequisites of
 /// prerequisites, that a document may declare.
@@ -23,6 +27,58 @@ pub const MAX_DEPTH: usize = 16;
 
 /// A segment: conditions that all hold.
 pub(crate) type Segment = Box<[Condition]>;
+
+/// The values of every exact `in` condition of a snapshot on one attribute,
+/// numbered: a per-request view looks a context's string up here once and
+/// answers each such condition on that attribute by comparing ids.
+#[derive(Debug, Default)]
+pub(crate) struct Dictionary {
+    ids: FxHashMap<Box<str>, u32>,
+}
+
+impl Dictionary {
+    /// The id of `value`, if some condition names it.
+    #[inline]
+    pub(crate) fn get(&self, value: &str) -> Option<u32> {
+        self.ids.get(value).copied()
+    }
+}
+
+/// Builds one [`Dictionary`] per attribute that exact `in` conditions test
+/// and records each condition's dictionary and value ids (when a snapshot
+/// is built). Conditions in segments are included.
+pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) -> Vec<Dictionary> {
+    let mut by_attribute: FxHashMap<AttributeKey, u32> = FxHashMap::default();
+    let mut dictionaries: Vec<Dictionary> = Vec::new();
+    for condition in conditions {
+        let Some(values) = condition.test.in_values() else {
+            continue;
+        };
+        let next = dictionaries.len() as u32;
+        let index = *by_attribute.entry(condition.attribute).or_insert(next);
+        if index == next {
+            dictionaries.push(Dictionary::default());
+        }
+        let Some(dictionary) = dictionaries.get_mut(index as usize) else {
+            continue;
+        };
+        let mut ids: Vec<u32> = values
+            .iter()
+            .map(|v| {
+                let id = dictionary.ids.len() as u32;
+                *dictionary.ids.entry(v.clone()).or_insert(id)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if let condition::Test::In { interned, .. } = &mut condition.test {
+            interned.dictionary = index;
+            interned.first = ids.first().copied().unwrap_or(0);
+            interned.ids = ids.into();
+        }
+    }
+    dictionaries
+}
 
 /// One rule of a flag.
 #[derive(Debug, Clone)]

@@ -107,6 +107,57 @@ impl OwnedSemver {
     }
 }
 
+/// How the version written in `text` compares with `expected`; `None` when
+/// `text` is not a semantic version. A plain `major.minor.patch` (the usual
+/// request) is read in one pass without the general parser.
+#[inline(always)]
+pub(crate) fn compare_text(text: &str, expected: &OwnedSemver) -> Option<Ordering> {
+    match plain(text.as_bytes()) {
+        Some(core) => Some(
+            core.cmp(&(expected.major, expected.minor, expected.patch))
+                // A release is above any pre-release of the same core.
+                .then(if expected.pre.is_empty() {
+                    Ordering::Equal
+                } else {
+                    Ordering::Greater
+                }),
+        ),
+        None => Semver::parse(text).map(|v| v.cmp(&expected.get())),
+    }
+}
+
+/// `major.minor.patch` of decimal numbers without leading zeros and
+/// nothing else; `None` for anything else (which the full parser decides).
+#[inline(always)]
+fn plain(b: &[u8]) -> Option<(u64, u64, u64)> {
+    let mut parts = [0u64; 3];
+    let mut part = 0usize;
+    let mut digits = 0usize;
+    let mut leading_zero = false;
+    for &c in b {
+        if c.is_ascii_digit() {
+            if digits == 1 && leading_zero {
+                return None;
+            }
+            // 18 digits cannot overflow a u64; longer numbers go to the parser.
+            if digits == 18 {
+                return None;
+            }
+            leading_zero = digits == 0 && c == b'0';
+            let slot = parts.get_mut(part)?;
+            *slot = *slot * 10 + u64::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' && digits > 0 && part < 2 {
+            part += 1;
+            digits = 0;
+            leading_zero = false;
+        } else {
+            return None;
+        }
+    }
+    (part == 2 && digits > 0).then_some((parts[0], parts[1], parts[2]))
+}
+
 fn expect(b: &[u8], i: &mut usize, byte: u8) -> Option<()> {
     if b.get(*i) == Some(&byte) {
         *i += 1;
@@ -247,5 +298,52 @@ mod tests {
             assert!(Semver::parse(bad).is_none(), "{bad:?}");
         }
         assert_eq!(Semver::parse("1.2.3-rc.1+b").unwrap().pre_release(), "rc.1");
+    }
+
+    #[test]
+    fn the_plain_reader_agrees_with_the_parser() {
+        let texts = [
+            "",
+            "1",
+            "1.2",
+            "1.2.3",
+            "0.0.0",
+            "10.20.30",
+            "01.2.3",
+            "1.02.3",
+            "1.2.03",
+            "1.2.3.4",
+            "1..3",
+            ".1.2",
+            "1.2.",
+            "1.2.3-rc.1",
+            "1.2.3+b",
+            "v1.2.3",
+            "1.2.x",
+            " 1.2.3",
+            "2.0.0",
+            "1.9.9",
+            "99999999999999999999.0.0",
+            "0.10.0",
+        ];
+        for expected in ["1.2.3", "2.0.0-rc.1", "0.10.0", "1.9.9"] {
+            let owned = OwnedSemver::new(expected).unwrap();
+            for text in texts {
+                let full = Semver::parse(text).map(|v| v.cmp(&owned.get()));
+                assert_eq!(compare_text(text, &owned), full, "{text:?} vs {expected}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_versions_compare_as_parsed(a in 0u64..30, b in 0u64..30, c in 0u64..300,
+                                            text in "[0-9.]{0,9}") {
+            let owned = OwnedSemver::new("3.10.100").unwrap();
+            for t in [format!("{a}.{b}.{c}"), text] {
+                let full = Semver::parse(&t).map(|v| v.cmp(&owned.get()));
+                proptest::prop_assert_eq!(compare_text(&t, &owned), full);
+            }
+        }
     }
 }

@@ -2,6 +2,12 @@
 //! `scripts/unleash_fixtures.py` (fixtures in `tests/data/unleash/`): every
 //! case our format expresses is evaluated and must give Unleash's expected
 //! answer; the cases it cannot express are counted, each with its reason.
+//!
+//! The issue checks "every expected answer that does not depend on
+//! Unleash's murmur3 buckets": a case whose answer is Unleash's bucket at a
+//! percentage other than 0 or 100 (or its variant hash) is excluded from
+//! the count, neither expressible nor inexpressible. So the figure is
+//! `expressible X/N` over the N cases that do not depend on murmur3.
 //! Prints one line per spec file and the total
 //! (`unleash client-specification: expressible X/N, passing Y/X`).
 
@@ -19,8 +25,17 @@ const ISSUE_TESTS: usize = 279;
 #[derive(Default)]
 struct Tally {
     tests: usize,
+    /// Cases whose answer depends on Unleash's murmur3 buckets (excluded).
+    murmur3: usize,
     expressible: usize,
     passing: usize,
+}
+
+impl Tally {
+    /// The cases the figure is over: those not depending on murmur3.
+    fn checked(&self) -> usize {
+        self.tests - self.murmur3
+    }
 }
 
 fn run_file(path: &Path, failures: &mut Vec<String>) -> (Tally, bool) {
@@ -67,21 +82,30 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> (Tally, bool) {
             ));
         }
     }
-    let skipped: usize = fixture["not_expressible"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["count"].as_u64().unwrap() as usize)
-        .sum();
+    let skipped = fixture["not_expressible"].as_array().unwrap();
+    let count = |murmur3: bool| -> usize {
+        skipped
+            .iter()
+            .filter(|s| s["murmur3"].as_bool().unwrap() == murmur3)
+            .map(|s| s["count"].as_u64().unwrap() as usize)
+            .sum()
+    };
+    let (murmur3, inexpressible) = (count(true), count(false));
     let tests = fixture["tests"].as_u64().unwrap() as usize;
-    assert_eq!(tests, cases.len() + skipped, "{file}: counts disagree");
+    assert_eq!(
+        tests,
+        cases.len() + murmur3 + inexpressible,
+        "{file}: counts disagree"
+    );
     println!(
-        "  {file}: expressible {}/{tests}, passing {passing}/{}",
+        "  {file}: {tests} tests, {murmur3} on murmur3; expressible {}/{}, passing {passing}/{}",
         cases.len(),
+        tests - murmur3,
         cases.len()
     );
     let tally = Tally {
         tests,
+        murmur3,
         expressible: cases.len(),
         passing,
     };
@@ -109,19 +133,37 @@ fn unleash_client_specification() {
             .chain(in_issue_count.then_some(&mut counted))
         {
             total.tests += t.tests;
+            total.murmur3 += t.murmur3;
             total.expressible += t.expressible;
             total.passing += t.passing;
         }
     }
     println!(
-        "unleash client-specification: expressible {}/{}, passing {}/{}",
-        all.expressible, all.tests, all.passing, all.expressible
+        "unleash client-specification: expressible {}/{}, passing {}/{} \
+         (the issue's {} tests, {} of which depend on Unleash's murmur3 buckets and are excluded)",
+        counted.expressible,
+        counted.checked(),
+        counted.passing,
+        counted.expressible,
+        counted.tests,
+        counted.murmur3
     );
     println!(
-        "  without files 20 and 22 (the issue's 279): expressible {}/{}, passing {}/{}",
-        counted.expressible, counted.tests, counted.passing, counted.expressible
+        "  every stored file ({} tests, with 20 and 22): expressible {}/{}, passing {}/{}",
+        all.tests,
+        all.expressible,
+        all.checked(),
+        all.passing,
+        all.expressible
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The issue's target: at least 90% expressible, every one passing.
+    assert!(
+        counted.expressible * 10 >= counted.checked() * 9,
+        "expressible {}/{} is under 90%",
+        counted.expressible,
+        counted.checked()
+    );
     assert_eq!(
         all.tests, SPEC_TESTS,
         "every test of the stored specification is accounted for"
