@@ -1,6 +1,5 @@
 //! The families of the contract ([`Family`]) and the label values they take.
 
-
 use crate::rollout::{CheckKind, Phase, Verdict};
 
 /// A metric family of the contract: its name, type and meaning.
