@@ -148,6 +148,7 @@ impl Snapshot {
                 default_variant: t.default_variant,
                 off_variant: t.off_variant,
                 track: t.track,
+                program: None,
             }));
         }
         for (r, position) in bound {
@@ -168,6 +169,21 @@ impl Snapshot {
             segments: config.segments,
             exposures: OnceLock::new(),
         }
+    }
+
+    /// A snapshot of flags compiled by another front-end (flagd): no
+    /// rollouts, no segments.
+    #[cfg(feature = "flagd")]
+    pub(crate) fn from_flags(flags: Vec<Flag>) -> Self {
+        let mut snapshot = Snapshot::empty();
+        snapshot.hot = flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.hot(i as u32))
+            .collect();
+        snapshot.index = NameIndex::new(flags.iter().zip(&snapshot.hot).map(|(f, h)| (f.name(), *h)));
+        snapshot.flags = flags;
+        snapshot
     }
 
     /// Installs exposure counting and the callback (once per snapshot; a
