@@ -92,12 +92,12 @@ pub mod config;
 mod context;
 mod evaluation;
 mod exposure;
-#[cfg(feature = "flagd")]
-#[cfg_attr(docsrs, doc(cfg(feature = "flagd")))]
-pub mod flagd;
 #[cfg(feature = "rollout")]
 mod failpoint;
 mod flag;
+#[cfg(feature = "flagd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flagd")))]
+pub mod flagd;
 mod handle;
 mod index;
 #[cfg(feature = "openfeature")]

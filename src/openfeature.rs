@@ -288,7 +288,8 @@ fn program_outcome<T>(
     match evaluation.reason {
         Reason::KillSwitch => {
             let default = compiled.program().and_then(|p| p.default_variant());
-            match default.and_then(|v| compiled.variant_value(v).and_then(convert).map(|x| (v, x))) {
+            match default.and_then(|v| compiled.variant_value(v).and_then(convert).map(|x| (v, x)))
+            {
                 Some((variant, value)) => Ok(ResolutionDetails {
                     value,
                     variant: Some(compiled.variant_name(variant).to_owned()),

@@ -181,7 +181,8 @@ impl Snapshot {
             .enumerate()
             .map(|(i, f)| f.hot(i as u32))
             .collect();
-        snapshot.index = NameIndex::new(flags.iter().zip(&snapshot.hot).map(|(f, h)| (f.name(), *h)));
+        snapshot.index =
+            NameIndex::new(flags.iter().zip(&snapshot.hot).map(|(f, h)| (f.name(), *h)));
         snapshot.flags = flags;
         snapshot
     }

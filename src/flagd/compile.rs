@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use crate::config::ProblemKind;
 use crate::context::AttributeKey;
 
-use super::expr::{Arith, Fractional, Key, Lit, Node, Order, SemVer, Slot, Var, Weight, NO_VARIANT};
+use super::expr::{
+    Arith, Fractional, Key, Lit, Node, Order, SemVer, Slot, Var, Weight, NO_VARIANT,
+};
 use super::semver::{OwnedVersion, SemverOp};
 use super::MAX_NESTING;
 
@@ -27,7 +29,10 @@ pub(crate) struct Compiler<'d> {
 pub(crate) type Refusal = (String, ProblemKind);
 
 fn invalid(path: &str, message: impl Into<String>) -> Refusal {
-    (path.to_owned(), ProblemKind::InvalidTargeting(message.into()))
+    (
+        path.to_owned(),
+        ProblemKind::InvalidTargeting(message.into()),
+    )
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -183,7 +188,9 @@ impl<'d> Compiler<'d> {
             }
             "!" => {
                 arity(1, 1, "one argument")?;
-                Node::Not(Box::new(args.into_iter().next().unwrap_or(Node::Lit(Lit::Null))))
+                Node::Not(Box::new(
+                    args.into_iter().next().unwrap_or(Node::Lit(Lit::Null)),
+                ))
             }
             "!!" => {
                 arity(1, 1, "one argument")?;
@@ -284,7 +291,10 @@ impl<'d> Compiler<'d> {
         let Value::String(name) = name else {
             return Err(invalid(
                 path,
-                format!("`$ref` names an evaluator: expected a string, found {}", json_type(name)),
+                format!(
+                    "`$ref` names an evaluator: expected a string, found {}",
+                    json_type(name)
+                ),
             ));
         };
         if self.stack.iter().any(|n| *n == name.as_str()) {
@@ -325,7 +335,10 @@ impl<'d> Compiler<'d> {
                 _ => {
                     return Err(invalid(
                         path,
-                        format!("`var` takes a name and an optional default, found {} items", items.len()),
+                        format!(
+                            "`var` takes a name and an optional default, found {} items",
+                            items.len()
+                        ),
                     ))
                 }
             },
@@ -337,7 +350,10 @@ impl<'d> Compiler<'d> {
             other => {
                 return Err(invalid(
                     path,
-                    format!("`var` names a context value with a constant string, found {}", json_type(other)),
+                    format!(
+                        "`var` names a context value with a constant string, found {}",
+                        json_type(other)
+                    ),
                 ))
             }
         };
@@ -394,7 +410,9 @@ impl<'d> Compiler<'d> {
                 let need = n
                     .as_u64()
                     .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| invalid(&index(path, 0), "the count is a non-negative integer"))?;
+                    .ok_or_else(|| {
+                        invalid(&index(path, 0), "the count is a non-negative integer")
+                    })?;
                 Ok(Node::MissingSome(need, self.keys(names, &index(path, 1))?))
             }
             _ => Err(invalid(path, "`missing_some` takes [count, [names...]]")),
@@ -433,7 +451,10 @@ impl<'d> Compiler<'d> {
             let weight = if items.len() == 2 {
                 match items.pop() {
                     Some(Node::Lit(Lit::Num(w))) => {
-                        if !(w.is_finite() && w.fract() == 0.0 && (0.0..=f64::from(i32::MAX)).contains(&w)) {
+                        if !(w.is_finite()
+                            && w.fract() == 0.0
+                            && (0.0..=f64::from(i32::MAX)).contains(&w))
+                        {
                             return Err(invalid(
                                 &index(&here, 1),
                                 format!("a `fractional` weight is an integer in [0, 2^31 - 1], found {w}"),
@@ -442,7 +463,10 @@ impl<'d> Compiler<'d> {
                         Weight::Const(w as u64)
                     }
                     Some(Node::Lit(_)) => {
-                        return Err(invalid(&index(&here, 1), "a `fractional` weight is a number"))
+                        return Err(invalid(
+                            &index(&here, 1),
+                            "a `fractional` weight is a number",
+                        ))
                     }
                     Some(expr) => {
                         total = None;

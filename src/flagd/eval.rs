@@ -104,10 +104,17 @@ fn string_to_number(s: &str) -> f64 {
     }
     let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
     if unsigned == "Infinity" {
-        return if t.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY };
+        return if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
     }
     // Rust also reads "inf" and "nan", which JavaScript does not.
-    if unsigned.bytes().any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') {
+    if unsigned
+        .bytes()
+        .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+    {
         return f64::NAN;
     }
     t.parse().unwrap_or(f64::NAN)
@@ -147,7 +154,11 @@ fn parse_float(v: &Val<'_>) -> f64 {
         _ => {
             let mut buf = StackString::default();
             let _ = write_js(v, &mut buf);
-            return if buf.overflow { f64::NAN } else { parse_float_str(buf.as_str()) };
+            return if buf.overflow {
+                f64::NAN
+            } else {
+                parse_float_str(buf.as_str())
+            };
         }
     };
     parse_float_str(text)
@@ -161,7 +172,11 @@ fn parse_float_str(text: &str) -> f64 {
         i = 1;
     }
     if t[i..].starts_with("Infinity") {
-        return if t.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY };
+        return if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
     }
     let digits_start = i;
     while b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -353,7 +368,8 @@ impl<'a> Env<'a> {
                 AttributeValue::Bool(b) => Val::Bool(*b),
                 AttributeValue::List(items) => Val::Strs(items),
                 AttributeValue::Timestamp(t) => Val::Num(
-                    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs() as f64),
+                    t.duration_since(UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs() as f64),
                 ),
                 // A parsed version has no text to hand back: pass versions
                 // as strings.
@@ -526,7 +542,11 @@ fn substr<'a>(args: &'a [Node], env: &Env<'a>) -> Val<'a> {
     let count = text.chars().count() as f64;
     let clamp = |x: f64| -> usize {
         let x = if x.is_nan() { 0.0 } else { x.trunc() };
-        let x = if x < 0.0 { (count + x).max(0.0) } else { x.min(count) };
+        let x = if x < 0.0 {
+            (count + x).max(0.0)
+        } else {
+            x.min(count)
+        };
         x as usize
     };
     let from = clamp(start);
@@ -536,7 +556,11 @@ fn substr<'a>(args: &'a [Node], env: &Env<'a>) -> Val<'a> {
         Some(l) if l < 0.0 => clamp(l).max(from),
         Some(l) => (from + l.trunc() as usize).min(count as usize),
     };
-    let byte = |chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i);
+    let byte = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
     let (a, b) = (byte(from), byte(to.max(from)));
     match source {
         Val::Str(s, _) => Val::Str(&s[a..b], NO_VARIANT),
@@ -562,11 +586,19 @@ fn arith(op: Arith, args: &[Node], env: &Env<'_>) -> f64 {
         Arith::Rem => to_number(&args[0].eval(env)) % to_number(&args[1].eval(env)),
         Arith::Min => args.iter().fold(f64::INFINITY, |m, n| {
             let x = to_number(&n.eval(env));
-            if x.is_nan() || m.is_nan() { f64::NAN } else { m.min(x) }
+            if x.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.min(x)
+            }
         }),
         Arith::Max => args.iter().fold(f64::NEG_INFINITY, |m, n| {
             let x = to_number(&n.eval(env));
-            if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) }
+            if x.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(x)
+            }
         }),
     }
 }
@@ -603,18 +635,15 @@ fn sem_ver<'a>(s: &'a SemVer, env: &Env<'a>) -> Val<'a> {
     Val::Bool(holds)
 }
 
-/// Hashes the bucketing value; `None` when there is none (no targeting key
-/// for the default value, or an expression that is not a string).
+/// Hashes the bucketing value; `None` when an expression gives no string.
 fn bucketing_hash(f: &Fractional, env: &Env<'_>) -> Option<u32> {
     let mut h = Murmur3::default();
     match &f.by {
+        // Without a targeting key the flag key alone is hashed (the
+        // testbed's single-bucket scenario has no targeting key).
         None => {
-            let key = env.context.key();
-            if key.is_empty() {
-                return None;
-            }
             h.write(f.flag_key.as_bytes());
-            h.write(key.as_bytes());
+            h.write(env.context.key().as_bytes());
         }
         // A `cat` is hashed piece by piece: the same bytes, no string built.
         Some(Node::Cat(parts)) => {
@@ -714,10 +743,22 @@ mod tests {
 
     #[test]
     fn truthiness() {
-        for v in [Val::Null, Val::Bool(false), Val::Num(0.0), Val::Num(f64::NAN), Val::Str("", 0), Val::List(vec![])] {
+        for v in [
+            Val::Null,
+            Val::Bool(false),
+            Val::Num(0.0),
+            Val::Num(f64::NAN),
+            Val::Str("", 0),
+            Val::List(vec![]),
+        ] {
             assert!(!truthy(&v), "{v:?}");
         }
-        for v in [Val::Bool(true), Val::Num(-1.0), Val::Str("0", 0), Val::List(vec![Val::Null])] {
+        for v in [
+            Val::Bool(true),
+            Val::Num(-1.0),
+            Val::Str("0", 0),
+            Val::List(vec![Val::Null]),
+        ] {
             assert!(truthy(&v), "{v:?}");
         }
     }

@@ -109,7 +109,12 @@ impl FlagdFlag {
     #[inline]
     fn serve(&self, variant: Option<u16>, reason: Reason) -> Evaluation {
         let enabled = match variant {
-            Some(v) => self.bools.get(usize::from(v)).copied().flatten().unwrap_or(true),
+            Some(v) => self
+                .bools
+                .get(usize::from(v))
+                .copied()
+                .flatten()
+                .unwrap_or(true),
             None => false,
         };
         Evaluation {
@@ -221,7 +226,11 @@ fn key_path(parent: &str, key: &str) -> String {
 }
 
 /// Reads the primitive metadata values of `value` at `path`.
-fn read_metadata(value: Option<&Value>, path: &str, problems: &mut Vec<Problem>) -> Map<String, Value> {
+fn read_metadata(
+    value: Option<&Value>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Map<String, Value> {
     let Some(value) = value else {
         return Map::new();
     };
@@ -331,7 +340,11 @@ fn read_variants(
         }
         None => {
             let parent = path.strip_suffix(".variants").unwrap_or(path);
-            problem(problems, parent.to_owned(), ProblemKind::MissingField("variants"));
+            problem(
+                problems,
+                parent.to_owned(),
+                ProblemKind::MissingField("variants"),
+            );
             return None;
         }
     };
@@ -441,11 +454,19 @@ fn read_flag(
             false
         }
         None => {
-            problem(problems, path.to_owned(), ProblemKind::MissingField("state"));
+            problem(
+                problems,
+                path.to_owned(),
+                ProblemKind::MissingField("state"),
+            );
             false
         }
     };
-    let variants = read_variants(fields.get("variants"), &key_path(path, "variants"), problems);
+    let variants = read_variants(
+        fields.get("variants"),
+        &key_path(path, "variants"),
+        problems,
+    );
     let names: Vec<Box<str>> = variants
         .as_ref()
         .map(|(entries, _)| entries.iter().map(|(n, _)| n.clone()).collect())

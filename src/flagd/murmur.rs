@@ -67,7 +67,11 @@ impl Murmur3 {
     #[inline(always)]
     fn block(&mut self, k: u32) {
         self.h ^= mix_k(k);
-        self.h = self.h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+        self.h = self
+            .h
+            .rotate_left(13)
+            .wrapping_mul(5)
+            .wrapping_add(0xe654_6b64);
     }
 
     /// The hash of everything written.
@@ -117,7 +121,10 @@ mod tests {
         // Reference values of MurmurHash3_x86_32 with seed 0.
         assert_eq!(murmur3_32(b""), 0);
         assert_eq!(murmur3_32(b"hello"), 0x248b_fa47);
-        assert_eq!(murmur3_32(b"The quick brown fox jumps over the lazy dog"), 0x2e4f_f723);
+        assert_eq!(
+            murmur3_32(b"The quick brown fox jumps over the lazy dog"),
+            0x2e4f_f723
+        );
         // The testbed's edge keys, chosen for their hashes.
         assert_eq!(murmur3_32(b"ejOoVL"), 0);
         assert_eq!(murmur3_32(b"bY9fO-"), 1);

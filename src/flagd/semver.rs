@@ -217,7 +217,16 @@ mod tests {
         assert_eq!(v("1"), v("1.0.0"));
         assert_eq!(v("1.2"), v("1.2.0"));
         assert_eq!(v("1.0.0+build"), v("1.0.0"));
-        for bad in ["2.0.0.0", "not-a-version", "", "1.x", "01.0.0", "1.0.0-", "1.0.0-01", "v"] {
+        for bad in [
+            "2.0.0.0",
+            "not-a-version",
+            "",
+            "1.x",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "v",
+        ] {
             assert!(Version::parse(bad).is_none(), "{bad}");
         }
     }
