@@ -1016,3 +1016,579 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Differential test against flagd's official Rust engine
+// (`flagd-evaluation-engine`, with the resolution steps `open-feature-flagd`
+// wraps around it: DISABLED, `{}` targeting is STATIC, a rule's variant is
+// TARGETING_MATCH, null is DEFAULT, an unknown variant is GENERAL).
+// ---------------------------------------------------------------------------
+
+/// splitmix64: a seeded generator, so every run checks the same cases.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const EMAILS: &[&str] = &[
+    "ann@example.com",
+    "bob@corp.io",
+    "ballmer@macrosoft.com",
+    "",
+    "x",
+];
+const TIERS: &[&str] = &["premium", "basic", "free", "42", ""];
+const VERSIONS: &[&str] = &[
+    "1.0.0",
+    "2.1.3",
+    "2.0.0-alpha",
+    "v1.2.3",
+    "1.2",
+    "3",
+    "1.0.0+b",
+    "x.y",
+    "10.0.0",
+];
+const KEYS: &[&str] = &[
+    "user-1",
+    "user-2",
+    "jon@company.com",
+    "5c3d8535",
+    "ceQdGm",
+    "u",
+];
+const VARIANTS: &[&str] = &["a", "b", "c"];
+
+/// A random value expression over the context.
+fn gen_value(r: &mut Rng, depth: usize) -> serde_json::Value {
+    use serde_json::json;
+    let leaf = depth == 0 || r.below(3) == 0;
+    if leaf {
+        return match r.below(9) {
+            0 => json!({"var": "email"}),
+            1 => json!({"var": "age"}),
+            2 => json!({"var": "tier"}),
+            3 => json!({"var": ["tier", "none"]}),
+            4 => json!({"var": "targetingKey"}),
+            5 => json!(r.pick(TIERS)),
+            6 => json!(r.below(100)),
+            7 => json!({"var": "user.plan"}),
+            _ => json!({"var": "$flagd.flagKey"}),
+        };
+    }
+    let a = gen_value(r, depth - 1);
+    let b = gen_value(r, depth - 1);
+    match r.below(8) {
+        0 => json!({"cat": [a, "-", b]}),
+        1 => json!({"substr": [a, r.below(5) as i64 - 2]}),
+        2..=4 => gen_num(r, depth),
+        5 => json!({"merge": [a, [b]]}),
+        6 => json!({"if": [gen_cond(r, depth - 1), a, b]}),
+        _ => json!({"+": [a, b]}),
+    }
+}
+
+/// A random numeric expression (JsonLogic's arithmetic reads numbers).
+fn gen_num(r: &mut Rng, depth: usize) -> serde_json::Value {
+    use serde_json::json;
+    if depth == 0 || r.below(3) == 0 {
+        return match r.below(3) {
+            0 => json!({"var": ["age", 0]}),
+            1 => json!(r.below(50)),
+            _ => json!(r.below(9) as f64 / 2.0),
+        };
+    }
+    let a = gen_num(r, depth - 1);
+    let b = gen_num(r, depth - 1);
+    match r.below(7) {
+        0 => json!({"+": [a, b]}),
+        1 => json!({"-": [a, b]}),
+        2 => json!({"*": [a, b]}),
+        3 => json!({"/": [a, {"+": [b, 1]}]}),
+        4 => json!({"%": [a, 7]}),
+        5 => json!({"min": [a, b]}),
+        _ => json!({"max": [a, b, 3]}),
+    }
+}
+
+/// A random condition.
+fn gen_cond(r: &mut Rng, depth: usize) -> serde_json::Value {
+    use serde_json::json;
+    let a = gen_value(r, depth.saturating_sub(1));
+    let b = gen_value(r, depth.saturating_sub(1));
+    match r.below(if depth == 0 { 14 } else { 19 }) {
+        0 => json!({"==": [a, b]}),
+        1 => json!({"!=": [a, b]}),
+        2 => json!({"===": [a, b]}),
+        3 => json!({"!==": [a, b]}),
+        4 => json!({"<": [a, b]}),
+        5 => json!({"<=": [a, b]}),
+        6 => json!({">": [a, b]}),
+        7 => json!({">=": [{"var": "age"}, r.below(80)]}),
+        8 => json!({"<": [10, {"var": "age"}, 60]}),
+        9 => json!({"in": [{"var": "tier"}, ["premium", "basic", 42]]}),
+        10 => json!({"in": [r.pick(&["corp", "example", "@", ""]), {"var": "email"}]}),
+        11 => json!({"starts_with": [{"var": "email"}, r.pick(&["ann", "b", ""])]}),
+        12 => json!({"ends_with": [{"var": "email"}, r.pick(&[".com", ".io", "x"])]}),
+        13 => {
+            json!({"sem_ver": [{"var": "version"}, r.pick(&["=", "!=", "<", "<=", ">", ">=", "^", "~"]), r.pick(VERSIONS)]})
+        }
+        14 => json!({"!": [gen_cond(r, depth - 1)]}),
+        15 => json!({"and": [gen_cond(r, depth - 1), gen_cond(r, depth - 1)]}),
+        16 => json!({"or": [gen_cond(r, depth - 1), {"!!": [a]}]}),
+        17 => json!({"!": {"missing": ["email", "tier"]}}),
+        _ => json!({"!": {"missing_some": [1, ["email", "tier", "age"]]}}),
+    }
+}
+
+fn gen_fractional(r: &mut Rng) -> serde_json::Value {
+    use serde_json::json;
+    let mut args = Vec::new();
+    match r.below(3) {
+        0 => {}
+        1 => args.push(json!({"cat": [{"var": "$flagd.flagKey"}, {"var": "email"}]})),
+        _ => args.push(json!({"var": "targetingKey"})),
+    }
+    for v in VARIANTS.iter().take(2 + r.below(2)) {
+        args.push(json!([v, r.below(60)]));
+    }
+    json!({"fractional": args})
+}
+
+/// A random targeting rule that returns a variant name or null.
+fn gen_targeting(r: &mut Rng, fractional: bool) -> serde_json::Value {
+    use serde_json::json;
+    if fractional {
+        return gen_fractional(r);
+    }
+    match r.below(5) {
+        0 => json!({}),
+        1 => json!({"if": [gen_cond(r, 2), r.pick(VARIANTS)]}),
+        2 => {
+            json!({"if": [gen_cond(r, 2), r.pick(VARIANTS), gen_cond(r, 1), r.pick(VARIANTS), r.pick(VARIANTS)]})
+        }
+        3 => json!({"if": [gen_cond(r, 2), r.pick(VARIANTS), null]}),
+        _ => {
+            json!({"if": [gen_cond(r, 1), {"if": [gen_cond(r, 1), r.pick(VARIANTS), r.pick(VARIANTS)]}, r.pick(VARIANTS)]})
+        }
+    }
+}
+
+/// One generated context, for both engines.
+#[derive(Clone, Copy)]
+struct GenContext {
+    key: Option<&'static str>,
+    email: Option<&'static str>,
+    tier: Option<&'static str>,
+    version: Option<&'static str>,
+    age: Option<f64>,
+    plan: Option<&'static str>,
+}
+
+fn gen_context(r: &mut Rng) -> GenContext {
+    let maybe =
+        |r: &mut Rng, items: &'static [&'static str]| (r.below(5) != 0).then(|| *r.pick(items));
+    GenContext {
+        key: maybe(r, KEYS),
+        email: maybe(r, EMAILS),
+        tier: maybe(r, TIERS),
+        version: maybe(r, VERSIONS),
+        age: (r.below(5) != 0)
+            .then(|| r.below(90) as f64 + if r.below(4) == 0 { 0.5 } else { 0.0 }),
+        plan: maybe(r, TIERS),
+    }
+}
+
+/// An outcome both sides can state: variant, reason, or an error class.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Served(std::string::String, &'static str),
+    Error(&'static str),
+}
+
+fn ours(store: &FlagStore, c: &GenContext) -> Answer {
+    let mut attributes = Vec::new();
+    if let Some(e) = c.email {
+        attributes.push(AttributeKey::new("email").string(e));
+    }
+    if let Some(t) = c.tier {
+        attributes.push(AttributeKey::new("tier").string(t));
+    }
+    if let Some(v) = c.version {
+        attributes.push(AttributeKey::new("version").string(v));
+    }
+    if let Some(a) = c.age {
+        attributes.push(AttributeKey::new("age").number(a));
+    }
+    if let Some(p) = c.plan {
+        attributes.push(AttributeKey::new("user.plan").string(p));
+    }
+    let view = store.view();
+    let v = view.variation("f", &Context::new(c.key.unwrap_or(""), &attributes));
+    match (v.name(), v.reason()) {
+        (Some(name), reason) => Answer::Served(name.to_owned(), reason_name(reason)),
+        (None, Reason::Error) => Answer::Error("GENERAL"),
+        (None, Reason::KillSwitch) => Answer::Error("DISABLED"),
+        (None, _) => Answer::Error("NO_VARIANT"),
+    }
+}
+
+fn official(doc: &str, c: &GenContext, operator: &flagd_evaluation_engine::Operator) -> Answer {
+    let parsed = flagd_evaluation_engine::FlagParser::parse_string(doc).unwrap();
+    let flag = &parsed.flags["f"];
+    if flag.state == "DISABLED" {
+        return Answer::Error("DISABLED");
+    }
+    let mut ctx = EvaluationContext::default();
+    if let Some(k) = c.key {
+        ctx = ctx.with_targeting_key(k);
+    }
+    if let Some(e) = c.email {
+        ctx = ctx.with_custom_field("email", e);
+    }
+    if let Some(t) = c.tier {
+        ctx = ctx.with_custom_field("tier", t);
+    }
+    if let Some(v) = c.version {
+        ctx = ctx.with_custom_field("version", v);
+    }
+    if let Some(a) = c.age {
+        ctx = if a.fract() == 0.0 {
+            ctx.with_custom_field("age", a as i64)
+        } else {
+            ctx.with_custom_field("age", a)
+        };
+    }
+    if let Some(p) = c.plan {
+        let user = StructValue {
+            fields: [("plan".to_owned(), Value::String(p.into()))].into(),
+        };
+        ctx = ctx.with_custom_field(
+            "user",
+            open_feature::EvaluationContextFieldValue::new_struct(user),
+        );
+    }
+    let (variant, reason) = if flag.get_targeting() == "{}" {
+        (flag.default_variant.clone(), "STATIC")
+    } else {
+        match operator.apply("f", &flag.get_targeting(), &ctx) {
+            Ok(Some(v)) => (v, "TARGETING_MATCH"),
+            Ok(None) => (flag.default_variant.clone(), "DEFAULT"),
+            // datalogic-rs throws on NaN where JsonLogic computes with it.
+            Err(e) if e.to_string().contains(r#""NaN""#) => return Answer::Error("THROWN_NAN"),
+            Err(_) => return Answer::Error("PARSE_ERROR"),
+        }
+    };
+    if flag.variants.contains_key(&variant) {
+        Answer::Served(variant, reason)
+    } else {
+        Answer::Error("GENERAL")
+    }
+}
+
+/// Why the two sides may differ, each documented in docs/flagd.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Deviation {
+    /// The engine hashes a CBOR encoding of the bucketing value (a draft
+    /// flagd proposal); flagd's specification and testbed (v2) hash its
+    /// UTF-8 bytes. Checked: our bucket is the v2 formula, theirs the CBOR one.
+    FractionalCbor,
+    /// The engine answers null for `fractional` without a targeting key;
+    /// the testbed's single-bucket scenario expects a bucket.
+    FractionalNoKey,
+    /// The engine throws where an arithmetic result is NaN (JsonLogic
+    /// computes on with NaN: comparisons false, the value falsy).
+    ThrowsOnNaN,
+    /// The engine reads versions with the strict `semver` crate: no `v`
+    /// prefix, no partial version, build metadata compared; flagd's testbed
+    /// accepts the first two and ignores build metadata. Checked: the engine
+    /// agrees once the versions are written in full without build metadata.
+    SemverStrict,
+    /// JsonLogic's `missing` counts `""` as missing; the engine does not.
+    /// Checked: the engine agrees once the empty values are left out.
+    MissingEmptyString,
+    /// JsonLogic's `null == ""` is false (JavaScript's loose equality); the
+    /// engine's is true. Checked: the engine agrees once the missing values
+    /// are present (as a value equal to nothing else).
+    LooseNullEquality,
+    /// Arithmetic over a missing or empty value is NaN in JsonLogic (`+`
+    /// and `*` read operands with parseFloat); the engine reads 0. Checked:
+    /// the rule computes on a value the context lacks or has empty.
+    EmptyArithmetic,
+}
+
+/// The version as the strict `semver` crate compares it the way flagd's
+/// testbed does: no `v`, written in full (`1.2` is `1.2.0`), no build
+/// metadata.
+fn full_version(v: &str) -> std::string::String {
+    let v = v.trim_start_matches(['v', 'V']);
+    let v = v.split('+').next().unwrap_or_default();
+    let (core, rest) = v.find('-').map_or((v, ""), |i| v.split_at(i));
+    match core.matches('.').count() {
+        0 => format!("{core}.0.0{rest}"),
+        1 => format!("{core}.0{rest}"),
+        _ => v.to_owned(),
+    }
+}
+
+/// Variables read under an arithmetic operation of `rule`.
+fn arithmetic_vars(rule: &serde_json::Value, inside: bool, out: &mut Vec<std::string::String>) {
+    match rule {
+        serde_json::Value::Object(map) => {
+            for (op, args) in map {
+                if op == "var" {
+                    if inside {
+                        let name = args
+                            .as_str()
+                            .or_else(|| args[0].as_str())
+                            .unwrap_or_default();
+                        let defaulted = args.as_array().is_some_and(|a| a.len() > 1);
+                        if !defaulted {
+                            out.push(name.to_owned());
+                        }
+                    }
+                } else {
+                    let arith = matches!(op.as_str(), "+" | "-" | "*" | "/" | "%" | "min" | "max");
+                    arithmetic_vars(args, inside || arith, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|i| arithmetic_vars(i, inside, out))
+        }
+        _ => {}
+    }
+}
+
+/// Explains a disagreement that is not about `fractional`: the input is
+/// changed in the way each deviation says, cumulatively, and the engine must
+/// then agree with this crate (or fail only on NaN). The first change that
+/// was needed names the deviation.
+fn explain_other(
+    doc: &str,
+    targeting: &serde_json::Value,
+    c: &GenContext,
+    ours_answer: &Answer,
+    theirs: &Answer,
+    operator: &flagd_evaluation_engine::Operator,
+) -> Option<Deviation> {
+    if *theirs == Answer::Error("THROWN_NAN") {
+        return Some(Deviation::ThrowsOnNaN);
+    }
+    let settled = |a: &Answer| a == ours_answer || *a == Answer::Error("THROWN_NAN");
+    let mut doc = doc.to_owned();
+    let mut c = *c;
+    let mut first = None;
+    if doc.contains("sem_ver") {
+        for v in VERSIONS {
+            doc = doc.replace(&format!("\"{v}\""), &format!("\"{}\"", full_version(v)));
+        }
+        c.version = c
+            .version
+            .map(|v| &*Box::leak(full_version(v).into_boxed_str()));
+        first = first.or(Some(Deviation::SemverStrict));
+        if settled(&official(&doc, &c, operator)) {
+            return first;
+        }
+    }
+    if doc.contains("missing") && (c.email == Some("") || c.tier == Some("")) {
+        c.email = c.email.filter(|e| !e.is_empty());
+        c.tier = c.tier.filter(|t| !t.is_empty());
+        first = first.or(Some(Deviation::MissingEmptyString));
+        if settled(&official(&doc, &c, operator)) {
+            return first;
+        }
+    }
+    if doc.contains("\"==\"") || doc.contains("\"!=\"") {
+        let before = (c.email, c.tier, c.plan);
+        c.email = c.email.or(Some("\u{1}"));
+        c.tier = c.tier.or(Some("\u{1}"));
+        c.plan = c.plan.or(Some("\u{1}"));
+        if (c.email, c.tier, c.plan) != before {
+            first = first.or(Some(Deviation::LooseNullEquality));
+            if settled(&official(&doc, &c, operator)) {
+                return first;
+            }
+        }
+    }
+    // Arithmetic over a missing or empty value: NaN in JsonLogic (its `+`
+    // and `*` use parseFloat), 0 in the engine.
+    let mut vars = Vec::new();
+    arithmetic_vars(targeting, false, &mut vars);
+    let absent = |name: &str| match name {
+        "email" => c.email.is_none_or(str::is_empty),
+        "tier" => c.tier.is_none_or(str::is_empty),
+        "user.plan" => c.plan.is_none_or(str::is_empty),
+        "targetingKey" => c.key.is_none(),
+        "age" => c.age.is_none(),
+        _ => false,
+    };
+    if vars.iter().any(|v| absent(v)) {
+        return Some(first.unwrap_or(Deviation::EmptyArithmetic));
+    }
+    None
+}
+
+/// The variant `fractional` picks for `bytes` under weights `w`.
+fn pick_by_hash(
+    bytes: &[u8],
+    weights: &[(std::string::String, u64)],
+) -> Option<std::string::String> {
+    let total: u64 = weights.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return None;
+    }
+    let hash = murmur3::murmur3_32(&mut std::io::Cursor::new(bytes), 0).unwrap();
+    let bucket = (u64::from(hash) * total) >> 32;
+    let mut end = 0;
+    for (name, w) in weights {
+        end += w;
+        if bucket < end {
+            return Some(name.clone());
+        }
+    }
+    None
+}
+
+/// Explains a fractional disagreement by recomputing both sides
+/// independently: ours with the specification's v2 bytes, theirs with the
+/// CBOR bytes. `None` when that does not explain it.
+fn explain_fractional(
+    targeting: &serde_json::Value,
+    c: &GenContext,
+    a: &Answer,
+    b: &Answer,
+) -> Option<Deviation> {
+    let args = targeting["fractional"].as_array()?;
+    let (by, buckets) = match args.first()? {
+        serde_json::Value::Array(_) => (None, &args[..]),
+        first => (Some(first), &args[1..]),
+    };
+    let weights: Vec<(std::string::String, u64)> = buckets
+        .iter()
+        .map(|b| {
+            (
+                b[0].as_str().unwrap_or_default().to_owned(),
+                b[1].as_u64().unwrap_or(1),
+            )
+        })
+        .collect();
+    let cbor = |v: &ciborium::Value| {
+        let mut out = Vec::new();
+        ciborium::into_writer(v, &mut out).unwrap();
+        out
+    };
+    let (v2, v3): (Option<Vec<u8>>, Option<Vec<u8>>) = match by {
+        None => {
+            let key = c.key.unwrap_or("");
+            let v2 = Some(format!("f{key}").into_bytes());
+            let v3 = (!key.is_empty()).then(|| {
+                cbor(&ciborium::Value::Array(vec![
+                    ciborium::Value::Text("f".into()),
+                    ciborium::Value::Text(key.into()),
+                ]))
+            });
+            (v2, v3)
+        }
+        Some(by) => {
+            let text = if by.get("cat").is_some() {
+                Some(format!("f{}", c.email.unwrap_or("")))
+            } else {
+                c.key.map(str::to_owned)
+            };
+            let v3 = text
+                .as_ref()
+                .map(|t| cbor(&ciborium::Value::Text(t.clone())));
+            (text.map(std::string::String::into_bytes), v3)
+        }
+    };
+    let expect = |bytes: Option<Vec<u8>>| -> Answer {
+        match bytes.and_then(|b| pick_by_hash(&b, &weights)) {
+            Some(v) => Answer::Served(v, "TARGETING_MATCH"),
+            None => Answer::Served("a".into(), "DEFAULT"),
+        }
+    };
+    let theirs_is_cbor = expect(v3.clone()) == *b;
+    let ours_is_v2 = expect(v2) == *a;
+    match (ours_is_v2, theirs_is_cbor, v3.is_none()) {
+        (true, true, true) => Some(Deviation::FractionalNoKey),
+        (true, true, false) => Some(Deviation::FractionalCbor),
+        _ => None,
+    }
+}
+
+#[test]
+fn differential_against_the_official_rust_engine() {
+    let operator = flagd_evaluation_engine::Operator::new();
+    let mut rng = Rng(0x5eed_f1a6_d000_0018);
+    let documents = 2500;
+    let contexts = 4;
+    let (mut cases, mut agree) = (0usize, 0usize);
+    let mut explained: BTreeMap<Deviation, usize> = BTreeMap::new();
+    let mut unexplained = Vec::new();
+    for i in 0..documents {
+        let fractional = i % 5 == 0;
+        let targeting = gen_targeting(&mut rng, fractional);
+        let state = if rng.below(25) == 0 {
+            "DISABLED"
+        } else {
+            "ENABLED"
+        };
+        let doc = serde_json::json!({
+            "flags": {"f": {
+                "state": state,
+                "variants": {"a": "A", "b": "B", "c": "C"},
+                "defaultVariant": "a",
+                "targeting": targeting,
+            }}
+        })
+        .to_string();
+        let store = FlagStore::builder()
+            .build(Snapshot::from_flagd_json(&doc).unwrap_or_else(|e| panic!("{doc}: {e}")));
+        for _ in 0..contexts {
+            let c = gen_context(&mut rng);
+            cases += 1;
+            let a = ours(&store, &c);
+            let b = official(&doc, &c, &operator);
+            if a == b {
+                agree += 1;
+                continue;
+            }
+            let why = if fractional {
+                explain_fractional(&targeting, &c, &a, &b)
+            } else {
+                explain_other(&doc, &targeting, &c, &a, &b, &operator)
+            };
+            match why {
+                Some(d) => *explained.entry(d).or_default() += 1,
+                None => unexplained.push(format!("{doc}\n  key={:?} email={:?} tier={:?} version={:?} age={:?} plan={:?}\n  ours={a:?} official={b:?}", c.key, c.email, c.tier, c.version, c.age, c.plan)),
+            }
+        }
+    }
+    println!("differential vs flagd-evaluation-engine 0.1: {cases} cases, {agree} agree");
+    for (d, n) in &explained {
+        println!("  explained {d:?}: {n}");
+    }
+    println!("  unexplained: {}", unexplained.len());
+    for u in unexplained.iter().take(12) {
+        println!("{u}");
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained disagreements",
+        unexplained.len()
+    );
+}
