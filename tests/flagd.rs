@@ -16,6 +16,9 @@ use genesis_flags::{
 use open_feature::{EvaluationContext, EvaluationErrorCode, EvaluationReason, StructValue, Value};
 use proptest::prelude::*;
 
+#[path = "support/flagd_fuzz.rs"]
+mod flagd_fuzz;
+
 /// The type a scenario asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Ty {
@@ -1591,4 +1594,36 @@ fn differential_against_the_official_rust_engine() {
         "{} unexplained disagreements",
         unexplained.len()
     );
+}
+
+/// The committed corpus of the `flagd` fuzz target, replayed, plus
+/// documents built to hit the bounds: deep nesting and `$ref` blow-up are
+/// refused at load, quickly.
+#[test]
+fn fuzz_corpus_and_bounds() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/flagd");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        flagd_fuzz::check_flagd(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 3, "the corpus has {n} files");
+    // Twenty evaluators, each referring to the next twice: 2^20 nodes if expanded.
+    let mut evaluators = serde_json::Map::new();
+    for i in 0..20 {
+        let next = if i == 19 {
+            serde_json::json!(true)
+        } else {
+            serde_json::json!({"and": [{"$ref": format!("e{}", i + 1)}, {"$ref": format!("e{}", i + 1)}]})
+        };
+        evaluators.insert(format!("e{i}"), next);
+    }
+    let doc = serde_json::json!({"flags": {"f": {"state": "ENABLED", "variants": {"a": true},
+        "defaultVariant": "a", "targeting": {"$ref": "e0"}}}, "$evaluators": evaluators})
+    .to_string();
+    let start = std::time::Instant::now();
+    let e = Snapshot::from_flagd_json(&doc).unwrap_err();
+    assert!(e.to_string().contains("nodes"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    flagd_fuzz::check_flagd(doc.as_bytes());
 }

@@ -13,7 +13,7 @@ use super::expr::{
     Arith, Fractional, Key, Lit, Node, Order, SemVer, Slot, Var, Weight, NO_VARIANT,
 };
 use super::semver::{OwnedVersion, SemverOp};
-use super::MAX_NESTING;
+use super::{MAX_NESTING, MAX_NODES};
 
 /// What compiling one flag's targeting needs.
 pub(crate) struct Compiler<'d> {
@@ -23,6 +23,9 @@ pub(crate) struct Compiler<'d> {
     pub(crate) flag_key: &'d str,
     /// The `$ref`s being expanded (cycle detection).
     stack: Vec<&'d str>,
+    /// Nodes compiled so far: `$ref`s may expand a small document into a
+    /// huge rule, so the total is bounded too.
+    nodes: usize,
 }
 
 /// A refusal: the JSON path and what is wrong there.
@@ -73,6 +76,7 @@ impl<'d> Compiler<'d> {
             variants,
             flag_key,
             stack: Vec::new(),
+            nodes: 0,
         }
     }
 
@@ -95,6 +99,13 @@ impl<'d> Compiler<'d> {
     ) -> Result<Node, Refusal> {
         if depth > MAX_NESTING {
             return Err((path.to_owned(), ProblemKind::NestingTooDeep(MAX_NESTING)));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(invalid(
+                path,
+                format!("the rule expands to more than {MAX_NODES} nodes (through `$ref`s?)"),
+            ));
         }
         match value {
             Value::Null => Ok(Node::Lit(Lit::Null)),

@@ -75,6 +75,10 @@ use expr::{Node, NO_VARIANT};
 /// have; deeper rules are refused when the document is loaded.
 pub const MAX_NESTING: usize = 64;
 
+/// The most nodes (operations and constants) one flag's targeting may
+/// compile to, `$ref`s expanded; larger rules are refused at load.
+pub const MAX_NODES: usize = 100_000;
+
 /// The `$schema` that marks a flagd document.
 pub const FLAGD_SCHEMA: &str = "https://flagd.dev/schema/v0/flags.json";
 
