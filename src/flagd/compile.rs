@@ -308,7 +308,7 @@ impl<'d> Compiler<'d> {
                 ),
             ));
         };
-        if self.stack.iter().any(|n| *n == name.as_str()) {
+        if self.stack.contains(&name.as_str()) {
             return Err(invalid(
                 path,
                 format!("circular `$ref` through {}", self.stack.join(" -> ")),

@@ -6,7 +6,7 @@
 //! ```
 //! use genesis_flags::{Context, FlagStore, Reason, Snapshot};
 //!
-//! let snapshot = Snapshot::from_flagd_json(r#"{
+//! let snapshot = Snapshot::from_flagd_json(r##"{
 //!   "$schema": "https://flagd.dev/schema/v0/flags.json",
 //!   "flags": {
 //!     "header-color": {
@@ -16,7 +16,7 @@
 //!       "targeting": { "if": [{ "ends_with": [{ "var": "email" }, "@example.com"] }, "blue"] }
 //!     }
 //!   }
-//! }"#)?;
+//! }"##)?;
 //! let store = FlagStore::builder().build(snapshot);
 //! let email = genesis_flags::AttributeKey::new("email");
 //! let attributes = [email.string("ann@example.com")];
@@ -30,14 +30,14 @@
 //! Each flag becomes a flag of the snapshot whose targeting is a rule
 //! compiled once: operations checked, constants parsed, `var`s resolved to
 //! attribute keys, `$ref`s inlined. Evaluating it reads the
-//! [`Context`](crate::Context) directly (the targeting key is `targetingKey`,
+//! [`Context`] directly (the targeting key is `targetingKey`,
 //! a dotted `var` such as `user.name` reads the attribute of that name) and
 //! allocates only for operations that build new strings or arrays (`cat`
 //! outside `fractional`, `merge`, `missing`).
 //!
 //! Outcomes, as flagd gives them:
 //!
-//! | flagd                | [`Reason`](crate::Reason) | variant                          |
+//! | flagd                | [`Reason`]                | variant                          |
 //! |----------------------|---------------------------|----------------------------------|
 //! | `STATIC`             | `On`                      | the default variant              |
 //! | `TARGETING_MATCH`    | `RuleMatch`               | what the rule returned           |
@@ -324,11 +324,14 @@ fn read_document(root: &Value, problems: &mut Vec<Problem>) -> Vec<Flag> {
     out
 }
 
+/// A flag's variants as read: names and values in order, and their type.
+type ReadVariants = (Vec<(Box<str>, VariantValue)>, VariantType);
+
 fn read_variants(
     value: Option<&Value>,
     path: &str,
     problems: &mut Vec<Problem>,
-) -> Option<(Vec<(Box<str>, VariantValue)>, VariantType)> {
+) -> Option<ReadVariants> {
     let map = match value {
         Some(Value::Object(map)) => map,
         Some(other) => {
