@@ -37,6 +37,9 @@ pub enum Reason {
     /// An enabled flag without rules or percentage: its default variant (on,
     /// for a flag without `variants`) for everyone.
     On,
+    /// A flagd targeting rule named no variant of the flag (a run-time
+    /// fault): no variant is served, the caller's default applies.
+    Error,
 }
 
 impl Reason {
@@ -56,11 +59,12 @@ impl Reason {
             Reason::OutOfRollout => "out_of_rollout",
             Reason::Default => "default",
             Reason::On => "on",
+            Reason::Error => "error",
         }
     }
 
     /// Every reason, in evaluation order.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::UnknownFlag,
         Reason::KillSwitch,
         Reason::ExperimentalDisabled,
@@ -73,6 +77,7 @@ impl Reason {
         Reason::OutOfRollout,
         Reason::Default,
         Reason::On,
+        Reason::Error,
     ];
 
     /// Whether the flag is "on" for the context by this reason (the served

@@ -1,6 +1,7 @@
 //! [`Flag`]: one compiled flag, and [`FlagClass`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,21 @@ pub struct Flag {
     name: Box<str>,
     targeting: Targeting,
     description: Option<Box<str>>,
+    program: Option<Arc<dyn Program>>,
+}
+
+/// A flag whose answer a front-end other than the native format computes
+/// (a flagd flag and its compiled targeting): when a flag has one, it
+/// decides every evaluation in place of the steps of `evaluate_in`.
+pub(crate) trait Program: fmt::Debug + Send + Sync {
+    /// The evaluation for `context`. Total and allocation-free where the
+    /// program allows it.
+    fn evaluate(&self, context: &Context<'_>) -> Evaluation;
+    /// The variant served when the program chooses none, if any.
+    #[cfg_attr(not(feature = "openfeature"), allow(dead_code))]
+    fn default_variant(&self) -> Option<u16>;
+    /// Metadata the document attaches to the flag.
+    fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>>;
 }
 
 /// Everything a flag is compiled from (names and ids already validated).
@@ -121,6 +137,8 @@ pub(crate) struct FlagParts {
     pub(crate) default_variant: u16,
     pub(crate) off_variant: u16,
     pub(crate) track: bool,
+    /// Set by a front-end that compiles its own targeting (flagd).
+    pub(crate) program: Option<Arc<dyn Program>>,
 }
 
 /// The salt of a flag's own percentage and of its splits: the flag key, or
@@ -195,6 +213,7 @@ impl Flag {
         Flag {
             on_mask: variants_on,
             direct: parts.enabled
+                && parts.program.is_none()
                 && parts.class == FlagClass::Critical
                 && parts.prerequisites.is_empty()
                 && parts.include.is_empty()
@@ -217,7 +236,20 @@ impl Flag {
             name: parts.name,
             targeting: parts.targeting,
             description: parts.description,
+            program: parts.program,
         }
+    }
+
+    /// The front-end program that decides this flag, if any.
+    pub(crate) fn program(&self) -> Option<&dyn Program> {
+        self.program.as_deref()
+    }
+
+    /// The metadata a flagd document attaches to the flag (its own merged
+    /// over the flag set's); `None` for a flag of the native format.
+    #[must_use]
+    pub fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.program().and_then(|p| p.metadata())
     }
 
     /// The flag key.
@@ -322,7 +354,11 @@ impl Flag {
     /// user lists, rules, prerequisites or a percentage.
     #[must_use]
     pub fn depends_on_context(&self) -> bool {
-        self.has_lists || self.bucketed || !self.rules.is_empty() || !self.prerequisites.is_empty()
+        self.has_lists
+            || self.bucketed
+            || !self.rules.is_empty()
+            || !self.prerequisites.is_empty()
+            || self.program.is_some()
     }
 
     /// Whether a percentage of this flag buckets by the context's key (not
@@ -351,6 +387,7 @@ impl Flag {
     /// served as today.
     fn is_plain(&self) -> bool {
         self.rules.is_empty()
+            && self.program.is_none()
             && self.prerequisites.is_empty()
             && self.bucket_by.is_none()
             && self.variants.kind() == VariantType::Bool
@@ -496,8 +533,12 @@ impl Flag {
         buckets: &S,
         depth: usize,
     ) -> Evaluation {
-        // Steps 1 to 5 only for a flag that has any of them.
+        // Steps 0 to 5 only for a flag that has any of them.
         if !self.direct {
+            // 0. A front-end's program (flagd) decides alone.
+            if let Some(program) = &self.program {
+                return program.evaluate(context);
+            }
             if let Some(decided) = self.gates(context, scope, buckets, depth) {
                 return decided;
             }

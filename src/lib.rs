@@ -72,6 +72,7 @@
 //! default, so a service that only evaluates flags compiles none of it),
 //! `http` (the HTTP flags source, `Reloader::http`),
 //! `openfeature` (an OpenFeature provider, `openfeature::GenesisProvider`),
+//! `flagd` (flagd flag definitions, `Snapshot::from_flagd_json`),
 //! `prometheus` (the Prometheus health gate), `compare` (benchmarks against
 //! other flag engines) and `failpoints` (crash points for the crash tests,
 //! armed by the `GENESIS_FLAGS_FAILPOINTS` environment variable; never enable
@@ -94,6 +95,9 @@ mod exposure;
 #[cfg(feature = "rollout")]
 mod failpoint;
 mod flag;
+#[cfg(feature = "flagd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flagd")))]
+pub mod flagd;
 mod handle;
 mod index;
 #[cfg(feature = "openfeature")]

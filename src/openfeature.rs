@@ -197,6 +197,9 @@ impl GenesisProvider {
                 )),
             });
         }
+        if evaluation.variant.is_none() || evaluation.reason == Reason::Error {
+            return program_outcome(flag, compiled, &evaluation, &convert);
+        }
         let reason = match evaluation.reason {
             Reason::InRollout | Reason::OutOfRollout | Reason::Split => EvaluationReason::Split,
             Reason::Included | Reason::Excluded | Reason::RuleMatch => {
@@ -209,6 +212,8 @@ impl GenesisProvider {
             Reason::Default => EvaluationReason::Default,
             // The flag was found in this same view; stay total regardless.
             Reason::UnknownFlag => return Err(not_found(flag)),
+            // Handled above.
+            Reason::Error => return program_outcome(flag, compiled, &evaluation, &convert),
         };
         let Some(value) = variation.value().and_then(&convert) else {
             return Err(not_found(flag));
@@ -222,23 +227,85 @@ impl GenesisProvider {
     }
 }
 
-/// The context's custom fields as attributes (structures are skipped).
+/// The context's custom fields as attributes. A structure's fields are
+/// flattened to dotted names (`user.name`), as flagd's `var` reads them;
+/// arrays are skipped.
 fn attributes(context: &EvaluationContext) -> Vec<Attribute<'_>> {
-    context
-        .custom_fields
-        .iter()
-        .filter_map(|(name, value)| {
-            let key = AttributeKey::new(name);
-            Some(match value {
-                EvaluationContextFieldValue::Bool(b) => key.boolean(*b),
-                EvaluationContextFieldValue::Int(i) => key.number(*i as f64),
-                EvaluationContextFieldValue::Float(f) => key.number(*f),
-                EvaluationContextFieldValue::String(s) => key.string(s),
-                EvaluationContextFieldValue::DateTime(t) => key.timestamp(SystemTime::from(*t)),
-                EvaluationContextFieldValue::Struct(_) => return None,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(context.custom_fields.len());
+    for (name, value) in &context.custom_fields {
+        let key = AttributeKey::new(name);
+        out.push(match value {
+            EvaluationContextFieldValue::Bool(b) => key.boolean(*b),
+            EvaluationContextFieldValue::Int(i) => key.number(*i as f64),
+            EvaluationContextFieldValue::Float(f) => key.number(*f),
+            EvaluationContextFieldValue::String(s) => key.string(s),
+            EvaluationContextFieldValue::DateTime(t) => key.timestamp(SystemTime::from(*t)),
+            EvaluationContextFieldValue::Struct(s) => {
+                if let Some(fields) = s.downcast_ref::<StructValue>() {
+                    flatten(name, fields, &mut out, 0);
+                }
+                continue;
+            }
+        });
+    }
+    out
+}
+
+/// Adds the fields of a structure as `prefix.field` attributes (nested
+/// structures up to a bounded depth).
+fn flatten<'a>(prefix: &str, fields: &'a StructValue, out: &mut Vec<Attribute<'a>>, depth: usize) {
+    if depth >= crate::rule::MAX_DEPTH {
+        return;
+    }
+    for (name, value) in &fields.fields {
+        let path = format!("{prefix}.{name}");
+        let key = AttributeKey::new(&path);
+        match value {
+            Value::Bool(b) => out.push(key.boolean(*b)),
+            Value::Int(i) => out.push(key.number(*i as f64)),
+            Value::Float(f) => out.push(key.number(*f)),
+            Value::String(s) => out.push(key.string(s)),
+            Value::Struct(inner) => flatten(&path, inner, out, depth + 1),
+            Value::Array(_) => {}
+        }
+    }
+}
+
+/// What a front-end program's evaluation that served no variant means
+/// (flagd): a disabled flag serves its default variant with `Disabled`
+/// when it has one; otherwise, and for a run-time fault or a flag without a
+/// default variant, the SDK hands the caller its default value.
+fn program_outcome<T>(
+    flag: &str,
+    compiled: &Flag,
+    evaluation: &Evaluation,
+    convert: &impl Fn(&VariantValue) -> Option<T>,
+) -> EvaluationResult<ResolutionDetails<T>> {
+    let general = |message: String| EvaluationError {
+        code: EvaluationErrorCode::General(message.clone()),
+        message: Some(message),
+    };
+    match evaluation.reason {
+        Reason::KillSwitch => {
+            let default = compiled.program().and_then(|p| p.default_variant());
+            match default.and_then(|v| compiled.variant_value(v).and_then(convert).map(|x| (v, x)))
+            {
+                Some((variant, value)) => Ok(ResolutionDetails {
+                    value,
+                    variant: Some(compiled.variant_name(variant).to_owned()),
+                    reason: Some(EvaluationReason::Disabled),
+                    flag_metadata: Some(metadata(compiled, evaluation)),
+                }),
+                None => Err(general(format!("flag `{flag}` is disabled"))),
+            }
+        }
+        Reason::Default => Err(general(format!(
+            "flag `{flag}` has no default variant: the caller's default applies"
+        ))),
+        _ => Err(general(format!(
+            "the targeting of flag `{flag}` named no variant of the flag"
+        ))),
+    }
 }
 
 /// Whether an evaluation made without a targeting key reached a step that
@@ -284,6 +351,24 @@ fn to_value(value: &serde_json::Value) -> Option<Value> {
 }
 
 fn metadata(flag: &Flag, evaluation: &Evaluation) -> FlagMetadata {
+    // A front-end's flag carries the metadata of its document, as is.
+    if let Some(document) = flag.program().and_then(|p| p.metadata()) {
+        let mut metadata = FlagMetadata {
+            values: HashMap::with_capacity(document.len()),
+        };
+        for (key, value) in document {
+            match value {
+                serde_json::Value::Bool(b) => metadata.add_value(key, *b),
+                serde_json::Value::String(s) => metadata.add_value(key, s.as_str()),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => metadata.add_value(key, i),
+                    None => metadata.add_value(key, n.as_f64().unwrap_or(f64::NAN)),
+                },
+                _ => {}
+            }
+        }
+        return metadata;
+    }
     // At most five entries: sized once, never rehashed.
     let mut metadata = FlagMetadata {
         values: HashMap::with_capacity(5),

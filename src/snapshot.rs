@@ -157,6 +157,7 @@ impl Snapshot {
                 default_variant: t.default_variant,
                 off_variant: t.off_variant,
                 track: t.track,
+                program: None,
             }));
         }
         for (r, position) in bound {
@@ -188,6 +189,22 @@ impl Snapshot {
     #[inline(always)]
     fn tables(&self) -> Tables<'_> {
         &self.rules
+    }
+
+    /// A snapshot of flags compiled by another front-end (flagd): no
+    /// rollouts, no segments.
+    #[cfg(feature = "flagd")]
+    pub(crate) fn from_flags(flags: Vec<Flag>) -> Self {
+        let mut snapshot = Snapshot::empty();
+        snapshot.hot = flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.hot(i as u32, (crate::rule::compact::NONE, false)))
+            .collect();
+        snapshot.index =
+            NameIndex::new(flags.iter().zip(&snapshot.hot).map(|(f, h)| (f.name(), *h)));
+        snapshot.flags = flags;
+        snapshot
     }
 
     /// Installs exposure counting and the callback (once per snapshot; a

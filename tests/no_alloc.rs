@@ -110,6 +110,8 @@ fn main() {
     assert_eq!(n, 0, "the evaluation path allocated {n} times");
 
     let targeted = targeted_workload();
+    #[cfg(feature = "flagd")]
+    let targeted = targeted + flagd_workload();
 
     // The counter is live: a replacement (off the hot path) does allocate.
     let replace = allocations_in(|| {
@@ -226,5 +228,85 @@ fn targeted_workload() -> usize {
     assert!(served > 0, "nothing was served: the workload did not run");
     assert_eq!(n, 0, "targeted evaluation allocated {n} times");
     assert!(!store.exposures().is_empty(), "exposures were counted");
+    evaluations
+}
+
+/// flagd documents: a static flag, an `if` over three conditions,
+/// `fractional` (by the default bucketing value and by a `cat`), `sem_ver`,
+/// `starts_with`, a `$ref`, the between form, `in` over a list, `var` with
+/// a default, `substr`, arithmetic, `$flagd.flagKey`: none of it allocates
+/// per evaluation. Returns the number of evaluations made.
+#[cfg(feature = "flagd")]
+fn flagd_workload() -> usize {
+    let store = FlagStore::builder().build(
+        genesis_flags::Snapshot::from_flagd_json(
+            r#"{"flags": {
+              "static": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+              "disabled": {"state": "DISABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+              "if3": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                "targeting": {"if": [{"and": [{"in": [{"var": "country"}, ["DE", "FR", "IT"]]},
+                  {">=": [{"var": "age"}, 18]}, {"ends_with": [{"var": "email"}, "@example.com"]}]}, "on", "off"]}},
+              "split": {"state": "ENABLED", "variants": {"a": "A", "b": "B", "c": "C"}, "defaultVariant": "a",
+                "targeting": {"fractional": [["a", 25], ["b", 25], ["c", 50]]}},
+              "split_cat": {"state": "ENABLED", "variants": {"a": "A", "b": "B"}, "defaultVariant": "a",
+                "targeting": {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "email"}, 7]}, ["a", 1], ["b", 1]]}},
+              "version": {"state": "ENABLED", "variants": {"new": {"rows": 2}, "old": {"rows": 1}}, "defaultVariant": "old",
+                "targeting": {"if": [{"sem_ver": [{"var": "version"}, "^", "2.0.0"]}, "new",
+                  {"sem_ver": [{"var": "version"}, ">=", {"var": ["floor", "v1.2"]}]}, "old", null]}},
+              "mixed": {"state": "ENABLED", "variants": {"x": 1, "y": 2}, "defaultVariant": "x",
+                "targeting": {"if": [{"or": [{"$ref": "staff"}, {"<": [10, {"*": [{"var": "age"}, 2]}, 100]},
+                  {"==": [{"substr": [{"var": "email"}, -12]}, "@example.com"]},
+                  {"!": [{"starts_with": [{"var": "$flagd.flagKey"}, "m"]}]}]}, "y", "x"]}}
+            },
+            "$evaluators": {"staff": {"in": ["@corp", {"var": "email"}]}}}"#,
+        )
+        .expect("valid flagd document"),
+    );
+    let (country, age, email, version) = (
+        AttributeKey::new("country"),
+        AttributeKey::new("age"),
+        AttributeKey::new("email"),
+        AttributeKey::new("version"),
+    );
+    let flags = [
+        "static",
+        "disabled",
+        "if3",
+        "split",
+        "split_cat",
+        "version",
+        "mixed",
+        "nope",
+    ];
+    let users: Vec<String> = (0..500).map(|i| format!("user-{i}")).collect();
+    let emails: Vec<String> = (0..500).map(|i| format!("user-{i}@example.com")).collect();
+    let mut served = 0usize;
+    let mut evaluations = 0usize;
+    let mut run = || {
+        for (i, user) in users.iter().enumerate() {
+            let attrs = [
+                country.string(["DE", "US", "FR"][i % 3]),
+                age.number((i % 90) as f64),
+                email.string(&emails[i]),
+                version.string(["2.1.0", "v1.9", "3", "bad"][i % 4]),
+            ];
+            let context = Context::new(if i % 7 == 0 { "" } else { user }, &attrs);
+            let view = store.view();
+            for flag in flags {
+                let v = view.variation(flag, &context);
+                served += usize::from(v.bool_or(false))
+                    + v.str_or("").len()
+                    + v.name().map_or(0, str::len);
+                evaluations += 1;
+            }
+        }
+    };
+    run();
+    let n = allocations_in(run);
+    assert!(
+        served > 0,
+        "nothing was served: the flagd workload did not run"
+    );
+    assert_eq!(n, 0, "flagd evaluation allocated {n} times");
     evaluations
 }

@@ -252,6 +252,21 @@ pub enum ProblemKind {
     /// flags all bucket by the context key, salted by the rollout id).
     #[error("a flag bound to a rollout buckets as the rollout does; `bucket_by` and `seed` apply to a flag's own percentage and to rule splits")]
     RolloutBucketing,
+    /// A flagd targeting rule that is not usable as written.
+    #[error("invalid targeting: {0}")]
+    InvalidTargeting(String),
+    /// A flagd targeting operation this crate does not evaluate.
+    #[error("unsupported operation `{0}`, expected one of {ops}", ops = crate::config::FLAGD_OPERATIONS)]
+    UnsupportedOperation(String),
+    /// A flagd `$ref` to an evaluator that `$evaluators` does not define.
+    #[error("unknown evaluator {0:?}: it is not defined under `$evaluators`")]
+    UnknownEvaluator(String),
+    /// A flagd targeting rule nested deeper than the limit.
+    #[error("targeting nests deeper than {0} levels")]
+    NestingTooDeep(usize),
+    /// A flagd flag `state` other than `ENABLED` or `DISABLED`.
+    #[error("unknown state {0}, expected \"ENABLED\" or \"DISABLED\"")]
+    BadState(String),
     /// A rollout that binds critical and experimental flags together.
     #[error("binds critical flags ({critical}) and experimental flags ({experimental}) together; a rollout may not mix classes")]
     MixedClasses {

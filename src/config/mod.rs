@@ -47,6 +47,11 @@ pub(crate) use validate::{Binding, ValidConfig};
 /// The largest config document accepted: 16 MiB.
 pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
 
+/// The operations a flagd targeting rule may use (feature `flagd`).
+pub const FLAGD_OPERATIONS: &str = "if, ==, !=, ===, !==, <, <=, >, >=, !, !!, and, or, in, var, \
+cat, substr, merge, missing, missing_some, +, -, *, /, %, min, max, fractional, sem_ver, \
+starts_with, ends_with";
+
 /// At most this many problems are listed in a [`ConfigError::Invalid`]; the
 /// rest are counted.
 pub const MAX_REPORTED_PROBLEMS: usize = 1000;

@@ -9,7 +9,6 @@ use parking_lot::Mutex;
 
 use super::{content_hash, Outcome, ReloadError, ReloadStats, Reloader, Source, Tracker};
 use crate::config;
-use crate::snapshot::Snapshot;
 use crate::store::FlagStore;
 
 /// How often the file is checked unless told otherwise.
@@ -140,7 +139,7 @@ impl Source for FileSource {
         state.tracker.offer(hash, || {
             result
                 .and_then(|text| {
-                    Snapshot::from_json(&text).map_err(|e| e.in_file(self.path.clone()))
+                    super::parse_document(&text).map_err(|e| e.in_file(self.path.clone()))
                 })
                 .map_err(ReloadError::from)
         })

@@ -416,7 +416,7 @@ impl HttpSource {
             source,
         };
         let text = std::str::from_utf8(bytes).map_err(|e| refused(utf8_error(bytes, &e)))?;
-        Snapshot::from_json(text).map_err(refused)
+        super::parse_document(text).map_err(refused)
     }
 
     fn failed(&self, e: ReloadError) -> Outcome {
@@ -431,7 +431,7 @@ impl HttpSource {
             return;
         };
         let loaded = config::read_file(path).and_then(|text| {
-            Snapshot::from_json(&text)
+            super::parse_document(&text)
                 .map(|snapshot| (content_hash(text.as_bytes()), snapshot))
                 .map_err(|e| e.in_file(path.clone()))
         });

@@ -331,6 +331,17 @@ fn version_of(hash: u64) -> String {
     format!("{hash:016x}")
 }
 
+/// Parses a document a reloader read: with the feature `flagd`, a flagd
+/// document when its `$schema` is flagd's
+/// (`https://flagd.dev/schema/v0/flags.json`), otherwise the native format.
+pub(crate) fn parse_document(text: &str) -> Result<Snapshot, crate::config::ConfigError> {
+    #[cfg(feature = "flagd")]
+    if crate::flagd::is_flagd_document(text) {
+        return Snapshot::from_flagd_json(text);
+    }
+    Snapshot::from_json(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +371,35 @@ mod tests {
         );
         assert_eq!(tracker.stats.version.as_deref(), Some("0000000000000008"));
         assert!(tracker.stats.last_error.is_none());
+    }
+
+    #[cfg(feature = "flagd")]
+    #[test]
+    fn a_file_reloader_follows_a_flagd_document_by_its_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flags.flagd.json");
+        let doc = |default: &str| {
+            format!(
+                r#"{{"$schema": "https://flagd.dev/schema/v0/flags.json", "flags": {{"f": {{
+                    "state": "ENABLED", "variants": {{"on": true, "off": false}},
+                    "defaultVariant": "{default}"}}}}}}"#
+            )
+        };
+        std::fs::write(&path, doc("on")).unwrap();
+        let store = FlagStore::builder().build(Snapshot::empty());
+        let reloader = Reloader::builder(store.clone(), &path)
+            .interval(std::time::Duration::from_secs(3600))
+            .spawn()
+            .unwrap();
+        assert!(store.is_enabled("f", "u"));
+        std::fs::write(&path, doc("off")).unwrap();
+        assert!(reloader.check_now());
+        assert!(!store.is_enabled("f", "u"));
+        // A bad flagd document is refused with its path; the snapshot stays.
+        std::fs::write(&path, doc("nope")).unwrap();
+        assert!(!reloader.check_now());
+        let error = reloader.stats().last_error.unwrap().to_string();
+        assert!(error.contains("flags.f.defaultVariant"), "{error}");
+        assert!(store.view().snapshot().flag("f").is_some());
     }
 }
