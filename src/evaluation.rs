@@ -2,9 +2,6 @@
 
 use std::fmt;
 
-use crate::flag::Flag;
-use crate::variant::VariantValue;
-
 /// Why a flag is on or off for a user. The first matching rule wins, in the
 /// order of the variants below (which is also their `Ord` order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,90 +167,6 @@ impl Evaluation {
             bucket: Some(bucket),
             variant: Some(enabled as u16),
         }
-    }
-}
-
-/// The served variant of one evaluation: its name and value borrowed from
-/// the snapshot (no copy of a string or object), and the [`Evaluation`].
-#[derive(Debug, Clone, Copy)]
-pub struct Variation<'s> {
-    evaluation: Evaluation,
-    flag: Option<&'s Flag>,
-}
-
-impl<'s> Variation<'s> {
-    pub(crate) fn new(evaluation: Evaluation, flag: Option<&'s Flag>) -> Self {
-        Variation { evaluation, flag }
-    }
-
-    /// The evaluation (reason, bucket, variant index).
-    #[must_use]
-    pub fn evaluation(&self) -> Evaluation {
-        self.evaluation
-    }
-
-    /// Why.
-    #[must_use]
-    pub fn reason(&self) -> Reason {
-        self.evaluation.reason
-    }
-
-    /// The flag, unless it is unknown.
-    #[must_use]
-    pub fn flag(&self) -> Option<&'s Flag> {
-        self.flag
-    }
-
-    /// The served variant's name; `None` for an unknown flag.
-    #[must_use]
-    pub fn name(&self) -> Option<&'s str> {
-        let flag = self.flag?;
-        self.evaluation.variant.map(|v| flag.variant_name(v))
-    }
-
-    /// The served value; `None` for an unknown flag.
-    #[must_use]
-    pub fn value(&self) -> Option<&'s VariantValue> {
-        let flag = self.flag?;
-        flag.variant_value(self.evaluation.variant?)
-    }
-
-    /// The served boolean, or `default` (unknown flag, or not boolean).
-    #[must_use]
-    pub fn bool_or(&self, default: bool) -> bool {
-        self.value()
-            .and_then(VariantValue::as_bool)
-            .unwrap_or(default)
-    }
-
-    /// The served string, or `default`.
-    #[must_use]
-    pub fn str_or(&self, default: &'s str) -> &'s str {
-        self.value()
-            .and_then(VariantValue::as_str)
-            .unwrap_or(default)
-    }
-
-    /// The served integer, or `default`.
-    #[must_use]
-    pub fn i64_or(&self, default: i64) -> i64 {
-        self.value()
-            .and_then(VariantValue::as_i64)
-            .unwrap_or(default)
-    }
-
-    /// The served number (float or integer), or `default`.
-    #[must_use]
-    pub fn f64_or(&self, default: f64) -> f64 {
-        self.value()
-            .and_then(VariantValue::as_f64)
-            .unwrap_or(default)
-    }
-
-    /// The served object, if the flag serves objects.
-    #[must_use]
-    pub fn object(&self) -> Option<&'s serde_json::Map<String, serde_json::Value>> {
-        self.value().and_then(VariantValue::as_object)
     }
 }
 

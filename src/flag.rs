@@ -7,13 +7,12 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::Seed;
+use crate::bucket_source::BucketSource;
 use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
 use crate::percentage::Percentage;
 use crate::rule::compact::{self, Op};
-use crate::rule::{
-    Dictionary, Env, Expect, Prerequisite, Rule, Segment, Serve, ValueMemo, MAX_DEPTH,
-};
+use crate::rule::{Dictionary, Env, Expect, Prerequisite, Rule, Segment, Serve, MAX_DEPTH};
 use crate::variant::{VariantType, VariantValue, Variants, IMPLICIT_OFF, IMPLICIT_ON};
 
 /// How a flag is rolled out.
@@ -170,29 +169,6 @@ pub(crate) struct Scope<'s> {
     pub(crate) flags: &'s [Flag],
     pub(crate) tables: Tables<'s>,
     pub(crate) allow_experimental: bool,
-}
-
-/// Where buckets come from: hashing, or a per-request cache
-/// ([`UserView`](crate::UserView)). `bucket(seed, key)` must equal
-/// `seed.bucket(key)`.
-pub(crate) trait BucketSource {
-    fn bucket(&self, seed: Seed, key: &str) -> u32;
-
-    /// The memo of interned attribute values, in a per-request view.
-    #[inline(always)]
-    fn memo(&self) -> Option<&ValueMemo> {
-        None
-    }
-}
-
-/// Buckets by hashing every time.
-pub(crate) struct Hashing;
-
-impl BucketSource for Hashing {
-    #[inline(always)]
-    fn bucket(&self, seed: Seed, key: &str) -> u32 {
-        seed.bucket(key)
-    }
 }
 
 impl Flag {

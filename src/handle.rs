@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::bucket_source::Hashing;
 use crate::context::Context;
 use crate::evaluation::Evaluation;
-use crate::flag::Hashing;
+use crate::shared::Shared;
 use crate::snapshot::{Snapshot, SNAPSHOT_ID_BITS};
-use crate::store::Shared;
 
 const POSITION_BITS: u32 = 64 - SNAPSHOT_ID_BITS;
 const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;

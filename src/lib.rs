@@ -87,6 +87,7 @@
 )]
 
 mod bucket;
+mod bucket_source;
 mod cohort;
 pub mod config;
 mod context;
@@ -110,16 +111,18 @@ mod reload;
 #[clippy::msrv = "1.89"]
 pub mod rollout;
 mod rule;
+mod shared;
 mod snapshot;
 mod store;
 mod user_view;
 mod variant;
+mod variation;
 
 pub use bucket::{bucket, Seed, BUCKETS};
 pub use cohort::Cohort;
 pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
 pub use context::{Attribute, AttributeKey, AttributeValue, Context, KEY_ATTRIBUTE};
-pub use evaluation::{Evaluation, Reason, Variation};
+pub use evaluation::{Evaluation, Reason};
 pub use exposure::{Exposure, ExposureCallback, ExposureCount};
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
@@ -133,6 +136,7 @@ pub use snapshot::{RolloutStatus, Snapshot};
 pub use store::{FlagStore, FlagStoreBuilder, FlagView};
 pub use user_view::UserView;
 pub use variant::{VariantType, VariantValue};
+pub use variation::Variation;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -7,12 +7,13 @@ use std::sync::OnceLock;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::bucket::Seed;
+use crate::bucket_source::{BucketSource, Hashing};
 use crate::cohort::Cohort;
 use crate::config::{self, Binding, ConfigError, ValidConfig};
 use crate::context::Context;
 use crate::evaluation::Evaluation;
 use crate::exposure::{ExposureCount, Exposures};
-use crate::flag::{BucketSource, Flag, FlagParts, Hashing, HotFlag, RuleTables, Tables, Targeting};
+use crate::flag::{Flag, FlagParts, HotFlag, RuleTables, Tables, Targeting};
 use crate::index::NameIndex;
 use crate::percentage::Percentage;
 

@@ -10,15 +10,17 @@ use arc_swap::{ArcSwap, Guard};
 use parking_lot::{Condvar, Mutex};
 use rustc_hash::FxHashMap;
 
+use crate::bucket_source::Hashing;
 use crate::cohort::Cohort;
 use crate::config::ConfigError;
 use crate::context::Context;
-use crate::evaluation::{Evaluation, Reason, Variation};
+use crate::evaluation::{Evaluation, Reason};
 use crate::exposure::{ExposureCallback, ExposureCount};
-use crate::flag::Hashing;
 use crate::handle::FlagHandle;
+use crate::shared::Shared;
 use crate::snapshot::{RolloutStatus, Snapshot};
 use crate::user_view::UserView;
+use crate::variation::Variation;
 
 /// A shared, atomically replaceable flag set.
 ///
@@ -46,24 +48,6 @@ use crate::user_view::UserView;
 pub struct FlagStore {
     pub(crate) shared: Arc<Shared>,
 }
-
-pub(crate) struct Shared {
-    pub(crate) current: ArcSwap<Snapshot>,
-    pub(crate) allow_experimental: bool,
-    /// `count_exposures` or an exposure callback: evaluations are recorded.
-    pub(crate) observe: bool,
-    count_exposures: bool,
-    on_exposure: Option<ExposureCallback>,
-    /// Whether a document was installed (a pending store starts without one).
-    ready: AtomicBool,
-    ready_lock: Mutex<()>,
-    ready_signal: Condvar,
-    /// Counts of replaced snapshots, so totals survive reloads.
-    retired: Mutex<FxHashMap<ExposureKey, u64>>,
-}
-
-/// A count's flag (`None`: unknown), variant and reason.
-type ExposureKey = (Option<String>, String, Reason);
 
 impl std::fmt::Debug for FlagStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

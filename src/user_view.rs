@@ -13,13 +13,14 @@ use std::sync::Arc;
 use arc_swap::Guard;
 
 use crate::bucket::Seed;
+use crate::bucket_source::BucketSource;
 use crate::cohort::Cohort;
 use crate::context::{Attribute, Context};
-use crate::evaluation::{Evaluation, Variation};
-use crate::flag::BucketSource;
+use crate::evaluation::Evaluation;
 use crate::handle::FlagHandle;
 use crate::rule::ValueMemo;
 use crate::snapshot::Snapshot;
+use crate::variation::Variation;
 
 /// Buckets remembered per view; past this many seeds, the oldest is replaced.
 const SLOTS: usize = 4;

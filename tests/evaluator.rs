@@ -3,6 +3,7 @@
 //! One test binary for many files (each file a module): the crate and the
 //! shared helpers are linked once, not once per file.
 
+mod architecture;
 mod bad_configs;
 mod bucket_properties;
 mod bucket_vectors;

@@ -33,6 +33,7 @@
 mod error;
 mod node;
 mod path;
+mod problems;
 mod targeting;
 mod validate;
 

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use super::error::ProblemKind;
 use super::node::Node;
 use super::path::Path;
-use super::validate::{is_valid_key, Validator};
+use super::problems::{is_valid_key, Validator};
 use crate::bucket::BUCKETS;
 use crate::context::AttributeKey;
 use crate::flag::salt;

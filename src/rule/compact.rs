@@ -8,9 +8,9 @@
 use super::condition::{Memo, ValueMemo};
 use super::Dictionary;
 use crate::bucket::Seed;
+use crate::bucket_source::BucketSource;
 use crate::context::{AttributeKey, Context};
 use crate::evaluation::{Evaluation, Reason};
-use crate::flag::BucketSource;
 use crate::percentage::Percentage;
 
 /// One word of a program.
