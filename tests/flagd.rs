@@ -3,7 +3,7 @@
 //! (`tests/data/flagd/`), as tables; load-time refusals; the OpenFeature
 //! provider over a flagd document; property tests.
 //!
-//! Run with `cargo test --features flagd,openfeature --test flagd -- --nocapture`
+//! Run with `cargo test --all-features --test evaluator flagd:: -- --nocapture`
 //! to see the per-feature table (`passing/applicable`).
 #![cfg(all(feature = "flagd", feature = "openfeature"))]
 
