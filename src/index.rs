@@ -7,6 +7,7 @@
 //! compare their middle bytes in one contiguous arena. It is a general map
 //! keyed by `&str`, tuned for the one query the evaluation path makes.
 
+use crate::bytes::{half, word};
 use crate::flag::HotFlag;
 
 /// `len` of an empty slot; real names are far shorter.
@@ -62,24 +63,6 @@ fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
         at += 8;
     }
     h ^ (h >> 32)
-}
-
-#[inline(always)]
-fn word(s: &[u8], at: usize) -> u64 {
-    match s.get(at..at + 8) {
-        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
-            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
-        }
-        _ => 0,
-    }
-}
-
-#[inline(always)]
-fn half(s: &[u8], at: usize) -> u32 {
-    match s.get(at..at + 4) {
-        Some(&[b0, b1, b2, b3]) => u32::from_le_bytes([b0, b1, b2, b3]),
-        _ => 0,
-    }
 }
 
 /// Whether the middle bytes (between the head and tail words) agree; only

@@ -88,6 +88,7 @@
 
 mod bucket;
 mod bucket_source;
+mod bytes;
 mod cohort;
 pub mod config;
 mod context;

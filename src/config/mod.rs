@@ -30,6 +30,7 @@
 //! [`MAX_REGEX_BYTES`], variants of mixed types, unknown variants, splits that
 //! do not sum to 100, unknown or circular segments and prerequisites.
 
+mod conditions;
 mod error;
 mod node;
 mod path;
@@ -41,8 +42,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+pub use conditions::{MAX_REGEX_BYTES, OPERATORS};
 pub use error::{ConfigError, Problem, ProblemKind};
-pub use targeting::{MAX_REGEX_BYTES, OPERATORS};
 pub(crate) use validate::{Binding, ValidConfig};
 
 /// The largest config document accepted: 16 MiB.

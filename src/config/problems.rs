@@ -30,6 +30,11 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'))
 }
 
+/// The member `name` of an object's entries.
+pub(super) fn field<'n>(entries: &[(&str, &'n Node)], name: &str) -> Option<&'n Node> {
+    entries.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
 /// Collects the problems of one document.
 #[derive(Default)]
 pub(super) struct Validator {

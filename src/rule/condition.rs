@@ -13,6 +13,7 @@ use rustc_hash::FxHashSet;
 pub(crate) use super::semver::OwnedSemver;
 use super::semver::Semver;
 use super::Segment;
+use crate::bytes::{half, word};
 use crate::context::{AttributeKey, AttributeValue, Context};
 
 /// A numeric or semver comparison.
@@ -199,24 +200,6 @@ impl Packed {
     /// Every value packed, or `None` when one is over 16 bytes.
     fn all(values: &[Box<str>]) -> Option<Box<[Packed]>> {
         values.iter().map(|v| Packed::of(v.as_bytes())).collect()
-    }
-}
-
-#[inline(always)]
-fn word(s: &[u8], at: usize) -> u64 {
-    match s.get(at..at + 8) {
-        Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
-            u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
-        }
-        _ => 0,
-    }
-}
-
-#[inline(always)]
-fn half(s: &[u8], at: usize) -> u32 {
-    match s.get(at..at + 4) {
-        Some(&[b0, b1, b2, b3]) => u32::from_le_bytes([b0, b1, b2, b3]),
-        _ => 0,
     }
 }
 

@@ -49,6 +49,21 @@ fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
 }
 
 impl Controller {
+    /// Commits a notice: its audit record and the event, the state
+    /// unchanged.
+    fn commit_notice(&mut self, event: Event) -> Result<(), ControllerError> {
+        let record = notice_record(&self.state.rollout, &event);
+        let change = Change::new(
+            &self.state,
+            self.state.clone(),
+            vec![record],
+            Actor::Engine,
+            None,
+        )
+        .with_events(vec![event]);
+        self.commit_change(change).map(drop)
+    }
+
     /// Commits an event of `kind` about the rollout as it stands, told by
     /// the notifier (e.g. that users are still exposed), in the open
     /// incident if there is one.
@@ -60,17 +75,7 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let mut event = Event::about(&self.state, kind, now, "notifier", explanation);
         event.incident = self.marks.incident.clone();
-        let record = notice_record(&self.state.rollout, &event);
-        self.commit_change(
-            Change::new(
-                &self.state,
-                self.state.clone(),
-                vec![record],
-                Actor::Engine,
-                None,
-            )
-            .with_events(vec![event]),
-        )?;
+        self.commit_notice(event)?;
         Ok(())
     }
 
@@ -111,17 +116,7 @@ impl Controller {
                 );
                 event.incident = self.marks.incident.clone();
                 event.report = Some(report);
-                let record = notice_record(&self.state.rollout, &event);
-                self.commit_change(
-                    Change::new(
-                        &self.state,
-                        self.state.clone(),
-                        vec![record],
-                        Actor::Engine,
-                        None,
-                    )
-                    .with_events(vec![event]),
-                )?;
+                self.commit_notice(event)?;
             }
         }
         let stopped = matches!(self.state.phase, Phase::RolledBack | Phase::Paused);
@@ -151,17 +146,7 @@ impl Controller {
                     ),
                 );
                 event.incident = Some(incident);
-                let record = notice_record(&self.state.rollout, &event);
-                self.commit_change(
-                    Change::new(
-                        &self.state,
-                        self.state.clone(),
-                        vec![record],
-                        Actor::Engine,
-                        None,
-                    )
-                    .with_events(vec![event]),
-                )?;
+                self.commit_notice(event)?;
             }
         }
         Ok(())
