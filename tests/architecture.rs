@@ -346,134 +346,63 @@ fn no_module_of_the_crate_is_part_of_a_cycle() {
     assert!(found.is_empty(), "{report}");
 }
 
-/// The rollout's layers, lowest first: a module may use its own layer and
-/// the ones below, never one above. Every module of `src/rollout` is in
-/// exactly one.
-const ROLLOUT_LAYERS: [(&str, &[&str]); 6] = [
+/// The rollout's layers, lowest first, one folder each under `src/rollout`:
+/// a module may use its own layer and the ones below, never one above.
+const ROLLOUT_LAYERS: [(&str, &str); 6] = [
     (
-        "time, files and values every layer reads",
-        &[
-            "clock",
-            "duration",
-            "read",
-            "redact",
-            "reading",
-            "state_error",
-            "atomic",
-            "notify::error",
-        ],
+        "foundation",
+        "time, bounded reads, atomic files, file errors",
+    ),
+    ("model", "plan, state, records, observations, events"),
+    ("policy", "pure decisions"),
+    (
+        "store",
+        "the state file, audit log, outbox, flags file, lock, requests, the commit",
     ),
     (
-        "model: plan, state, records, observations, events",
-        &[
-            "plan",
-            "phase",
-            "verdict",
-            "decision",
-            "cohort",
-            "gate",
-            "change",
-            "audit",
-            "state",
-            "daily",
-            "notify::event",
-            "controller::outcome",
-            "controller::identity",
-        ],
-    ),
-    ("policy: pure decisions", &["policy"]),
-    (
-        "store: the state file, audit log, outbox, flags file, lock, requests",
-        &[
-            "durable",
-            "flags_file",
-            "notify::outbox",
-            "controller::error",
-            "controller::change",
-            "controller::courier",
-            "controller::files",
-            "controller::lock",
-            "controller::requests",
-            "controller::protocol",
-        ],
+        "controller",
+        "the engine: run loop, request server and client, safe deploy",
     ),
     (
-        "engine: sequencing (run loop, request server and client, safe deploy)",
-        &[
-            "controller",
-            "controller::engine",
-            "controller::options",
-            "controller::client",
-            "controller::serve",
-            "controller::publish",
-            "controller::deploy",
-            "controller::notices",
-            "controller::report",
-            "controller::gate_worker",
-        ],
-    ),
-    (
-        "adapters: Prometheus, notification channels, metrics, simulation",
-        &[
-            "prometheus",
-            "prometheus::client",
-            "prometheus::config",
-            "prometheus::gate",
-            "prometheus::response",
-            "notify",
-            "notify::channels",
-            "notify::config",
-            "notify::courier",
-            "notify::sender",
-            "metrics",
-            "metrics::channels",
-            "metrics::family",
-            "metrics::gate",
-            "metrics::text",
-            "scenario",
-            "scenario::gate",
-            "scenario::latency",
-            "simulate",
-        ],
+        "adapters",
+        "Prometheus, notification channels, metrics, simulation",
     ),
 ];
+
+/// The layer of a rollout module: the folder it is in (`None` for the
+/// `rollout` root, which only declares and re-exports, and for a module
+/// outside the rollout).
+fn rollout_layer(module: &[String]) -> Option<Result<usize, String>> {
+    if module.first().map(String::as_str) != Some("rollout") || module.len() < 2 {
+        return None;
+    }
+    let folder = &module[1];
+    Some(
+        ROLLOUT_LAYERS
+            .iter()
+            .position(|(name, _)| name == folder)
+            .ok_or_else(|| folder.clone()),
+    )
+}
 
 #[test]
 fn the_rollout_layers_point_down_only() {
     let edges = crate_graph();
-    let layer_of = |module: &[String]| -> Option<usize> {
-        let inside = module.strip_prefix(&["rollout".to_owned()][..])?.join("::");
-        ROLLOUT_LAYERS
-            .iter()
-            .position(|(_, members)| members.contains(&inside.as_str()))
-    };
     let mut problems = Vec::new();
-    for module in edges.keys() {
-        if module.first().map(String::as_str) == Some("rollout")
-            && module.len() > 1
-            && layer_of(module).is_none()
-        {
-            problems.push(format!("{} is in no layer", name(module)));
+    for (folder, _) in ROLLOUT_LAYERS {
+        let path = vec!["rollout".to_owned(), folder.to_owned()];
+        if !edges.contains_key(&path) {
+            problems.push(format!(
+                "the layer folder src/rollout/{folder} was not read"
+            ));
         }
     }
-    for (_, members) in ROLLOUT_LAYERS {
-        for member in members {
-            let homes = ROLLOUT_LAYERS
-                .iter()
-                .filter(|(_, m)| m.contains(member))
-                .count();
-            if homes > 1 {
-                problems.push(format!("rollout::{member} is in {homes} layers"));
-            }
-            let path: Vec<String> = std::iter::once("rollout")
-                .chain(member.split("::"))
-                .map(str::to_owned)
-                .collect();
-            if !edges.contains_key(&path) {
-                problems.push(format!(
-                    "the layers name rollout::{member}, which does not exist"
-                ));
-            }
+    for module in edges.keys() {
+        if let Some(Err(folder)) = rollout_layer(module) {
+            problems.push(format!(
+                "{} is in `{folder}`, which is no layer (move it into a layer folder)",
+                name(module)
+            ));
         }
     }
     // The evaluator never reaches into the rollout (it compiles without it).
@@ -490,18 +419,19 @@ fn the_rollout_layers_point_down_only() {
         }
     }
     for (module, targets) in &edges {
-        let Some(from) = layer_of(module) else {
+        let Some(Ok(from)) = rollout_layer(module) else {
             continue;
         };
         for target in targets {
-            if let Some(to) = layer_of(target) {
+            if let Some(Ok(to)) = rollout_layer(target) {
                 if to > from {
                     problems.push(format!(
-                        "{} ({}) uses {} ({}), a layer above",
+                        "{} ({}: {}) uses {} ({}), a layer above",
                         name(module),
                         ROLLOUT_LAYERS[from].0,
+                        ROLLOUT_LAYERS[from].1,
                         name(target),
-                        ROLLOUT_LAYERS[to].0
+                        ROLLOUT_LAYERS[to].0,
                     ));
                 }
             }
@@ -531,7 +461,11 @@ fn the_reader_finds_arrows_through_re_exports_and_braces() {
     let policy = vec!["rollout".to_owned(), "policy".to_owned()];
     assert!(edges.contains_key(&policy), "rollout::policy not read");
     assert!(
-        edges[&policy].contains(&vec!["rollout".to_owned(), "plan".to_owned()]),
+        edges[&policy].contains(&vec![
+            "rollout".to_owned(),
+            "model".to_owned(),
+            "plan".to_owned()
+        ]),
         "policy -> plan not found: {:?}",
         edges[&policy]
     );

@@ -14,15 +14,18 @@
 //!
 //! # Layers
 //!
-//! The module is built in layers whose `use` arrows point down only (the
-//! crate's `tests/architecture.rs` reads them and fails on a cycle or an
-//! arrow up): a foundation (the [`Clock`], durations, bounded reads, atomic
-//! [`files`]) ← the model ([`Plan`], [`RolloutState`], [`Observation`],
-//! verdicts, [`ChangeKind`] and [`AuditEvent`], records and events) ← the
-//! policy ([`decide`], pure) ← the store (state file, audit log, outbox,
-//! flags file, lock, request folder, and a change as one value committed in
-//! one place) ← the engine ([`controller`]: sequencing only) ← adapters
-//! ([`prometheus`], the [`notify`] channels, [`metrics`], [`simulation`]).
+//! The module is built in layers, one folder each, whose `use` arrows point
+//! down only (the crate's `tests/architecture.rs` reads them and fails on a
+//! cycle, an arrow up, or a module outside the layer folders):
+//!
+//! | folder | layer |
+//! |---|---|
+//! | `adapters` | [`prometheus`], the [`notify`] channels, [`metrics`], [`simulation`] |
+//! | `controller` | the engine ([`controller`]): sequencing only |
+//! | `store` | state file, audit log, outbox, flags file, lock, request folder; a change as one value committed in one place |
+//! | `policy` | [`decide`], pure |
+//! | `model` | [`Plan`], [`RolloutState`], [`Observation`], verdicts, [`ChangeKind`] and [`AuditEvent`], records and events |
+//! | `foundation` | the [`Clock`], durations, bounded [`read`]s, atomic [`files`] |
 //!
 //! The main path is here at the root; experts' items are in the submodules.
 //!
@@ -48,42 +51,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod atomic;
-mod audit;
-mod change;
-mod clock;
-mod cohort;
+mod adapters;
 pub mod controller;
-mod daily;
-mod decision;
-mod durable;
-mod duration;
-mod flags_file;
-mod gate;
-pub mod metrics;
-pub mod notify;
-mod phase;
-mod plan;
+mod foundation;
+mod model;
 mod policy;
-pub mod prometheus;
-pub mod read;
-mod reading;
-mod redact;
-mod scenario;
-mod simulate;
-mod state;
-mod state_error;
-mod verdict;
+mod store;
 
-pub use audit::{AuditLog, AuditRecord, HistoryEntry};
-pub use change::{AuditEvent, ChangeKind};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
-pub use cohort::{CohortFigures, CohortLedger, CohortObservation, CohortRules, FleetPercentage};
+pub use adapters::{metrics, notify, prometheus};
+pub use foundation::read;
+
+pub use foundation::clock::{Clock, ManualClock, SystemClock, Timestamp, TimestampError};
+pub use model::audit::{AuditLog, AuditRecord, HistoryEntry};
+pub use model::change::{AuditEvent, ChangeKind};
+pub use model::cohort::{
+    CohortFigures, CohortLedger, CohortObservation, CohortRules, FleetPercentage,
+};
 
 /// The cohort gate's statistics, for experts: the e-value of the excess
 /// test, the sample a stage needs, and quantiles of Prometheus histograms.
 pub mod statistics {
-    pub use super::cohort::{
+    pub use super::model::cohort::{
         excess_test, histogram_quantile, log_e_value, required_in_requests, slow_counts,
         ExcessTest, SlowCounts, MIXTURE_RATIOS,
     };
@@ -95,37 +83,41 @@ pub use controller::{
     Applied, Commit, Controller, ControllerBuilder, ControllerError, Operation, RunEnd, RunEvent,
     RunOptions, StatusView, StopFlag, SubmitOptions, TickReport,
 };
-pub use daily::DailyReport;
-pub use decision::{Action, Decision, Explanation};
-pub use durable::StateError;
+pub use model::daily::DailyReport;
+pub use model::decision::{Action, Decision, Explanation};
+pub use store::durable::StateError;
 
 /// Writing files so a crash never leaves half of one: a temporary file in
 /// the same folder, fsync, rename, fsync of the folder; and the flags file's
 /// rollout percentages, edited in place.
 pub mod files {
-    pub use super::atomic::{sweep_temp_files, write_atomically, StagedFile};
-    pub use super::flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
+    pub use super::foundation::atomic::{sweep_temp_files, write_atomically, StagedFile};
+    pub use super::store::flags_file::{set_rollout_percentage, FlagsFile, FlagsFileError};
 }
-pub use duration::{format_duration, parse_duration, DurationError};
-pub use gate::{HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS};
-pub use phase::{Phase, Streaks};
-pub use plan::{
+pub use foundation::duration::{format_duration, parse_duration, DurationError};
+pub use foundation::redact::redacted_message;
+pub use model::gate::{
+    HealthCheck, HealthGate, Observation, Reading, ScriptedGate, DEFAULT_HEALTH_JOBS,
+};
+pub use model::phase::{Phase, Streaks};
+pub use model::plan::{
     GoCriteria, Plan, PlanError, Stage, Tier, Validation, MAX_HEALTH_FAILURES, MAX_MIN_REQUESTS,
     MAX_PLAN_DURATION,
 };
 pub use policy::decide;
-pub use redact::redacted_message;
 
 /// Rehearsing a rollout: scenarios (what the service does, minute by
 /// minute) and simulations of a plan against them, on a manual clock.
 pub mod simulation {
-    pub use super::scenario::{
+    pub use super::adapters::scenario::{
         Conditions, Event, Scenario, ScenarioCohorts, ScenarioError, ScenarioGate, ScheduleStep,
         LATENCY_BUCKETS,
     };
-    pub use super::simulate::{
+    pub use super::adapters::simulate::{
         simulate, Outcome, Simulation, SimulationEvent, SimulationOptions, SimulationSample,
     };
 }
-pub use state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
-pub use verdict::{CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts};
+pub use model::state::{OperationError, RolloutState, SignOff, STATE_SCHEMA};
+pub use model::verdict::{
+    CheckKind, CheckResult, CohortContext, CohortVerdicts, Verdict, Verdicts,
+};

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::engine::{load, Controller, ControllerBuilder, Requester};
-use super::lock::EngineLock;
-use super::outcome::OpenReport;
-use super::requests::{new_request_id, Answer, Mailbox, Request, REQUEST_TTL};
 use super::{Applied, Commit, ControllerError, ControllerFiles, Operation, SubmitOptions};
+use crate::rollout::model::outcome::OpenReport;
+use crate::rollout::store::lock::EngineLock;
+use crate::rollout::store::requests::{new_request_id, Answer, Mailbox, Request, REQUEST_TTL};
 use crate::rollout::{Clock, SystemClock};
 
 impl Controller {

@@ -9,20 +9,21 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::change::{Actor, Change};
-use super::courier::{Courier, CourierContext, StartCourier};
-use super::files::{ControllerFiles, FileFlags, FlagsWriter};
 use super::gate_worker::GateWorker;
-use super::identity::{host_name, LockHolder};
-use super::lock::EngineLock;
-use super::protocol::{commit_files, resolve_flags_path, stored_flags_path};
-use super::requests::Mailbox;
 use super::{
     operator_name, Applied, Commit, ControllerError, OpenReport, Operation, Pending, RunEnd,
     RunEvent, RunOptions, StopFlag, TickReport,
 };
 use crate::rollout::files::{sweep_temp_files, FlagsFile};
-use crate::rollout::notify::{open_incident, Event, EventType, Outbox};
+use crate::rollout::model::event::{Event, EventType};
+use crate::rollout::model::identity::{host_name, LockHolder};
+use crate::rollout::store::change::{Actor, Change};
+use crate::rollout::store::courier::{Courier, CourierContext, StartCourier};
+use crate::rollout::store::files::{ControllerFiles, FileFlags, FlagsWriter};
+use crate::rollout::store::lock::EngineLock;
+use crate::rollout::store::outbox::{open_incident, Outbox};
+use crate::rollout::store::protocol::{commit_files, resolve_flags_path, stored_flags_path};
+use crate::rollout::store::requests::Mailbox;
 use crate::rollout::{
     decide, AuditLog, AuditRecord, ChangeKind, Clock, HealthGate, HistoryEntry, Observation,
     OperationError, Phase, Plan, RolloutState, SystemClock, Timestamp,

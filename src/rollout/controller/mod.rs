@@ -69,32 +69,25 @@
 //! while it waits for a slow health gate, and answers. A request that is not
 //! answered in time is withdrawn, so a failed command has changed nothing.
 
-mod change;
 mod client;
-pub(crate) mod courier;
 mod deploy;
 pub(crate) mod engine;
-mod error;
-mod files;
 mod gate_worker;
-mod identity;
-mod lock;
 mod notices;
 mod options;
-mod outcome;
-mod protocol;
 mod publish;
 mod report;
-mod requests;
 mod serve;
 
+pub use crate::rollout::model::identity::{host_name, operator_name, LockHolder};
+pub use crate::rollout::model::outcome::{
+    Applied, Commit, OpenReport, Operation, Pending, RunEnd, RunEvent, TickReport,
+};
+pub use crate::rollout::store::error::{AnswerError, ControllerError};
+pub use crate::rollout::store::files::{ControllerFiles, FileFlags, FlagsWriter};
+pub use crate::rollout::store::lock::EngineLock;
 /// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).
 pub use crate::rollout::DailyReport;
 pub use engine::{Controller, ControllerBuilder};
-pub use error::{AnswerError, ControllerError};
-pub use files::{ControllerFiles, FileFlags, FlagsWriter};
-pub use identity::{host_name, operator_name, LockHolder};
-pub use lock::EngineLock;
 pub use options::{RunOptions, StopFlag, SubmitOptions, PUBLISH_RETRY, TICK_BOUNDS};
-pub use outcome::{Applied, Commit, OpenReport, Operation, Pending, RunEnd, RunEvent, TickReport};
 pub use report::StatusView;

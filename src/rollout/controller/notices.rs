@@ -2,10 +2,10 @@
 //! change: the daily stakeholder update at a fixed time of day (UTC), and an
 //! hourly (configurable) update while a rollout stays rolled back or paused.
 
-use super::change::{Actor, Change};
 use super::engine::Controller;
 use super::{ControllerError, RunOptions};
-use crate::rollout::notify::{Event, EventType};
+use crate::rollout::model::event::{Event, EventType};
+use crate::rollout::store::change::{Actor, Change};
 use crate::rollout::DailyReport;
 use crate::rollout::{format_duration, AuditEvent, AuditRecord, Explanation, Phase, Timestamp};
 

@@ -5,7 +5,7 @@
 use super::engine::{Controller, Storage};
 use super::{RunEvent, PUBLISH_RETRY};
 use crate::rollout::format_duration;
-use crate::rollout::notify::EventType;
+use crate::rollout::model::event::EventType;
 
 impl Controller {
     /// Why the flags file does not show the committed percentage yet, if it

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::identity::LockHolder;
+use crate::rollout::model::identity::LockHolder;
 use crate::rollout::{format_duration, Phase, RolloutState, Timestamp, Verdicts};
 
 /// Where a rollout stands now.

@@ -2,11 +2,11 @@
 //! its request folder and answers them.
 
 use super::engine::{Controller, Requester, Storage};
-use super::error::AnswerError;
-#[cfg(doc)]
-use super::requests::Mailbox;
-use super::requests::{Answer, Claimed};
 use super::RunEvent;
+use crate::rollout::store::error::AnswerError;
+#[cfg(doc)]
+use crate::rollout::store::requests::Mailbox;
+use crate::rollout::store::requests::{Answer, Claimed};
 
 impl Controller {
     /// Applies every waiting operator request and answers it. The folder is
