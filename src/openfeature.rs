@@ -108,6 +108,13 @@ impl GenesisProvider {
 
     /// Resolves a boolean flag, synchronously: what
     /// [`FeatureProvider::resolve_bool_value`] answers.
+    ///
+    /// # Errors
+    ///
+    /// `FLAG_NOT_FOUND` for an unknown flag, `TYPE_MISMATCH` for a flag whose
+    /// variants are not booleans, `PROVIDER_NOT_READY` before the store's first
+    /// load, `TARGETING_KEY_MISSING` when the answer depends on a key the context
+    /// lacks.
     pub fn resolve(
         &self,
         flag: &str,
@@ -117,6 +124,10 @@ impl GenesisProvider {
     }
 
     /// Resolves a string flag.
+    ///
+    /// # Errors
+    ///
+    /// As for [`resolve`](Self::resolve), for string variants.
     pub fn resolve_string(
         &self,
         flag: &str,
@@ -128,6 +139,10 @@ impl GenesisProvider {
     }
 
     /// Resolves an integer flag.
+    ///
+    /// # Errors
+    ///
+    /// As for [`resolve`](Self::resolve), for integer variants.
     pub fn resolve_int(
         &self,
         flag: &str,
@@ -137,6 +152,10 @@ impl GenesisProvider {
     }
 
     /// Resolves a float flag (an integer flag's value converts).
+    ///
+    /// # Errors
+    ///
+    /// As for [`resolve`](Self::resolve), for float (or integer) variants.
     pub fn resolve_float(
         &self,
         flag: &str,
@@ -146,6 +165,10 @@ impl GenesisProvider {
     }
 
     /// Resolves an object flag.
+    ///
+    /// # Errors
+    ///
+    /// As for [`resolve`](Self::resolve), for object variants.
     pub fn resolve_struct(
         &self,
         flag: &str,

@@ -60,12 +60,21 @@ impl Percentage {
     }
 
     /// From parts per million, with an error naming the value above 1,000,000.
+    ///
+    /// # Errors
+    ///
+    /// [`PercentageError::PpmOutOfRange`] above 1,000,000.
     pub fn try_from_ppm(ppm: u32) -> Result<Self, PercentageError> {
         Self::from_ppm(ppm).ok_or(PercentageError::PpmOutOfRange(ppm))
     }
 
     /// From a percentage in `[0, 100]` with at most four decimals:
     /// `ppm = round(percent * 10_000)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PercentageError`] for a value that is not finite, outside `[0, 100]`,
+    /// or with more than four decimals.
     pub fn from_percent(percent: f64) -> Result<Self, PercentageError> {
         if !percent.is_finite() {
             return Err(PercentageError::NotFinite(percent));

@@ -70,12 +70,22 @@ struct Rollout {
 
 impl Snapshot {
     /// Parses, validates and compiles a JSON config.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] with every problem and its JSON path when the text is
+    /// not JSON, too large, or not a valid config.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         config::parse(text).map(Snapshot::compile)
     }
 
     /// Reads a JSON config file (at most [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES)),
     /// then as [`from_json`](Self::from_json). Errors name the file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file when it cannot be read, and as for
+    /// [`from_json`](Self::from_json).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = config::read_file(path)?;

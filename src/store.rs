@@ -139,11 +139,19 @@ impl FlagStoreBuilder {
     }
 
     /// A store over a JSON config.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_json`].
     pub fn from_json(self, text: &str) -> Result<FlagStore, ConfigError> {
         Ok(self.build(Snapshot::from_json(text)?))
     }
 
     /// A store over a JSON config file.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_file`].
     pub fn from_file(self, path: impl AsRef<Path>) -> Result<FlagStore, ConfigError> {
         Ok(self.build(Snapshot::from_file(path)?))
     }
@@ -156,11 +164,19 @@ impl FlagStore {
     }
 
     /// A production store (experimental flags off) over a JSON config.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_json`].
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         Self::builder().from_json(text)
     }
 
     /// A production store over a JSON config file.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_file`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         Self::builder().from_file(path)
     }
@@ -369,12 +385,20 @@ impl FlagStore {
 
     /// Parses, validates and installs a JSON config; on error the current
     /// snapshot stays.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_json`]; the current snapshot stays.
     pub fn replace_from_json(&self, text: &str) -> Result<(), ConfigError> {
         self.replace(Snapshot::from_json(text)?);
         Ok(())
     }
 
     /// As [`replace_from_json`](Self::replace_from_json), from a file.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Snapshot::from_file`]; the current snapshot stays.
     pub fn replace_from_file(&self, path: impl AsRef<Path>) -> Result<(), ConfigError> {
         self.replace(Snapshot::from_file(path)?);
         Ok(())

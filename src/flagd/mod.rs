@@ -178,6 +178,12 @@ impl Snapshot {
     /// than [`MAX_NESTING`], a `defaultVariant` that is not a variant,
     /// variants of mixed types. A store asked to load a bad document keeps
     /// its snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] with every problem and its JSON path when the text is
+    /// not JSON, larger than [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES), or
+    /// not a flagd document this crate can evaluate.
     #[cfg_attr(docsrs, doc(cfg(feature = "flagd")))]
     pub fn from_flagd_json(text: &str) -> Result<Snapshot, ConfigError> {
         if text.len() > MAX_CONFIG_BYTES {

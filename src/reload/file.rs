@@ -42,6 +42,10 @@ impl ReloaderBuilder {
 
     /// Checks the file once now (so the store reflects it when this returns,
     /// if it is valid), then starts the polling thread.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error when the polling thread cannot be started.
     pub fn spawn(self) -> std::io::Result<Reloader> {
         let watcher = Arc::new(FileSource {
             path: self.path,

@@ -187,6 +187,11 @@ impl HttpReloaderBuilder {
     /// every flag off until one arrives. Fails only on a URL that is not
     /// `http://` or `https://`, a header that is not valid, or a thread that
     /// cannot start.
+    ///
+    /// # Errors
+    ///
+    /// [`ReloadError`] for a URL that is not `http://` or `https://`, a header
+    /// that is not valid, or a thread that cannot start.
     pub fn spawn(self) -> Result<Reloader, ReloadError> {
         let shown = redact(&self.url);
         let url_error = |message: String| ReloadError::Url {

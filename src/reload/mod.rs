@@ -129,6 +129,10 @@ impl Reloader {
     }
 
     /// A file reloader with the default 1 s interval.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error when the polling thread cannot be started.
     pub fn spawn(store: FlagStore, path: impl AsRef<Path>) -> std::io::Result<Self> {
         Self::builder(store, path).spawn()
     }
