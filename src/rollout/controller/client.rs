@@ -153,7 +153,7 @@ impl Controller {
                     if let Some(answer) = mailbox.take_answer(&request.id)? {
                         return remote(answer);
                     }
-                    let current = load(&files.state)?;
+                    let current = load(&files.state)?.state;
                     if let Some(entry) = current
                         .history
                         .iter()

@@ -19,6 +19,7 @@ use crate::rollout::model::event::{Event, EventType};
 use crate::rollout::model::identity::{host_name, LockHolder};
 use crate::rollout::store::change::{Actor, Change};
 use crate::rollout::store::courier::{Courier, CourierContext, StartCourier};
+use crate::rollout::store::durable::Committed;
 use crate::rollout::store::files::{ControllerFiles, FileFlags, FlagsWriter};
 use crate::rollout::store::lock::EngineLock;
 use crate::rollout::store::outbox::{open_incident, Outbox};
@@ -183,7 +184,11 @@ impl ControllerBuilder {
         report
             .swept
             .extend(sweep_temp_files(&self.files.published)?);
-        let state = load(&self.files.state)?;
+        let Committed {
+            state,
+            journal,
+            notifications,
+        } = load(&self.files.state)?;
         let flags_path = state
             .flags_file
             .as_deref()
@@ -206,7 +211,7 @@ impl ControllerBuilder {
         let mut audit = AuditLog::open(&self.files.audit)?;
         // A change committed before a crash: its journal records the log lacks.
         let logged = AuditLog::last_revision(&self.files.audit)?;
-        for record in &state.journal {
+        for record in &journal {
             if record
                 .revision
                 .is_some_and(|r| logged.is_none_or(|l| r > l))
@@ -218,7 +223,7 @@ impl ControllerBuilder {
         // Its notification events the outbox lacks.
         let outbox = Outbox::beside(&self.files.state);
         report.swept.extend(outbox.sweep()?);
-        report.recovered_events = outbox.append(&state.notifications)?;
+        report.recovered_events = outbox.append(&notifications)?;
         let marks = Marks::from_events(&outbox.read()?, &state, now);
         // Bring the flags file in step with the state. A failure never
         // stops the engine from opening: the decision is committed, the
@@ -307,8 +312,8 @@ fn holder(command: &str, now: Timestamp) -> LockHolder {
     }
 }
 
-pub(super) fn load(path: &Path) -> Result<RolloutState, ControllerError> {
-    match RolloutState::load(path) {
+pub(super) fn load(path: &Path) -> Result<Committed, ControllerError> {
+    match Committed::load(path) {
         Ok(s) => Ok(s),
         Err(_) if !path.exists() => Err(ControllerError::NoState {
             path: path.to_path_buf(),
@@ -504,7 +509,7 @@ impl Controller {
                 let next = change.stamped(current)?;
                 log.extend(next.notifications.iter().cloned());
                 let commit = Commit {
-                    revision: next.revision,
+                    revision: next.state.revision,
                     pending: Vec::new(),
                     notes: Vec::new(),
                 };
@@ -564,7 +569,7 @@ impl Controller {
             }
         };
         self.marks.observe(&next.notifications);
-        self.state = next;
+        self.state = next.state;
         Ok(commit)
     }
 

@@ -20,11 +20,11 @@ pub enum StateError {
         source: io::Error,
     },
     /// The file is not a rollout state (truncated, corrupt, wrong shape).
-    #[error("rollout state {} is corrupt: {message} at line {line} column {column}; it was not changed (restore it from a backup or the audit log)", path.display())]
+    #[error("rollout state {} is corrupt: {message}{}; it was not changed (restore it from a backup or the audit log)", path.display(), at_position(*line, *column))]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// 1-based line.
+        /// 1-based line (0 when the parser could not place the problem).
         line: usize,
         /// 1-based column.
         column: usize,
@@ -79,5 +79,14 @@ impl StateError {
             },
             other => other,
         }
+    }
+}
+
+/// ` at line L column C`, or nothing when the position is unknown (0).
+fn at_position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" at line {line} column {column}")
     }
 }

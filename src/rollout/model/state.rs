@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::audit::{AuditRecord, HistoryEntry};
+use super::audit::HistoryEntry;
 use super::change::ChangeKind;
 use super::decision::{Action, Decision};
 use crate::rollout::foundation::clock::Timestamp;
@@ -156,20 +156,12 @@ pub struct RolloutState {
     pub last_verdicts: Option<Verdicts>,
     /// Every event but holds.
     pub history: Vec<HistoryEntry>,
-    /// One per committed change; the controller engine's write protocol
-    /// stamps it on the state and on the change's audit records.
+    /// One per committed change; the controller engine's store stamps it
+    /// on the state and on the change's audit records and events. (The
+    /// state file also holds the last change's audit records and events,
+    /// its write-ahead log: that is the store's, not part of this value.)
     #[serde(default)]
     pub revision: u64,
-    /// The audit records of the last committed change, kept until the
-    /// next one so a crash between the commit and the audit append loses
-    /// nothing (the engine appends what the log lacks when it opens).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub journal: Vec<AuditRecord>,
-    /// The notification events of the last committed change, kept like the
-    /// journal: the engine appends what the outbox lacks when it opens, so
-    /// a crash after the commit loses no notification.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<crate::rollout::model::event::Event>,
 }
 
 /// Refuses an empty reason or name.
@@ -203,8 +195,6 @@ impl RolloutState {
             last_verdicts: None,
             history: Vec::new(),
             revision: 0,
-            journal: Vec::new(),
-            notifications: Vec::new(),
         }
     }
 

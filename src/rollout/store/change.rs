@@ -5,6 +5,7 @@
 //! base plus one) and refuses a change decided on a revision that is no
 //! longer the current one.
 
+use super::durable::Committed;
 use crate::rollout::controller::ControllerError;
 use crate::rollout::model::event::Event;
 use crate::rollout::{AuditRecord, RolloutState};
@@ -103,27 +104,31 @@ impl Change {
         }
     }
 
-    /// The state to commit, with the revision computed once — the base plus
-    /// one — stamped on it, on each audit record and on each event (whose
-    /// id is `<rollout>/<revision>`), and the records and events as the
-    /// state's journal. Refused when the state moved since the change was
-    /// decided (`current` is not its base): nothing is applied to a revision
-    /// it did not see.
-    pub(crate) fn stamped(self, current: u64) -> Result<RolloutState, ControllerError> {
+    /// The change to commit: the revision computed once — the base plus
+    /// one — stamped on the state, on each audit record and on each event
+    /// (whose id is `<rollout>/<revision>`), the records and events as the
+    /// state file's write-ahead log. Refused when the state moved since the
+    /// change was decided (`current` is not its base): nothing is applied to
+    /// a revision it did not see.
+    pub(crate) fn stamped(self, current: u64) -> Result<Committed, ControllerError> {
         self.check_base(current)?;
         let revision = self.base + 1;
-        let mut next = self.next;
-        next.revision = revision;
-        next.journal = self.records;
-        for record in &mut next.journal {
+        let mut state = self.next;
+        state.revision = revision;
+        let mut journal = self.records;
+        for record in &mut journal {
             record.revision = Some(revision);
         }
-        next.notifications = self.events;
-        for event in &mut next.notifications {
+        let mut notifications = self.events;
+        for event in &mut notifications {
             event.revision = revision;
-            event.id = format!("{}/{revision}", next.rollout);
+            event.id = format!("{}/{revision}", state.rollout);
         }
-        Ok(next)
+        Ok(Committed {
+            state,
+            journal,
+            notifications,
+        })
     }
 }
 
@@ -148,7 +153,7 @@ mod tests {
         let record = AuditRecord::operation("r", &entry);
         let change = Change::new(&before, next, vec![record], Actor::Person, None);
         let committed = change.stamped(7).unwrap();
-        assert_eq!(committed.revision, 8);
+        assert_eq!(committed.state.revision, 8);
         assert_eq!(committed.journal[0].revision, Some(8));
         assert_eq!(committed.journal[0].event, "start");
         assert_eq!(committed.notifications.len(), 1);

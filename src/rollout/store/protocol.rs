@@ -4,17 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
+use super::durable::Committed;
 use super::files::{ControllerFiles, FlagsWriter};
 use crate::rollout::controller::{Commit, ControllerError, Pending};
 use crate::rollout::store::outbox::Outbox;
-use crate::rollout::{AuditLog, RolloutState};
+use crate::rollout::AuditLog;
 
 /// The write protocol on files (see the module docs).
 pub(in crate::rollout) fn commit_files(
     files: &ControllerFiles,
     audit: &mut AuditLog,
     mut flags: Option<&mut (dyn FlagsWriter + 'static)>,
-    next: &RolloutState,
+    next: &Committed,
 ) -> Result<Commit, ControllerError> {
     // 1. The caller staged the flags file (nothing visible yet): `flags`
     // is the writer holding it.
@@ -61,7 +62,7 @@ pub(in crate::rollout) fn commit_files(
         }
     }
     Ok(Commit {
-        revision: next.revision,
+        revision: next.state.revision,
         pending,
         notes,
     })
