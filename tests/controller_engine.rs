@@ -422,7 +422,14 @@ fn operator_commands_reach_a_running_engine_and_sign_offs_wait_for_100() {
         name: "carol".into(),
     };
     let err = Controller::submit(&s.state, &signoff, "carol").unwrap_err();
-    assert!(matches!(err, ControllerError::Remote(_)), "{err:?}");
+    // The running engine's refusal arrives typed: the state refused it.
+    assert!(
+        matches!(
+            err,
+            ControllerError::Remote(genesis_flags::rollout::controller::Refusal::Operation { .. })
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("100%"), "{err}");
     let promoted = Controller::submit(
         &s.state,

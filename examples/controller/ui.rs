@@ -25,6 +25,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use genesis_flags::rollout::controller::Refusal;
 use genesis_flags::rollout::metrics::{expected_completion, soak_end};
 use genesis_flags::rollout::{
     format_duration, ChangeKind, Clock, Controller, ControllerError, Operation, OperationError,
@@ -152,8 +153,13 @@ async fn act(
             Ok((applied, _)) => Ok(applied),
             Err(e) => {
                 let now = RolloutState::load(&path).map(|s| s.revision).ok();
-                let stale = matches!(e, ControllerError::Refused(OperationError::Stale { .. }))
-                    || matches!(e, ControllerError::Remote(_)) && now.is_some_and(|n| n != seen);
+                // The running engine's refusal is typed: a stale revision
+                // is a conflict whoever applied the request.
+                let stale = matches!(
+                    e,
+                    ControllerError::Refused(OperationError::Stale { .. })
+                        | ControllerError::Remote(Refusal::Stale { .. } | Refusal::Conflict { .. })
+                );
                 let code = if stale {
                     StatusCode::CONFLICT
                 } else {

@@ -83,7 +83,7 @@ pub use crate::rollout::model::identity::{host_name, operator_name, LockHolder};
 pub use crate::rollout::model::outcome::{
     Applied, Commit, OpenReport, Operation, Pending, RunEnd, RunEvent, TickReport,
 };
-pub use crate::rollout::store::error::{AnswerError, ControllerError};
+pub use crate::rollout::store::error::{ControllerError, Refusal};
 pub use crate::rollout::store::files::{ControllerFiles, FileFlags, FlagsWriter};
 pub use crate::rollout::store::lock::EngineLock;
 /// The daily stakeholder update (also at [`crate::rollout::DailyReport`]).

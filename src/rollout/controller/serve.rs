@@ -3,7 +3,7 @@
 
 use super::engine::{Controller, Requester, Storage};
 use super::RunEvent;
-use crate::rollout::store::error::AnswerError;
+use crate::rollout::store::error::Refusal;
 #[cfg(doc)]
 use crate::rollout::store::requests::Mailbox;
 use crate::rollout::store::requests::{Answer, Claimed};
@@ -23,18 +23,11 @@ impl Controller {
         let mut events = Vec::new();
         for claimed in mailbox.claim_all() {
             let (id, outcome, event) = match claimed {
-                Err((id, why)) => {
+                Err((id, refusal)) => {
                     events.push(RunEvent::RequestRefused {
-                        reason: format!("request {id}: {why}"),
+                        reason: format!("request {id}: {refusal}"),
                     });
-                    (
-                        id,
-                        Err(AnswerError {
-                            message: why,
-                            unhealthy: false,
-                        }),
-                        None,
-                    )
+                    (id, Err(refusal), None)
                 }
                 Ok(Claimed { request, owner }) => {
                     let now = self.clock.now();
@@ -45,21 +38,17 @@ impl Controller {
                         from_revision: request.from_revision,
                     };
                     let result = if request.expires < now {
-                        Err(AnswerError {
-                            message: format!("the request expired at {}", request.expires),
-                            unhealthy: false,
+                        Err(Refusal::Expired {
+                            at: request.expires,
                         })
                     } else {
                         self.apply_request(&request.operation, &requester, Some(&request.id))
-                            .map_err(|e| AnswerError {
-                                message: e.to_string(),
-                                unhealthy: e.is_unhealthy(),
-                            })
+                            .map_err(|e| Refusal::from(&e))
                     };
                     let event = RunEvent::Operation {
                         operation: request.operation.clone(),
                         by: requester.by.clone(),
-                        outcome: result.clone().map_err(|e| e.message),
+                        outcome: result.clone().map_err(|e| e.to_string()),
                     };
                     (request.id, result, Some(event))
                 }

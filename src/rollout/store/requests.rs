@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::AnswerError;
+use super::error::{Refusal, RefusalOnDisk};
 use crate::rollout::controller::{Applied, ControllerError, Operation};
 use crate::rollout::files::write_atomically;
 use crate::rollout::foundation::clock::Timestamp;
@@ -65,11 +65,28 @@ pub struct Request {
 
 /// The engine's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AnswerOnDisk")]
 pub struct Answer {
     /// The request.
     pub id: String,
     /// The outcome: the status after the change, or why it was refused.
-    pub outcome: Result<Applied, AnswerError>,
+    pub outcome: Result<Applied, Refusal>,
+}
+
+/// An answer as read: its refusal typed, or as an earlier engine wrote it.
+#[derive(Deserialize)]
+struct AnswerOnDisk {
+    id: String,
+    outcome: Result<Applied, RefusalOnDisk>,
+}
+
+impl From<AnswerOnDisk> for Answer {
+    fn from(read: AnswerOnDisk) -> Self {
+        Answer {
+            id: read.id,
+            outcome: read.outcome.map_err(Refusal::from),
+        }
+    }
 }
 
 /// The largest request the engine reads.
@@ -206,7 +223,7 @@ impl Mailbox {
     /// Claims every waiting request, oldest first (engine side). A request
     /// that cannot be used (see the module docs) is answered with an error
     /// at once, naming what is wrong with the file but never its content.
-    pub fn claim_all(&self) -> Vec<Result<Claimed, (String, String)>> {
+    pub fn claim_all(&self) -> Vec<Result<Claimed, (String, Refusal)>> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -231,8 +248,18 @@ impl Mailbox {
             }
             claimed.push(match read_request(&to) {
                 Ok(c) if c.request.id == id => Ok(c),
-                Ok(_) => Err((id, "the request id does not match its file name".to_owned())),
-                Err(e) => Err((id, format!("request refused: {e}"))),
+                Ok(_) => Err((
+                    id,
+                    Refusal::Unreadable {
+                        reason: "the request id does not match its file name".to_owned(),
+                    },
+                )),
+                Err(e) => Err((
+                    id,
+                    Refusal::Unreadable {
+                        reason: format!("request refused: {e}"),
+                    },
+                )),
             });
         }
         claimed
