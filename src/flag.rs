@@ -115,6 +115,12 @@ pub(crate) trait Program: fmt::Debug + Send + Sync {
     fn default_variant(&self) -> Option<u16>;
     /// Metadata the document attaches to the flag.
     fn metadata(&self) -> Option<&serde_json::Map<String, serde_json::Value>>;
+    /// The evaluation for every context, when it does not depend on the
+    /// context (a flagd flag without targeting, or disabled): the index
+    /// then serves it without reaching the program.
+    fn constant(&self) -> Option<Evaluation> {
+        None
+    }
 }
 
 /// Everything a flag is compiled from (names and ids already validated).
@@ -440,6 +446,24 @@ impl Flag {
     /// The compact form the evaluation fast path reads.
     pub(crate) fn hot(&self, position: u32, (program, memo): (u32, bool)) -> HotFlag {
         let mut bits = 0;
+        let mut constant = HotFlag::NO_VARIANT;
+        // A program whose answer is one constant `On` (a variant) or
+        // `KillSwitch` (none), which is what the two encodable bits say.
+        if let Some(e) = self.program.as_ref().and_then(|p| p.constant()) {
+            let encodable = e.bucket.is_none()
+                && match (e.reason, e.variant) {
+                    (Reason::On, Some(v)) => v != HotFlag::NO_VARIANT,
+                    (Reason::KillSwitch, None) => true,
+                    _ => false,
+                };
+            if encodable {
+                bits |= HotFlag::CONSTANT;
+                if e.enabled {
+                    bits |= HotFlag::CONSTANT_ON;
+                }
+                constant = e.variant.unwrap_or(HotFlag::NO_VARIANT);
+            }
+        }
         if !self.enabled {
             bits |= HotFlag::KILLED;
         }
@@ -464,6 +488,7 @@ impl Flag {
             position,
             program,
             bits,
+            constant,
         }
     }
 
@@ -634,6 +659,9 @@ pub(crate) struct HotFlag {
     /// The flag's compact program, or `compact::NONE`.
     program: u32,
     bits: u8,
+    /// With [`CONSTANT`](Self::CONSTANT): the variant always served, or
+    /// [`NO_VARIANT`](Self::NO_VARIANT) (in the struct's padding).
+    constant: u16,
 }
 
 impl HotFlag {
@@ -644,7 +672,9 @@ impl HotFlag {
         position: u32::MAX,
         program: compact::NONE,
         bits: 0,
+        constant: HotFlag::NO_VARIANT,
     };
+    const NO_VARIANT: u16 = u16::MAX;
     const KILLED: u8 = 1;
     const EXPERIMENTAL: u8 = 1 << 1;
     const LISTS: u8 = 1 << 2;
@@ -652,7 +682,29 @@ impl HotFlag {
     const TARGETED: u8 = 1 << 4;
     /// The compact program reads a per-request view's memo.
     const MEMO: u8 = 1 << 5;
+    /// A front-end program with one answer for every context (with
+    /// `TARGETED`, so only the slow branch looks): `constant` with `On`, or
+    /// no variant with `KillSwitch`.
+    const CONSTANT: u8 = 1 << 6;
+    /// The constant answer is on.
+    const CONSTANT_ON: u8 = 1 << 7;
     const SLOW: u8 = Self::KILLED | Self::EXPERIMENTAL | Self::LISTS | Self::TARGETED;
+
+    /// The answer of a [`CONSTANT`](Self::CONSTANT) flag.
+    #[inline(always)]
+    fn constant(self) -> Evaluation {
+        let served = self.constant != Self::NO_VARIANT;
+        Evaluation {
+            enabled: self.bits & Self::CONSTANT_ON != 0,
+            reason: if served {
+                Reason::On
+            } else {
+                Reason::KillSwitch
+            },
+            bucket: None,
+            variant: served.then_some(self.constant),
+        }
+    }
 
     /// Same result as [`Flag::evaluate_in`] on `flags[self.position]` for a
     /// context with `key` and no attributes: the hot path of
@@ -668,6 +720,9 @@ impl HotFlag {
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
+            if self.bits & Self::CONSTANT != 0 {
+                return self.constant();
+            }
             return self.evaluate_key_slow(key, allow_experimental, flags, tables, buckets);
         }
         self.plain(key, buckets)
@@ -684,6 +739,9 @@ impl HotFlag {
         buckets: &S,
     ) -> Evaluation {
         if self.bits & Self::SLOW != 0 {
+            if self.bits & Self::CONSTANT != 0 {
+                return self.constant();
+            }
             // A compact program runs from a per-request view's memo (or
             // without one, until a condition needs it).
             let memo = buckets.memo();
@@ -777,6 +835,9 @@ impl HotFlag {
         }
     }
 }
+
+// The constant answer lives in what was padding: the index stays as dense.
+const _: () = assert!(std::mem::size_of::<HotFlag>() <= 24);
 
 // The fields evaluation reads stay within the first cache line.
 const _: () = assert!(std::mem::offset_of!(Flag, track) < 64);

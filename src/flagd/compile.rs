@@ -461,17 +461,17 @@ impl<'d> Compiler<'d> {
             }
             let weight = if items.len() == 2 {
                 match items.pop() {
+                    // A negative weight counts as 0, as flagd clamps it
+                    // (the testbed's `fractional-negative-weight-flag`) and
+                    // as a computed weight is clamped in `eval`.
                     Some(Node::Lit(Lit::Num(w))) => {
-                        if !(w.is_finite()
-                            && w.fract() == 0.0
-                            && (0.0..=f64::from(i32::MAX)).contains(&w))
-                        {
+                        if !(w.is_finite() && w.fract() == 0.0 && w <= f64::from(i32::MAX)) {
                             return Err(invalid(
                                 &index(&here, 1),
-                                format!("a `fractional` weight is an integer in [0, 2^31 - 1], found {w}"),
+                                format!("a `fractional` weight is an integer up to 2^31 - 1 (a negative one counts as 0), found {w}"),
                             ));
                         }
-                        Weight::Const(w as u64)
+                        Weight::Const(w.max(0.0) as u64)
                     }
                     Some(Node::Lit(_)) => {
                         return Err(invalid(
@@ -506,5 +506,44 @@ impl<'d> Compiler<'d> {
             buckets: buckets.into(),
             total,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Reason, Snapshot};
+
+    fn doc(buckets: &str) -> String {
+        format!(
+            r#"{{"flags": {{"f": {{"state": "ENABLED", "variants": {{"one": 1, "two": 2, "d": 0}},
+                "defaultVariant": "d", "targeting": {{"fractional": [{{"var": "targetingKey"}}, {buckets}]}}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_negative_constant_weight_counts_as_zero() {
+        let snapshot = Snapshot::from_flagd_json(&doc(r#"["one", -50], ["two", 100]"#)).unwrap();
+        let flag = snapshot.flag("f").unwrap();
+        for key in ["any-user", "a", "b", "c", "jon@company.com"] {
+            let e = snapshot.evaluate("f", key, false);
+            assert_eq!(e.reason, Reason::RuleMatch, "{key}");
+            assert_eq!(
+                e.variant.map(|v| flag.variant_name(v)),
+                Some("two"),
+                "{key}"
+            );
+        }
+        // All weights zero (or negative): no bucket, the default variant.
+        let snapshot = Snapshot::from_flagd_json(&doc(r#"["one", -1], ["two", 0]"#)).unwrap();
+        let e = snapshot.evaluate("f", "any-user", false);
+        assert_eq!(e.reason, Reason::Default);
+        // Still refused: a fraction, or a weight over 2^31 - 1.
+        for bad in [
+            r#"["one", 1.5]"#,
+            r#"["one", 2147483648]"#,
+            r#"["one", -0.5]"#,
+        ] {
+            assert!(Snapshot::from_flagd_json(&doc(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -166,6 +166,11 @@ impl Program for FlagdFlag {
     fn metadata(&self) -> Option<&Map<String, Value>> {
         Some(&self.metadata)
     }
+
+    fn constant(&self) -> Option<Evaluation> {
+        // Disabled, or without targeting: no context is read.
+        (!self.enabled || self.targeting.is_none()).then(|| self.evaluate(&Context::key_only("")))
+    }
 }
 
 impl Snapshot {
@@ -579,4 +584,63 @@ fn read_flag(
         track: false,
         program: Some(Arc::new(program)),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::AttributeKey;
+
+    #[test]
+    fn a_constant_flag_answers_from_the_index_as_its_program_would() {
+        let snapshot = Snapshot::from_flagd_json(
+            r#"{"flags": {
+                "static": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+                "static-off": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"},
+                "text": {"state": "ENABLED", "variants": {"a": "x", "b": "y"}, "defaultVariant": "b"},
+                "disabled": {"state": "DISABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+                "no-default": {"state": "ENABLED", "variants": {"on": true, "off": false}},
+                "targeted": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                             "targeting": {"if": [{"==": [{"var": "tier"}, "gold"]}, "on", null]}}
+            }}"#,
+        )
+        .unwrap();
+        let tier = AttributeKey::new("tier");
+        let attrs = [tier.string("gold")];
+        for name in [
+            "static",
+            "static-off",
+            "text",
+            "disabled",
+            "no-default",
+            "targeted",
+        ] {
+            let program = snapshot.flag(name).unwrap().program().unwrap();
+            assert_eq!(program.constant().is_some(), name != "targeted", "{name}");
+            for key in ["", "u1", "someone-else"] {
+                let context = Context::new(key, &attrs);
+                let want = program.evaluate(&context);
+                assert_eq!(
+                    snapshot.evaluate_context(name, &context, false),
+                    want,
+                    "{name} {key}"
+                );
+                assert_eq!(
+                    snapshot.evaluate(name, key, false),
+                    program.evaluate(&Context::key_only(key)),
+                    "{name} {key}"
+                );
+            }
+        }
+        let e = snapshot.evaluate("disabled", "u1", true);
+        assert_eq!(
+            (e.enabled, e.reason, e.variant),
+            (false, Reason::KillSwitch, None)
+        );
+        let e = snapshot.evaluate("static-off", "u1", false);
+        assert_eq!(
+            (e.enabled, e.reason, e.variant),
+            (false, Reason::On, Some(1))
+        );
+    }
 }
