@@ -122,7 +122,7 @@ mod variation;
 
 pub use bucket::{bucket, Seed, BUCKETS};
 pub use cohort::Cohort;
-pub use config::{ConfigError, Problem, ProblemKind, MAX_CONFIG_BYTES};
+pub use config::{ConfigError, JsonError, Problem, ProblemKind, MAX_CONFIG_BYTES};
 pub use context::{Attribute, AttributeKey, AttributeValue, Context, KEY_ATTRIBUTE};
 pub use evaluation::{Evaluation, Reason};
 pub use exposure::{Exposure, ExposureCallback, ExposureCount};

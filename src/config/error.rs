@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::json_error::JsonError;
+
 /// Why a flag config was rejected. The store that was asked to load it keeps
 /// its previous snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -27,15 +29,8 @@ pub enum ConfigError {
         limit: u64,
     },
     /// The document is not JSON.
-    #[error("flag config is not valid JSON: {message} at line {line} column {column}")]
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What the parser said.
-        message: String,
-    },
+    #[error("flag config is not valid JSON: {0}")]
+    Syntax(JsonError),
     /// The document is JSON but breaks the schema: every problem found.
     #[error("{}", Problems(problems, *omitted))]
     Invalid {
@@ -70,7 +65,7 @@ impl ConfigError {
     #[must_use]
     pub fn line_column(&self) -> Option<(usize, usize)> {
         match self {
-            ConfigError::Syntax { line, column, .. } => Some((*line, *column)),
+            ConfigError::Syntax(e) => Some((e.line, e.column)),
             ConfigError::File { source, .. } => source.line_column(),
             _ => None,
         }

@@ -32,6 +32,7 @@
 
 mod conditions;
 mod error;
+mod json_error;
 mod node;
 mod path;
 mod problems;
@@ -44,6 +45,9 @@ use std::path::Path;
 
 pub use conditions::{MAX_REGEX_BYTES, OPERATORS};
 pub use error::{ConfigError, Problem, ProblemKind};
+#[cfg(feature = "rollout")]
+pub(crate) use json_error::strip_position;
+pub use json_error::JsonError;
 pub(crate) use validate::{Binding, ValidConfig};
 
 /// The largest config document accepted: 16 MiB.
@@ -66,11 +70,8 @@ pub(crate) fn parse(text: &str) -> Result<ValidConfig, ConfigError> {
             limit: MAX_CONFIG_BYTES as u64,
         });
     }
-    let root: node::Node = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e),
-    })?;
+    let root: node::Node =
+        serde_json::from_str(text).map_err(|e| ConfigError::Syntax(JsonError::from_serde(&e)))?;
     validate::validate(&root)
         .map_err(|(problems, omitted)| ConfigError::Invalid { problems, omitted })
 }
@@ -96,25 +97,10 @@ pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
         .in_file(path.to_path_buf()));
     }
     String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        ConfigError::Syntax {
-            line,
-            column,
-            message: "invalid UTF-8".to_owned(),
-        }
-        .in_file(path.to_path_buf())
+        let valid_up_to = e.utf8_error().valid_up_to();
+        ConfigError::Syntax(JsonError::invalid_utf8(e.as_bytes(), valid_up_to))
+            .in_file(path.to_path_buf())
     })
-}
-
-/// serde_json appends " at line L column C"; our errors carry those apart.
-pub(crate) fn strip_position(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    match full.rfind(" at line ") {
-        Some(i) => full[..i].to_owned(),
-        None => full,
-    }
 }
 
 #[cfg(test)]

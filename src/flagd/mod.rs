@@ -197,11 +197,8 @@ impl Snapshot {
                 limit: MAX_CONFIG_BYTES as u64,
             });
         }
-        let root: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: crate::config::strip_position(&e),
-        })?;
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::Syntax(crate::config::JsonError::from_serde(&e)))?;
         let mut problems = Vec::new();
         let flags = read_document(&root, &mut problems);
         if problems.is_empty() {

@@ -518,14 +518,10 @@ fn splitmix64(state: u64) -> u64 {
 
 /// A body that is not UTF-8, as the file reader reports it.
 fn utf8_error(bytes: &[u8], e: &std::str::Utf8Error) -> ConfigError {
-    let valid = &bytes[..e.valid_up_to()];
-    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-    ConfigError::Syntax {
-        line,
-        column,
-        message: "invalid UTF-8".to_owned(),
-    }
+    ConfigError::Syntax(crate::config::JsonError::invalid_utf8(
+        bytes,
+        e.valid_up_to(),
+    ))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a

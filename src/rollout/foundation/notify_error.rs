@@ -1,6 +1,7 @@
 //! [`NotifyError`]: why a notification file is unusable or a delivery
 //! failed, with where.
 
+use crate::JsonError;
 use std::path::PathBuf;
 
 /// Why a `--notify` file cannot be used, or the outbox cannot be read or
@@ -20,16 +21,12 @@ pub enum NotifyError {
         source: std::io::Error,
     },
     /// The notification file is not valid JSON or has fields it should not.
-    #[error("{}:{line}:{column}: {message}", path.display())]
+    #[error("{}:{}:{}: {}", path.display(), error.line, error.column, error.message)]
     Parse {
         /// The file.
         path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What serde said.
-        message: String,
+        /// Where, and what serde said (secrets redacted).
+        error: JsonError,
     },
     /// A field is missing or out of bounds.
     #[error("{field}: {message}")]

@@ -1,6 +1,7 @@
 //! Why a state file, the audit log or an atomic write failed: the store's one
 //! error type, with the file it is about.
 
+use crate::JsonError;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -20,16 +21,12 @@ pub enum StateError {
         source: io::Error,
     },
     /// The file is not a rollout state (truncated, corrupt, wrong shape).
-    #[error("rollout state {} is corrupt: {message}{}; it was not changed (restore it from a backup or the audit log)", path.display(), at_position(*line, *column))]
+    #[error("rollout state {} is corrupt: {error}; it was not changed (restore it from a backup or the audit log)", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// 1-based line (0 when the parser could not place the problem).
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What the parser said.
-        message: String,
+        /// Where, and what the parser said.
+        error: JsonError,
     },
     /// A schema this version does not read.
     #[error("rollout state {} has schema {found}; this version reads schema {expected}", path.display())]
@@ -55,16 +52,9 @@ impl StateError {
     /// The same error, about `file`.
     pub(crate) fn at(self, file: &Path) -> Self {
         match self {
-            StateError::Corrupt {
-                line,
-                column,
-                message,
-                ..
-            } => StateError::Corrupt {
+            StateError::Corrupt { error, .. } => StateError::Corrupt {
                 path: file.to_path_buf(),
-                line,
-                column,
-                message,
+                error,
             },
             StateError::Schema {
                 found, expected, ..
@@ -79,14 +69,5 @@ impl StateError {
             },
             other => other,
         }
-    }
-}
-
-/// ` at line L column C`, or nothing when the position is unknown (0).
-fn at_position(line: usize, column: usize) -> String {
-    if line == 0 {
-        String::new()
-    } else {
-        format!(" at line {line} column {column}")
     }
 }

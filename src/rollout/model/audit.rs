@@ -2,6 +2,8 @@
 //! [`AuditRecord`] (one line of the audit log, with the figures behind a
 //! decision) and the append-only [`AuditLog`].
 
+use crate::config::strip_position;
+use crate::JsonError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -225,9 +227,7 @@ impl AuditLog {
             .map(|(i, l)| {
                 serde_json::from_str(l).map_err(|e| StateError::Corrupt {
                     path: path.to_path_buf(),
-                    line: i + 1,
-                    column: e.column(),
-                    message: e.to_string(),
+                    error: JsonError::new(i + 1, e.column(), strip_position(&e)),
                 })
             })
             .collect()

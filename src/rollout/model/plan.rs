@@ -2,6 +2,7 @@
 //! criteria, the final validation window and the sign-offs. Plans are data:
 //! JSON files, validated on load; [`Plan::six_day`] is the default.
 
+use crate::JsonError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -131,15 +132,8 @@ pub enum PlanError {
         source: std::io::Error,
     },
     /// Not JSON, or not the plan's shape (unknown field, wrong type, bad duration).
-    #[error("plan is not valid: {message} at line {line} column {column}")]
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What the parser said.
-        message: String,
-    },
+    #[error("plan is not valid: {0}")]
+    Syntax(JsonError),
     /// The plan's shape is right but its content is not: every problem, with its field.
     #[error("invalid plan:{}", problems.iter().map(|(f, m)| format!("\n  {f}: {m}")).collect::<String>())]
     Invalid {
@@ -236,11 +230,8 @@ impl Plan {
     /// `PlanError::Syntax` (with its line and column) for text that is not a
     /// plan; `Invalid` listing every rule the plan breaks.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
-        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: crate::config::strip_position(&e),
-        })?;
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| PlanError::Syntax(JsonError::from_serde(&e)))?;
         plan.validate()?;
         Ok(plan)
     }
@@ -550,7 +541,10 @@ mod tests {
             .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("invalid duration \"12\""), "{text}");
-        assert!(matches!(err, PlanError::Syntax { line: 1, .. }), "{err:?}");
+        assert!(
+            matches!(&err, PlanError::Syntax(e) if e.line == 1),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::rollout::model::audit::AuditRecord;
 use crate::rollout::model::event::Event;
 use crate::rollout::model::phase::Phase;
 use crate::rollout::model::state::{RolloutState, STATE_SCHEMA};
-use crate::Percentage;
+use crate::{JsonError, Percentage};
 
 /// The keys of the write-ahead log beside the state's fields in the file.
 const JOURNAL: &str = "journal";
@@ -95,19 +95,18 @@ fn read_state_text(path: &Path) -> Result<String, StateError> {
     })
 }
 
-fn corrupt(e: &serde_json::Error) -> StateError {
+fn corrupt(error: JsonError) -> StateError {
     StateError::Corrupt {
         path: PathBuf::new(),
-        line: e.line(),
-        column: e.column(),
-        message: crate::config::strip_position(e),
+        error,
     }
 }
 
 /// Parses a state file: the schema first (so a newer file says so instead
 /// of "unknown field"), the log taken out, then the state, strictly.
 fn parse_state_file(text: &str) -> Result<Committed, StateError> {
-    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| corrupt(&e))?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| corrupt(JsonError::from_serde(&e)))?;
     let schema = value.get("schema").and_then(serde_json::Value::as_u64);
     if schema != Some(u64::from(STATE_SCHEMA)) {
         return Err(StateError::Schema {
@@ -147,15 +146,8 @@ fn take_log<T: serde::de::DeserializeOwned>(
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    serde_json::from_value(value).map_err(|e| {
-        let (line, column) = position_of_key(text, key);
-        StateError::Corrupt {
-            path: PathBuf::new(),
-            line,
-            column,
-            message: format!("{key}: {e}"),
-        }
-    })
+    serde_json::from_value(value)
+        .map_err(|e| corrupt(JsonError::at_key(text, key, format!("{key}: {e}"))))
 }
 
 /// The error of the state's fields, with its position in the text: the
@@ -164,25 +156,11 @@ fn take_log<T: serde::de::DeserializeOwned>(
 fn positioned(text: &str, error: &serde_json::Error) -> StateError {
     let message = error.to_string();
     match serde_json::from_str::<RolloutState>(text) {
-        Err(e) if crate::config::strip_position(&e) == message => corrupt(&e),
-        _ => StateError::Corrupt {
-            path: PathBuf::new(),
-            line: 0,
-            column: 0,
-            message,
-        },
+        Err(e) if crate::config::strip_position(&e) == message => {
+            corrupt(JsonError::from_serde(&e))
+        }
+        _ => corrupt(JsonError::new(0, 0, message)),
     }
-}
-
-/// The 1-based line and column of `"key":` in `text` (0, 0 when absent).
-fn position_of_key(text: &str, key: &str) -> (usize, usize) {
-    let needle = format!("\"{key}\"");
-    text.find(&needle).map_or((0, 0), |at| {
-        let before = &text[..at];
-        let line = before.matches('\n').count() + 1;
-        let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
-        (line, column)
-    })
 }
 
 impl RolloutState {
@@ -304,7 +282,8 @@ mod tests {
         value[JOURNAL] = serde_json::json!([{ "nonsense": true }]);
         let text = serde_json::to_string_pretty(&value).unwrap();
         match RolloutState::from_json(&text) {
-            Err(StateError::Corrupt { line, message, .. }) => {
+            Err(StateError::Corrupt { error, .. }) => {
+                let (line, message) = (error.line, error.message);
                 assert!(message.starts_with("journal: "), "{message}");
                 let want = text
                     .lines()
@@ -319,7 +298,8 @@ mod tests {
         value["stagee"] = serde_json::json!(1);
         let text = serde_json::to_string_pretty(&value).unwrap();
         match RolloutState::from_json(&text) {
-            Err(StateError::Corrupt { line, message, .. }) => {
+            Err(StateError::Corrupt { error, .. }) => {
+                let (line, message) = (error.line, error.message);
                 assert!(message.contains("unknown field `stagee`"), "{message}");
                 assert!(line > 1, "{line}");
             }

@@ -371,7 +371,7 @@ fn edit(
             }
             None
         }
-        Err(e @ (ConfigError::Syntax { .. } | ConfigError::TooLarge { .. })) => {
+        Err(e @ (ConfigError::Syntax(_) | ConfigError::TooLarge { .. })) => {
             return Err(FlagsFileError::Invalid {
                 path: PathBuf::new(),
                 source: e,

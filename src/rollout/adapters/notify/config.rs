@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+use crate::JsonError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -495,16 +496,9 @@ impl NotifyConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_json(&text, base, &ProcessSecrets).map_err(|e| match e {
-            NotifyError::Parse {
-                line,
-                column,
-                message,
-                ..
-            } => NotifyError::Parse {
+            NotifyError::Parse { error, .. } => NotifyError::Parse {
                 path: path.to_path_buf(),
-                line,
-                column,
-                message,
+                error,
             },
             other => other,
         })
@@ -524,9 +518,7 @@ impl NotifyConfig {
     ) -> Result<NotifyConfig, NotifyError> {
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| NotifyError::Parse {
             path: PathBuf::from("--notify"),
-            line: e.line(),
-            column: e.column(),
-            message: crate::rollout::redacted_message(&e),
+            error: JsonError::from_serde(&e).with_message(crate::rollout::redacted_message(&e)),
         })?;
         let mut config = NotifyConfig::default();
         for (i, w) in raw.webhooks.iter().enumerate() {
@@ -823,7 +815,10 @@ mod tests {
             assert!(e.starts_with(field), "{text}: {e}");
         }
         let e = parse(r#"{ "slak": {} }"#).unwrap_err();
-        assert!(matches!(e, NotifyError::Parse { line: 1, .. }), "{e}");
+        assert!(
+            matches!(&e, NotifyError::Parse { error, .. } if error.line == 1),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The gate's JSON config: where Prometheus is, how to authenticate, and the
 //! PromQL templates, with defaults for the Genesis metrics.
 
+use crate::JsonError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -301,15 +302,8 @@ pub enum GateError {
         source: std::io::Error,
     },
     /// The config is not valid JSON for a gate.
-    #[error("gate config is not valid: {message} at line {line} column {column}")]
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What the parser said.
-        message: String,
-    },
+    #[error("gate config is not valid: {0}")]
+    Syntax(JsonError),
     /// A number is out of its bounds.
     #[error("{field}: {message}")]
     Bounds {
@@ -452,10 +446,10 @@ impl GateConfig {
     /// text that is not a gate config; `Bounds` for a number out of bounds;
     /// `Template` for a query that names an unknown variable.
     pub fn from_json(text: &str) -> Result<GateConfig, GateError> {
-        let config: GateConfig = serde_json::from_str(text).map_err(|e| GateError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: crate::rollout::redacted_message(&e),
+        let config: GateConfig = serde_json::from_str(text).map_err(|e| {
+            GateError::Syntax(
+                JsonError::from_serde(&e).with_message(crate::rollout::redacted_message(&e)),
+            )
         })?;
         config.check_bounds()?;
         config.rendered_queries()?;
@@ -798,7 +792,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused_with_a_position() {
         let err = GateConfig::from_json("{\n \"prometheus\": {\"ur\": \"x\"}}").unwrap_err();
-        assert!(matches!(err, GateError::Syntax { line: 2, .. }), "{err}");
+        assert!(matches!(&err, GateError::Syntax(e) if e.line == 2), "{err}");
         assert!(err.to_string().contains("unknown field `ur`"), "{err}");
     }
 }

@@ -16,6 +16,7 @@
 //!   "events": [ { "from": "30h", "to": "30h6m", "error_rate": 0.012 } ] }
 //! ```
 
+use crate::JsonError;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -233,15 +234,8 @@ fn one_minute() -> Duration {
 #[non_exhaustive]
 pub enum ScenarioError {
     /// Not JSON, or not the scenario's shape.
-    #[error("scenario is not valid: {message} at line {line} column {column}")]
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What the parser said.
-        message: String,
-    },
+    #[error("scenario is not valid: {0}")]
+    Syntax(JsonError),
     /// A value out of range, with its field.
     #[error("scenario field {field}: {message}")]
     Invalid {
@@ -270,11 +264,8 @@ impl Scenario {
     /// `ScenarioError::Syntax` (with its line and column) for text that is not
     /// a scenario; `Invalid` as for [`validate`](Self::validate).
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
-        let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: crate::config::strip_position(&e),
-        })?;
+        let s: Scenario = serde_json::from_str(text)
+            .map_err(|e| ScenarioError::Syntax(JsonError::from_serde(&e)))?;
         s.validate()?;
         Ok(s)
     }
