@@ -97,6 +97,7 @@ mod evaluation;
 mod exposure;
 #[cfg(feature = "rollout")]
 mod failpoint;
+mod file_error;
 mod flag;
 #[cfg(feature = "flagd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "flagd")))]
@@ -126,6 +127,7 @@ pub use config::{ConfigError, JsonError, Problem, ProblemKind, MAX_CONFIG_BYTES}
 pub use context::{Attribute, AttributeKey, AttributeValue, Context, KEY_ATTRIBUTE};
 pub use evaluation::{Evaluation, Reason};
 pub use exposure::{Exposure, ExposureCallback, ExposureCount};
+pub use file_error::FileError;
 pub use flag::{Flag, FlagClass, Targeting};
 pub use handle::FlagHandle;
 pub use percentage::{Percentage, PercentageError};

@@ -139,7 +139,7 @@ fn files_load_and_a_bad_file_keeps_the_last_good_snapshot() {
     let missing = store
         .replace_from_file(dir.path().join("nope.json"))
         .unwrap_err();
-    assert!(matches!(missing, ConfigError::Io { .. }), "{missing:?}");
+    assert!(matches!(missing, ConfigError::Io(_)), "{missing:?}");
     assert!(missing.to_string().contains("nope.json"));
 
     std::fs::write(&path, b"{\"version\":1,\xff}").unwrap();

@@ -1,7 +1,7 @@
 //! [`ConfigError`] and the [`Problem`]s of an invalid document.
 
+use crate::FileError;
 use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
 use super::json_error::JsonError;
@@ -12,14 +12,8 @@ use super::json_error::JsonError;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read flag config {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// The document is larger than [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES).
     #[error("flag config is {size} bytes, over the limit of {limit} bytes")]
     TooLarge {
@@ -73,7 +67,7 @@ impl ConfigError {
 
     pub(crate) fn in_file(self, path: PathBuf) -> Self {
         match self {
-            already @ (ConfigError::Io { .. } | ConfigError::File { .. }) => already,
+            already @ (ConfigError::Io(_) | ConfigError::File { .. }) => already,
             other => ConfigError::File {
                 path,
                 source: Box::new(other),

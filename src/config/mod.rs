@@ -39,6 +39,7 @@ mod problems;
 mod targeting;
 mod validate;
 
+use crate::FileError;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -79,9 +80,12 @@ pub(crate) fn parse(text: &str) -> Result<ValidConfig, ConfigError> {
 /// Reads a config file, refusing files over [`MAX_CONFIG_BYTES`] without
 /// reading them whole.
 pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
-    let io = |source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
+    let io = |source| {
+        ConfigError::Io(FileError::new(
+            "cannot read flag config",
+            path.to_path_buf(),
+            source,
+        ))
     };
     let file = File::open(path).map_err(io)?;
     let mut bytes = Vec::new();

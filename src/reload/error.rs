@@ -1,7 +1,7 @@
 //! [`ReloadError`]: why a check of a flags source changed nothing.
 
+use crate::FileError;
 use std::io;
-use std::path::PathBuf;
 
 use crate::config::ConfigError;
 
@@ -58,14 +58,8 @@ pub enum ReloadError {
         message: String,
     },
     /// The on-disk cache could not be written.
-    #[error("cannot write the flags cache {}: {source}", path.display())]
-    CacheWrite {
-        /// The cache file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    CacheWrite(FileError),
     /// The polling thread could not be started.
     #[error("cannot start the flags reload thread: {0}")]
     Spawn(#[source] io::Error),

@@ -21,6 +21,7 @@
 //!
 //! [`racy_window`]: HttpReloaderBuilder::racy_window
 
+use crate::FileError;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -405,10 +406,11 @@ impl HttpSource {
         if outcome == Outcome::Installed {
             if let Some(path) = &self.cache {
                 tracker.stats.cache_error = write_cache(path, bytes).err().map(|source| {
-                    Arc::new(ReloadError::CacheWrite {
-                        path: path.clone(),
+                    Arc::new(ReloadError::CacheWrite(FileError::new(
+                        "cannot write the flags cache",
+                        path.clone(),
                         source,
-                    })
+                    )))
                 });
             }
         }
@@ -458,7 +460,7 @@ impl HttpSource {
                 tracker.stats.from_cache = true;
             }
             // No cache yet: nothing to say.
-            Err(ConfigError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            Err(ConfigError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => tracker.stats.cache_error = Some(Arc::new(ReloadError::Config(e))),
         }
     }

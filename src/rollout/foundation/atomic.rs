@@ -5,6 +5,7 @@
 //! killed writer may leave a temporary file, which [`sweep_temp_files`]
 //! removes.
 
+use crate::FileError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -44,11 +45,7 @@ pub struct StagedFile {
 }
 
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
-    move |source| StateError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StateError::Io(FileError::new(action, path.to_path_buf(), source))
 }
 
 fn folder_of(path: &Path) -> PathBuf {

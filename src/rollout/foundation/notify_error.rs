@@ -1,6 +1,7 @@
 //! [`NotifyError`]: why a notification file is unusable or a delivery
 //! failed, with where.
 
+use crate::FileError;
 use crate::JsonError;
 use std::path::PathBuf;
 
@@ -10,16 +11,8 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum NotifyError {
     /// A file could not be read or written.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// The notification file is not valid JSON or has fields it should not.
     #[error("{}:{}:{}: {}", path.display(), error.line, error.column, error.message)]
     Parse {

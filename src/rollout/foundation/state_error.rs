@@ -1,8 +1,8 @@
 //! Why a state file, the audit log or an atomic write failed: the store's one
 //! error type, with the file it is about.
 
+use crate::FileError;
 use crate::JsonError;
-use std::io;
 use std::path::{Path, PathBuf};
 
 /// Why a state file could not be saved or loaded.
@@ -10,16 +10,8 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum StateError {
     /// Reading, writing, syncing or renaming failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// The file is not a rollout state (truncated, corrupt, wrong shape).
     #[error("rollout state {} is corrupt: {error}; it was not changed (restore it from a backup or the audit log)", path.display())]
     Corrupt {

@@ -3,6 +3,7 @@
 //! decision) and the append-only [`AuditLog`].
 
 use crate::config::strip_position;
+use crate::FileError;
 use crate::JsonError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -147,10 +148,12 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| StateError::Io {
-                action: "cannot open the audit log",
-                path: path.clone(),
-                source,
+            .map_err(|source| {
+                StateError::Io(FileError::new(
+                    "cannot open the audit log",
+                    path.clone(),
+                    source,
+                ))
             })?;
         Ok(AuditLog { path, file })
     }
@@ -161,10 +164,12 @@ impl AuditLog {
     ///
     /// `StateError::Io` when the line cannot be written or synced.
     pub fn append(&mut self, record: &AuditRecord) -> Result<(), StateError> {
-        let io = |source| StateError::Io {
-            action: "cannot append to the audit log",
-            path: self.path.clone(),
-            source,
+        let io = |source| {
+            StateError::Io(FileError::new(
+                "cannot append to the audit log",
+                self.path.clone(),
+                source,
+            ))
         };
         let mut line = serde_json::to_vec(record).map_err(|e| io(io::Error::other(e)))?;
         line.push(b'\n');
@@ -181,10 +186,12 @@ impl AuditLog {
     /// `StateError::Io` when the log exists but cannot be read.
     pub fn last_revision(path: impl AsRef<Path>) -> Result<Option<u64>, StateError> {
         let path = path.as_ref();
-        let io = |source| StateError::Io {
-            action: "cannot read the audit log",
-            path: path.to_path_buf(),
-            source,
+        let io = |source| {
+            StateError::Io(FileError::new(
+                "cannot read the audit log",
+                path.to_path_buf(),
+                source,
+            ))
         };
         let mut file = match File::open(path) {
             Ok(f) => f,
@@ -216,10 +223,12 @@ impl AuditLog {
     /// naming the line that is not an audit record.
     pub fn read(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StateError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| StateError::Io {
-            action: "cannot read the audit log",
-            path: path.to_path_buf(),
-            source,
+        let text = fs::read_to_string(path).map_err(|source| {
+            StateError::Io(FileError::new(
+                "cannot read the audit log",
+                path.to_path_buf(),
+                source,
+            ))
         })?;
         text.lines()
             .enumerate()

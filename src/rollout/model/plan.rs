@@ -2,6 +2,7 @@
 //! criteria, the final validation window and the sign-offs. Plans are data:
 //! JSON files, validated on load; [`Plan::six_day`] is the default.
 
+use crate::FileError;
 use crate::JsonError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -123,14 +124,8 @@ fn yes() -> bool {
 #[non_exhaustive]
 pub enum PlanError {
     /// The file could not be read.
-    #[error("cannot read plan {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// Not JSON, or not the plan's shape (unknown field, wrong type, bad duration).
     #[error("plan is not valid: {0}")]
     Syntax(JsonError),
@@ -244,11 +239,13 @@ impl Plan {
     /// [`from_json`](Self::from_json).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref();
-        let text =
-            crate::rollout::foundation::read::read_text(path).map_err(|source| PlanError::Io {
-                path: path.to_path_buf(),
+        let text = crate::rollout::foundation::read::read_text(path).map_err(|source| {
+            PlanError::Io(FileError::new(
+                "cannot read plan",
+                path.to_path_buf(),
                 source,
-            })?;
+            ))
+        })?;
         Plan::from_json(&text)
     }
 

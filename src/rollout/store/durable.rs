@@ -10,6 +10,7 @@
 //! never carries it, and [`RolloutState::load`] reads a state file with or
 //! without one.
 
+use crate::FileError;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -73,26 +74,27 @@ impl Committed {
 }
 
 fn save_json(path: &Path, value: &impl Serialize) -> Result<(), StateError> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(|e| StateError::Io {
-        action: "cannot serialise the state for",
-        path: path.to_path_buf(),
-        source: io::Error::other(e),
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| {
+        StateError::Io(FileError::new(
+            "cannot serialise the state for",
+            path.to_path_buf(),
+            io::Error::other(e),
+        ))
     })?;
     text.push(b'\n');
-    crate::failpoint::fail_io("state.save").map_err(|source| StateError::Io {
-        action: "cannot save the state to",
-        path: path.to_path_buf(),
-        source,
+    crate::failpoint::fail_io("state.save").map_err(|source| {
+        StateError::Io(FileError::new(
+            "cannot save the state to",
+            path.to_path_buf(),
+            source,
+        ))
     })?;
     write_atomically(path, &text)
 }
 
 fn read_state_text(path: &Path) -> Result<String, StateError> {
-    crate::rollout::foundation::read::read_text(path).map_err(|source| StateError::Io {
-        action: "cannot read",
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::rollout::foundation::read::read_text(path)
+        .map_err(|source| StateError::Io(FileError::new("cannot read", path.to_path_buf(), source)))
 }
 
 fn corrupt(error: JsonError) -> StateError {

@@ -1,5 +1,6 @@
 //! [`ControllerError`]: why the engine refused or failed, with where.
 
+use crate::FileError;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -14,16 +15,8 @@ use crate::rollout::{OperationError, PlanError, StateError, Timestamp};
 #[non_exhaustive]
 pub enum ControllerError {
     /// A file operation failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// Saving or loading the state, or writing atomically, failed.
     #[error(transparent)]
     State(#[from] StateError),

@@ -1,6 +1,7 @@
 //! The files an engine owns beside its state file, and the flags file it
 //! writes through a [`FlagsWriter`].
 
+use crate::FileError;
 use std::path::{Path, PathBuf};
 
 use std::fs;
@@ -187,11 +188,7 @@ impl FileFlags {
         let target = self.file.target()?;
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
-            move |source| ControllerError::Io {
-                action,
-                path,
-                source,
-            }
+            move |source| ControllerError::Io(FileError::new(action, path, source))
         };
         let meta = fs::metadata(&target).map_err(io("cannot inspect", &target))?;
         let broken = read_regular(&target, Follow::Symlinks, MAX_FILE_BYTES)

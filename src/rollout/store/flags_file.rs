@@ -4,8 +4,8 @@
 //! and owner; a symlink stays a symlink and the file it points to is the one
 //! rewritten, atomically.
 
+use crate::FileError;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, ConfigError};
@@ -42,16 +42,8 @@ pub struct FlagsFile {
 #[non_exhaustive]
 pub enum FlagsFileError {
     /// Resolving, inspecting or reading the file failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// The file is not a valid flag config.
     #[error("{} is not a valid flag config: {source}", describe(path))]
     Invalid {
@@ -179,10 +171,8 @@ impl FlagsFile {
     ///
     /// `FlagsFileError::Io` when the path cannot be resolved.
     pub fn target(&self) -> Result<PathBuf, FlagsFileError> {
-        fs::canonicalize(&self.path).map_err(|source| FlagsFileError::Io {
-            action: "cannot resolve",
-            path: self.path.clone(),
-            source,
+        fs::canonicalize(&self.path).map_err(|source| {
+            FlagsFileError::Io(FileError::new("cannot resolve", self.path.clone(), source))
         })
     }
 
@@ -193,17 +183,13 @@ impl FlagsFile {
             crate::rollout::foundation::read::Follow::Symlinks,
             u64::MAX,
         )
-        .map_err(|source| FlagsFileError::Io {
-            action: "cannot read",
-            path: self.path.clone(),
-            source,
+        .map_err(|source| {
+            FlagsFileError::Io(FileError::new("cannot read", self.path.clone(), source))
         })?;
         config::read_file(file).map_err(|e| match e {
-            ConfigError::Io { source, .. } => FlagsFileError::Io {
-                action: "cannot read",
-                path: self.path.clone(),
-                source,
-            },
+            ConfigError::Io(e) => {
+                FlagsFileError::Io(FileError::new("cannot read", self.path.clone(), e.source))
+            }
             ConfigError::File { source, .. } => FlagsFileError::Invalid {
                 path: self.path.clone(),
                 source: *source,
@@ -262,10 +248,8 @@ impl FlagsFile {
         percentage: Percentage,
     ) -> Result<Option<StagedFile>, FlagsFileError> {
         let target = self.target()?;
-        let meta = fs::metadata(&target).map_err(|source| FlagsFileError::Io {
-            action: "cannot inspect",
-            path: target.clone(),
-            source,
+        let meta = fs::metadata(&target).map_err(|source| {
+            FlagsFileError::Io(FileError::new("cannot inspect", target.clone(), source))
         })?;
         let text = self.read(&target)?;
         let Some(edited) = edit(&text, rollout, percentage).map_err(|e| e.at(&self.path))? else {

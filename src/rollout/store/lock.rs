@@ -10,6 +10,7 @@
 // (see Cargo.toml); the crate's rust-version (1.87) is the evaluator's.
 #![allow(clippy::incompatible_msrv)]
 
+use crate::FileError;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -39,11 +40,7 @@ impl EngineLock {
     pub fn acquire(path: &Path, holder: &LockHolder) -> Result<EngineLock, ControllerError> {
         let io = |action: &'static str| {
             let path = path.to_path_buf();
-            move |source| ControllerError::Io {
-                action,
-                path,
-                source,
-            }
+            move |source| ControllerError::Io(FileError::new(action, path, source))
         };
         let file = match OpenOptions::new()
             .create(true)

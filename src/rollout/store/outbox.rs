@@ -9,6 +9,7 @@
 //! cursor, delivers them in order and moves the cursor: what is after the
 //! cursor is pending, also across a `kill -9`.
 
+use crate::FileError;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -87,11 +88,7 @@ pub struct PendingDeliveries {
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> NotifyError + 'a {
-    move |source| NotifyError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| NotifyError::Io(FileError::new(action, path.to_path_buf(), source))
 }
 
 /// Reads JSON lines; a torn last line (a writer killed mid-append, without
@@ -269,10 +266,12 @@ impl Outbox {
             revision,
         })
         .map_err(|e| io("cannot write", &path)(io::Error::other(e)))?;
-        write_atomically(&path, &text).map_err(|e| NotifyError::Io {
-            action: "cannot write the cursor",
-            path: path.clone(),
-            source: io::Error::other(e.to_string()),
+        write_atomically(&path, &text).map_err(|e| {
+            NotifyError::Io(FileError::new(
+                "cannot write the cursor",
+                path.clone(),
+                io::Error::other(e.to_string()),
+            ))
         })
     }
 
@@ -301,10 +300,12 @@ impl Outbox {
         targets.dedup();
         let mut removed = Vec::new();
         for t in targets {
-            removed.extend(sweep_temp_files(&t).map_err(|e| NotifyError::Io {
-                action: "cannot sweep",
-                path: t.clone(),
-                source: io::Error::other(e.to_string()),
+            removed.extend(sweep_temp_files(&t).map_err(|e| {
+                NotifyError::Io(FileError::new(
+                    "cannot sweep",
+                    t.clone(),
+                    io::Error::other(e.to_string()),
+                ))
             })?);
         }
         Ok(removed)

@@ -22,6 +22,7 @@
 //! uid, named from the user database); the `by` text in the request is only
 //! recorded beside it as a claim.
 
+use crate::FileError;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,11 +110,7 @@ pub struct Mailbox {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ControllerError {
     let path = path.to_path_buf();
-    move |source| ControllerError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| ControllerError::Io(FileError::new(action, path, source))
 }
 
 impl Mailbox {

@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+use crate::FileError;
 use crate::JsonError;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -477,10 +478,12 @@ impl NotifyConfig {
     /// and column, secrets redacted), `Invalid` (naming the field) or `Secret`
     /// (a secret that cannot be resolved).
     pub fn from_file(path: &Path) -> Result<NotifyConfig, NotifyError> {
-        let io = |source| NotifyError::Io {
-            action: "cannot read the notification file",
-            path: path.to_path_buf(),
-            source,
+        let io = |source| {
+            NotifyError::Io(FileError::new(
+                "cannot read the notification file",
+                path.to_path_buf(),
+                source,
+            ))
         };
         let bytes = crate::rollout::foundation::read::read_regular(
             path,

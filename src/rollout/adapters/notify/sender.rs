@@ -2,6 +2,7 @@
 //! with retries, backoff, jitter and a bounded give-up. Decisions never wait
 //! for it.
 
+use crate::FileError;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
@@ -195,10 +196,12 @@ impl Notifier {
             let handle = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || worker.run())
-                .map_err(|source| NotifyError::Io {
-                    action: "cannot start the delivery thread for",
-                    path: outbox.events.clone(),
-                    source,
+                .map_err(|source| {
+                    NotifyError::Io(FileError::new(
+                        "cannot start the delivery thread for",
+                        outbox.events.clone(),
+                        source,
+                    ))
                 })?;
             threads.push(handle);
         }

@@ -1,6 +1,7 @@
 //! The gate's JSON config: where Prometheus is, how to authenticate, and the
 //! PromQL templates, with defaults for the Genesis metrics.
 
+use crate::FileError;
 use crate::JsonError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -293,14 +294,8 @@ fn default_health_checks() -> BTreeMap<String, String> {
 #[non_exhaustive]
 pub enum GateError {
     /// The config file could not be read.
-    #[error("cannot read gate config {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// The config is not valid JSON for a gate.
     #[error("gate config is not valid: {0}")]
     Syntax(JsonError),
@@ -541,11 +536,13 @@ impl GateConfig {
     /// [`from_json`](Self::from_json).
     pub fn from_file(path: impl AsRef<Path>) -> Result<GateConfig, GateError> {
         let path = path.as_ref();
-        let text =
-            crate::rollout::foundation::read::read_text(path).map_err(|source| GateError::Io {
-                path: path.to_path_buf(),
+        let text = crate::rollout::foundation::read::read_text(path).map_err(|source| {
+            GateError::Io(FileError::new(
+                "cannot read gate config",
+                path.to_path_buf(),
                 source,
-            })?;
+            ))
+        })?;
         GateConfig::from_json(&text)
     }
 
