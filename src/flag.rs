@@ -403,6 +403,25 @@ impl Flag {
                 }
                 Serve::Split(_) => return compact::NONE,
             };
+            if let (Serve::Variant(variant), [condition]) = (&rule.serve, &*rule.conditions) {
+                match condition.compact() {
+                    Some(Op::In {
+                        attribute,
+                        dictionary,
+                        negate,
+                        codes,
+                    }) => program.push(Op::When {
+                        attribute,
+                        dictionary,
+                        negate,
+                        codes,
+                        variant: *variant,
+                        enabled: self.is_on(*variant),
+                    }),
+                    _ => return compact::NONE,
+                }
+                continue;
+            }
             program.push(Op::Rule {
                 conditions,
                 arms,

@@ -49,7 +49,11 @@ fn head_tail(bytes: &[u8]) -> (u64, u64) {
 }
 
 /// Multiply-xorshift over the head, tail and length, and for names over 16
-/// bytes every middle word. Flag names come from the operator's config; a
+/// bytes every middle word; the table takes the low bits, so the result is
+/// the last product's high half folded onto its low half (a product's low
+/// bits depend only on its input's low bits: names that differ only in
+/// their last bytes, `flag_0001` .. `flag_0999`, would otherwise share low
+/// bits and probe long runs). Flag names come from the operator's config; a
 /// collision only lengthens a probe, never changes an answer.
 #[inline(always)]
 fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
@@ -62,7 +66,7 @@ fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
         h = (h.rotate_left(29) ^ word(bytes, at)).wrapping_mul(K);
         at += 8;
     }
-    h ^ (h >> 32)
+    h.swap_bytes() ^ h
 }
 
 /// Whether the middle bytes (between the head and tail words) agree; only

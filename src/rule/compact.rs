@@ -5,7 +5,7 @@
 //! rules or its conditions: the flags of a request then cost about what
 //! flags without rules do.
 
-use super::condition::{Memo, ValueMemo};
+use super::condition::ValueMemo;
 use super::Dictionary;
 use crate::bucket::Seed;
 use crate::bucket_source::BucketSource;
@@ -25,6 +25,16 @@ pub(crate) enum Op {
         variant: u16,
         enabled: bool,
     },
+    /// A rule of one `In` test (as [`Op::In`]) that serves `variant`: the
+    /// common targeting rule in one word.
+    When {
+        attribute: AttributeKey,
+        dictionary: u32,
+        negate: bool,
+        codes: [u32; 2],
+        variant: u16,
+        enabled: bool,
+    },
     /// A split's seed.
     Seed(Seed),
     /// A split's arm: the variant of buckets under `end`.
@@ -33,13 +43,14 @@ pub(crate) enum Op {
         variant: u16,
         enabled: bool,
     },
-    /// `attribute in values`, the values' ids in `dictionary` (one or two).
+    /// `attribute in values`: the memo codes (see [`ValueMemo`]) of the
+    /// values' ids in `dictionary`, one or two (one value is written twice),
+    /// so a test is one load and two compares.
     In {
         attribute: AttributeKey,
         dictionary: u32,
         negate: bool,
-        ids: [u32; 2],
-        two: bool,
+        codes: [u32; 2],
     },
     /// No rule matched: the default variant (for a bucketed flag, to the
     /// keys under its percentage) or the off variant.
@@ -76,44 +87,43 @@ pub(crate) fn run<S: BucketSource>(
     memo: Option<&ValueMemo>,
     buckets: &S,
 ) -> Option<Evaluation> {
-    let mut at = start as usize;
+    let mut rest = ops.get(start as usize..)?;
     loop {
-        match *ops.get(at)? {
+        let (op, after) = rest.split_first()?;
+        match *op {
+            Op::When {
+                attribute,
+                dictionary,
+                negate,
+                codes,
+                variant,
+                enabled,
+            } => {
+                rest = after;
+                let code = memo?.code(dictionary, attribute, context, dictionaries);
+                if code == ValueMemo::DIRECT {
+                    return None;
+                }
+                if (code == codes[0] || code == codes[1]) != negate {
+                    return Some(Evaluation {
+                        enabled,
+                        reason: Reason::RuleMatch,
+                        bucket: None,
+                        variant: Some(variant),
+                    });
+                }
+            }
             Op::Rule {
                 conditions,
                 arms,
                 variant,
                 enabled,
             } => {
-                let first = at + 1;
-                at = first + usize::from(conditions);
-                let split = at;
-                if arms != 0 {
-                    at += 1 + usize::from(arms);
-                }
-                let mut all = true;
-                for op in ops.get(first..at)? {
-                    let Op::In {
-                        attribute,
-                        dictionary,
-                        negate,
-                        ids,
-                        two,
-                    } = *op
-                    else {
-                        return None;
-                    };
-                    let found = match memo?.get(dictionary, attribute, context, dictionaries) {
-                        Memo::Nothing => false,
-                        Memo::Id(id) => id == ids[0] || (two && id == ids[1]),
-                        Memo::Direct => return None,
-                    };
-                    if found == negate {
-                        all = false;
-                        break;
-                    }
-                }
-                if !all {
+                let (tests, after) = after.split_at_checked(usize::from(conditions))?;
+                let split_len = if arms == 0 { 0 } else { 1 + usize::from(arms) };
+                let (split, after) = after.split_at_checked(split_len)?;
+                rest = after;
+                if !all_hold(tests, context, dictionaries, memo)? {
                     continue;
                 }
                 if arms == 0 {
@@ -129,12 +139,12 @@ pub(crate) fn run<S: BucketSource>(
                 if key.is_empty() {
                     continue;
                 }
-                let Op::Seed(seed) = *ops.get(split)? else {
+                let (&Op::Seed(seed), arms) = split.split_first()? else {
                     return None;
                 };
                 let bucket = buckets.bucket(seed, key);
                 let mut served = None;
-                for op in ops.get(split + 1..at)? {
+                for op in arms {
                     let Op::Arm {
                         end,
                         variant,
@@ -187,4 +197,34 @@ pub(crate) fn run<S: BucketSource>(
             Op::In { .. } | Op::Seed(_) | Op::Arm { .. } => return None,
         }
     }
+}
+
+/// Whether every test of a rule holds; `None` when one needs the memo and
+/// there is none, or its attribute is not a string.
+#[inline(always)]
+fn all_hold(
+    tests: &[Op],
+    context: &Context<'_>,
+    dictionaries: &[Dictionary],
+    memo: Option<&ValueMemo>,
+) -> Option<bool> {
+    for op in tests {
+        let Op::In {
+            attribute,
+            dictionary,
+            negate,
+            codes,
+        } = *op
+        else {
+            return None;
+        };
+        let code = memo?.code(dictionary, attribute, context, dictionaries);
+        if code == ValueMemo::DIRECT {
+            return None;
+        }
+        if (code == codes[0] || code == codes[1]) == negate {
+            return Some(false);
+        }
+    }
+    Some(true)
 }

@@ -311,6 +311,15 @@ pub(crate) enum Memo {
 }
 
 impl ValueMemo {
+    /// A code: the attribute is missing, or a string no condition names.
+    pub(crate) const NOTHING: u32 = 1;
+    /// A code: the attribute is not a string (conditions read it directly).
+    pub(crate) const DIRECT: u32 = 2;
+    /// The code of the string with id `id` (`None` when it does not fit).
+    pub(crate) fn id_code(id: u32) -> Option<u32> {
+        id.checked_add(3)
+    }
+
     /// What the context holds for the attribute of dictionary `index`,
     /// looked up on first use.
     #[inline(always)]
@@ -321,25 +330,55 @@ impl ValueMemo {
         context: &Context<'_>,
         dictionaries: &[super::Dictionary],
     ) -> Memo {
-        let Some(cell) = self.slots.get(index as usize) else {
+        if index as usize >= MEMO_SLOTS {
             return Memo::Direct;
-        };
-        let mut code = cell.get();
-        if code == 0 {
-            code = match (context.find(attribute), dictionaries.get(index as usize)) {
-                (None, _) => 1,
-                (Some(AttributeValue::String(s)), Some(d)) => {
-                    d.get(s).map_or(1, |id| id.saturating_add(3))
-                }
-                _ => 2,
-            };
-            cell.set(code);
         }
-        match code {
-            1 => Memo::Nothing,
-            2 => Memo::Direct,
+        match self.code(index, attribute, context, dictionaries) {
+            Self::NOTHING => Memo::Nothing,
+            Self::DIRECT => Memo::Direct,
             id => Memo::Id(id - 3),
         }
+    }
+
+    /// The raw code of dictionary `index` (below [`MEMO_SLOTS`], as compact
+    /// programs guarantee; a larger index reads another slot's code, which
+    /// only a bug could ask for), looked up on first use: one load and one
+    /// compare when it is known.
+    #[inline(always)]
+    pub(crate) fn code(
+        &self,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> u32 {
+        debug_assert!((index as usize) < MEMO_SLOTS);
+        let cell = &self.slots[index as usize % MEMO_SLOTS];
+        let code = cell.get();
+        if code != 0 {
+            return code;
+        }
+        Self::fill(cell, index, attribute, context, dictionaries)
+    }
+
+    /// Looks the attribute up in its dictionary (once per view and dictionary).
+    #[inline(never)]
+    fn fill(
+        cell: &Cell<u32>,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> u32 {
+        let code = match (context.find(attribute), dictionaries.get(index as usize)) {
+            (None, _) => Self::NOTHING,
+            (Some(AttributeValue::String(s)), Some(d)) => {
+                d.get(s).and_then(Self::id_code).unwrap_or(Self::NOTHING)
+            }
+            _ => Self::DIRECT,
+        };
+        cell.set(code);
+        code
     }
 }
 
@@ -354,17 +393,16 @@ impl Condition {
         if self.attribute == AttributeKey::KEY || interned.dictionary as usize >= MEMO_SLOTS {
             return None;
         }
-        let (ids, two) = match *interned.ids {
-            [a] => ([a, a], false),
-            [a, b] => ([a, b], true),
+        let codes = match *interned.ids {
+            [a] => [ValueMemo::id_code(a)?; 2],
+            [a, b] => [ValueMemo::id_code(a)?, ValueMemo::id_code(b)?],
             _ => return None,
         };
         Some(super::compact::Op::In {
             attribute: self.attribute,
             dictionary: interned.dictionary,
             negate: self.negate,
-            ids,
-            two,
+            codes,
         })
     }
 
