@@ -28,7 +28,7 @@ pub(crate) enum Compare {
 }
 
 impl Compare {
-    fn holds(self, ordering: Option<std::cmp::Ordering>) -> bool {
+    pub(crate) fn holds(self, ordering: Option<std::cmp::Ordering>) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match (self, ordering) {
             (_, None) => false,
@@ -201,6 +201,52 @@ impl Packed {
     fn all(values: &[Box<str>]) -> Option<Box<[Packed]>> {
         values.iter().map(|v| Packed::of(v.as_bytes())).collect()
     }
+}
+
+/// Whether `s` holds `test` (`equals`, which is also an exact `in`,
+/// `starts_with` or `ends_with`) with one of `values`, packed strings;
+/// `false` for `contains` (never packed) and for a value that is `None`.
+#[inline(always)]
+pub(crate) fn packed_holds(
+    test: TextOp,
+    s: &[u8],
+    mut values: impl Iterator<Item = Option<Packed>>,
+) -> bool {
+    match test {
+        TextOp::EndsWith => values.any(|v| {
+            v.is_some_and(|v| {
+                s.len()
+                    .checked_sub(v.len as usize)
+                    .and_then(|from| s.get(from..))
+                    .and_then(Packed::of)
+                    .is_some_and(|tail| tail == v)
+            })
+        }),
+        TextOp::StartsWith => values.any(|v| {
+            v.is_some_and(|v| {
+                s.get(..v.len as usize)
+                    .and_then(Packed::of)
+                    .is_some_and(|head| head == v)
+            })
+        }),
+        TextOp::Equals => Packed::of(s).is_some_and(|p| values.any(|v| v == Some(p))),
+        TextOp::Contains => false,
+    }
+}
+
+/// A condition as a compact program may read it (see [`Condition::form`]).
+pub(crate) enum Form<'a> {
+    /// An exact `in`: its dictionary and ids (see [`Interned`]), and its
+    /// values packed when the list is short and every value packs.
+    In {
+        dictionary: u32,
+        ids: &'a [u32],
+        packed: Option<&'a [Packed]>,
+    },
+    /// `equals`, `starts_with` or `ends_with`, case-sensitive, every value packed.
+    Text { op: TextOp, packed: &'a [Packed] },
+    /// A semver comparison.
+    Semver(Compare, &'a OwnedSemver),
 }
 
 /// Where an exact `in` condition's values sit in the snapshot's dictionary
@@ -383,27 +429,36 @@ impl ValueMemo {
 }
 
 impl Condition {
-    /// This condition as a word of a compact program: an exact `in` on an
-    /// attribute (not the key) with one or two interned values whose
-    /// dictionary a view remembers.
-    pub(crate) fn compact(&self) -> Option<super::compact::Op> {
-        let Test::In { interned, .. } = &self.test else {
-            return None;
-        };
-        if self.attribute == AttributeKey::KEY || interned.dictionary as usize >= MEMO_SLOTS {
+    /// What a compact program (see [`compact`](super::compact)) can make
+    /// of this condition: `None` for the key, and for operators and values
+    /// it does not encode.
+    pub(crate) fn form(&self) -> Option<Form<'_>> {
+        if self.attribute == AttributeKey::KEY {
             return None;
         }
-        let codes = match *interned.ids {
-            [a] => [ValueMemo::id_code(a)?; 2],
-            [a, b] => [ValueMemo::id_code(a)?, ValueMemo::id_code(b)?],
-            _ => return None,
-        };
-        Some(super::compact::Op::In {
-            attribute: self.attribute,
-            dictionary: interned.dictionary,
-            negate: self.negate,
-            codes,
-        })
+        match &self.test {
+            Test::In {
+                list,
+                packed,
+                interned,
+            } => Some(Form::In {
+                dictionary: interned.dictionary,
+                ids: &interned.ids,
+                // A short list whose values are all packed.
+                packed: (list.set.is_none() && packed.len() == list.values.len())
+                    .then_some(&**packed),
+            }),
+            Test::Text {
+                op,
+                values,
+                folded: false,
+                packed,
+            } if *op != TextOp::Contains && packed.len() == values.len() => {
+                Some(Form::Text { op: *op, packed })
+            }
+            Test::Semver(compare, expected) => Some(Form::Semver(*compare, expected)),
+            _ => None,
+        }
     }
 
     /// Whether the condition holds for `context`; the segments of `env` are
@@ -452,20 +507,8 @@ impl Condition {
                 Some(AttributeValue::String(s)) if !packed.is_empty() => {
                     let s = s.as_bytes();
                     match op {
-                        TextOp::EndsWith => packed.iter().any(|v| {
-                            s.len()
-                                .checked_sub(v.len as usize)
-                                .and_then(|from| s.get(from..))
-                                .and_then(Packed::of)
-                                .is_some_and(|tail| tail == *v)
-                        }),
-                        TextOp::StartsWith => packed.iter().any(|v| {
-                            s.get(..v.len as usize)
-                                .and_then(Packed::of)
-                                .is_some_and(|head| head == *v)
-                        }),
-                        TextOp::Equals => Packed::of(s).is_some_and(|p| packed.contains(&p)),
                         TextOp::Contains => self.test.matches_bytes(s),
+                        op => packed_holds(*op, s, packed.iter().map(|&p| Some(p))),
                     }
                 }
                 Some(AttributeValue::String(s)) => self.test.matches_str(s),
