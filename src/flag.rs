@@ -659,6 +659,10 @@ pub(crate) struct HotFlag {
     bits: u8,
 }
 
+impl crate::index::Entry for HotFlag {
+    const ABSENT: HotFlag = HotFlag::ABSENT;
+}
+
 impl HotFlag {
     /// Placeholder for empty index slots; never evaluated.
     pub(crate) const ABSENT: HotFlag = HotFlag {
