@@ -302,6 +302,7 @@ impl Flag {
     }
 
     /// The value of variant `index` (as in [`Evaluation::variant`]).
+    #[inline]
     #[must_use]
     pub fn variant_value(&self, index: u16) -> Option<&VariantValue> {
         self.variants.value(index)
