@@ -128,45 +128,9 @@ const CASES: [Case; 12] = [
     },
 ];
 
-/// The targeted flags added to the benchmark's config: three conditions;
-/// a string variant split 50/50; ten flags with rules over three attributes.
-fn targeted_flags() -> serde_json::Value {
-    let mut flags = serde_json::Map::new();
-    flags.insert(
-        "three_conditions".into(),
-        serde_json::json!({"default": "off", "rules": [{"when": [
-            {"attribute": "country", "op": "in", "values": ["DE", "FR", "IT", "ES"]},
-            {"attribute": "app_version", "op": "semver_ge", "value": "2.0.0"},
-            {"attribute": "email", "op": "ends_with", "values": ["@example.com"]}],
-            "serve": "on"}]}),
-    );
-    flags.insert(
-        "checkout_color".into(),
-        serde_json::json!({"variants": {"control": "blue", "treatment": "green"},
-            "default": "control", "off": "control",
-            "rules": [{"split": {"control": 50, "treatment": 50}}]}),
-    );
-    for i in 0..10 {
-        flags.insert(
-            format!("targeted_{i}"),
-            serde_json::json!({"rollout": "phase_4_deployment", "default": "on",
-                "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["internal"]}], "serve": "on"},
-                          {"when": [{"attribute": "country", "op": "in", "values": [format!("X{i}")]}], "serve": "off"}]}),
-        );
-    }
-    serde_json::Value::Object(flags)
-}
-
 fn main() {
     let mut c: Criterion = support::criterion();
-    let mut config: serde_json::Value =
-        serde_json::from_str(&support::config_with(FLAGS_IN_CONFIG - 27)).unwrap();
-    if let (Some(flags), serde_json::Value::Object(extra)) =
-        (config["flags"].as_object_mut(), targeted_flags())
-    {
-        flags.extend(extra);
-    }
-    let store = FlagStore::from_json(&config.to_string()).unwrap();
+    let store = FlagStore::from_json(&support::evaluate_config(FLAGS_IN_CONFIG)).unwrap();
     let (country, version, email, plan) = (
         AttributeKey::new("country"),
         AttributeKey::new("app_version"),

@@ -308,6 +308,7 @@ impl Flag {
     }
 
     /// The value of variant `index` (as in [`Evaluation::variant`]).
+    #[inline]
     #[must_use]
     pub fn variant_value(&self, index: u16) -> Option<&VariantValue> {
         self.variants.value(index)
@@ -383,10 +384,12 @@ impl Flag {
     /// (see [`compact`]): a flag without the steps before the rules, not
     /// bucketed by an attribute, whose rules all serve a variant on
     /// conjunctions of compact conditions. Its start (or `compact::NONE`),
-    /// and whether it reads a view's memo (it has conditions).
+    /// and whether it reads a view's memo (it has an interned `in` test).
     pub(crate) fn compact(&self, ops: &mut Vec<Op>) -> (u32, bool) {
         let start = self.compact_into(ops);
-        let memo = start != compact::NONE && self.rules.iter().any(|r| !r.conditions.is_empty());
+        let memo = ops
+            .get(start as usize..)
+            .is_some_and(|program| program.iter().any(Op::reads_memo));
         (start, memo)
     }
 
@@ -396,7 +399,33 @@ impl Flag {
         }
         let mut program = Vec::new();
         for rule in self.rules.iter() {
-            let Ok(conditions) = u16::try_from(rule.conditions.len()) else {
+            let mut tests = Vec::new();
+            for condition in rule.conditions.iter() {
+                if !compact::condition(condition, &mut tests) {
+                    return compact::NONE;
+                }
+            }
+            if let (
+                Serve::Variant(variant),
+                &[Op::In {
+                    attribute,
+                    dictionary,
+                    negate,
+                    codes,
+                }],
+            ) = (&rule.serve, &*tests)
+            {
+                program.push(Op::When {
+                    attribute,
+                    dictionary,
+                    negate,
+                    codes,
+                    variant: *variant,
+                    enabled: self.is_on(*variant),
+                });
+                continue;
+            }
+            let Ok(length) = u16::try_from(tests.len()) else {
                 return compact::NONE;
             };
             let (variant, arms) = match &rule.serve {
@@ -410,17 +439,12 @@ impl Flag {
                 Serve::Split(_) => return compact::NONE,
             };
             program.push(Op::Rule {
-                conditions,
+                tests: length,
                 arms,
                 variant,
                 enabled: self.is_on(variant),
             });
-            for condition in rule.conditions.iter() {
-                match condition.compact() {
-                    Some(op) => program.push(op),
-                    None => return compact::NONE,
-                }
-            }
+            program.extend(tests);
             if let Serve::Split(split) = &rule.serve {
                 program.push(Op::Seed(split.seed));
                 program.extend(split.ends().iter().map(|&(end, variant)| Op::Arm {
@@ -664,6 +688,10 @@ pub(crate) struct HotFlag {
     constant: u16,
 }
 
+impl crate::index::Entry for HotFlag {
+    const ABSENT: HotFlag = HotFlag::ABSENT;
+}
+
 impl HotFlag {
     /// Placeholder for empty index slots; never evaluated.
     pub(crate) const ABSENT: HotFlag = HotFlag {
@@ -712,7 +740,7 @@ impl HotFlag {
     /// scope, so the fast one keeps its arguments in registers.
     #[inline(always)]
     pub(crate) fn evaluate_key<S: BucketSource>(
-        self,
+        &self,
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
@@ -731,7 +759,7 @@ impl HotFlag {
     /// As [`evaluate_key`](Self::evaluate_key), for a context with attributes.
     #[inline(always)]
     pub(crate) fn evaluate_context<S: BucketSource>(
-        self,
+        &self,
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
@@ -771,7 +799,7 @@ impl HotFlag {
 
     /// A flag without kill switch, class, lists or targeting.
     #[inline(always)]
-    fn plain<S: BucketSource>(self, key: &str, buckets: &S) -> Evaluation {
+    fn plain<S: BucketSource>(&self, key: &str, buckets: &S) -> Evaluation {
         if self.bits & Self::BUCKETED != 0 {
             // An empty key is not a user: in no percentage.
             if key.is_empty() {
@@ -786,7 +814,7 @@ impl HotFlag {
 
     #[inline(never)]
     fn evaluate_key_slow<S: BucketSource>(
-        self,
+        &self,
         key: &str,
         allow_experimental: bool,
         flags: &[Flag],
@@ -802,7 +830,7 @@ impl HotFlag {
 
     #[inline(never)]
     fn evaluate_context_slow<S: BucketSource>(
-        self,
+        &self,
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],
@@ -817,7 +845,7 @@ impl HotFlag {
 
     #[inline(always)]
     fn evaluate_full<S: BucketSource>(
-        self,
+        &self,
         context: &Context<'_>,
         allow_experimental: bool,
         flags: &[Flag],

@@ -1,4 +1,5 @@
-//! [`NameIndex`]: flag name -> fast-path data, built once per snapshot.
+//! [`NameIndex`]: flag name -> fast-path data, built once per snapshot (and
+//! an attribute's string -> its id, in the dictionaries of `in` values).
 //!
 //! An open-addressing table (linear probing, at most half full). Each slot
 //! carries the name's length and its first and last eight bytes (which, for
@@ -8,24 +9,32 @@
 //! keyed by `&str`, tuned for the one query the evaluation path makes.
 
 use crate::bytes::{half, word};
-use crate::flag::HotFlag;
+
+/// A value an index holds; `ABSENT` fills its empty slots (never returned).
+pub(crate) trait Entry: Copy {
+    const ABSENT: Self;
+}
+
+impl Entry for u32 {
+    const ABSENT: u32 = u32::MAX;
+}
 
 /// `len` of an empty slot; real names are far shorter.
 const EMPTY: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+struct Slot<V> {
     head: u64,
     tail: u64,
     len: u32,
     /// Where the name's bytes start in the arena (read for names over 16 bytes).
     start: u32,
-    hot: HotFlag,
+    hot: V,
 }
 
 #[derive(Debug)]
-pub(crate) struct NameIndex {
-    slots: Box<[Slot]>,
+pub(crate) struct NameIndex<V> {
+    slots: Box<[Slot<V>]>,
     mask: usize,
     names: Box<[u8]>,
 }
@@ -49,7 +58,11 @@ fn head_tail(bytes: &[u8]) -> (u64, u64) {
 }
 
 /// Multiply-xorshift over the head, tail and length, and for names over 16
-/// bytes every middle word. Flag names come from the operator's config; a
+/// bytes every middle word; the table takes the low bits, so the result is
+/// the last product's high half folded onto its low half (a product's low
+/// bits depend only on its input's low bits: names that differ only in
+/// their last bytes, `flag_0001` .. `flag_0999`, would otherwise share low
+/// bits and probe long runs). Flag names come from the operator's config; a
 /// collision only lengthens a probe, never changes an answer.
 #[inline(always)]
 fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
@@ -62,7 +75,7 @@ fn hash_name(bytes: &[u8], head: u64, tail: u64) -> u64 {
         h = (h.rotate_left(29) ^ word(bytes, at)).wrapping_mul(K);
         at += 8;
     }
-    h ^ (h >> 32)
+    h.swap_bytes() ^ h
 }
 
 /// Whether the middle bytes (between the head and tail words) agree; only
@@ -80,9 +93,9 @@ fn same_middle(stored: &[u8], query: &[u8]) -> bool {
     true
 }
 
-impl NameIndex {
+impl<V: Entry> NameIndex<V> {
     /// Builds the index; names must be unique.
-    pub(crate) fn new<'a>(entries: impl ExactSizeIterator<Item = (&'a str, HotFlag)>) -> Self {
+    pub(crate) fn new<'a>(entries: impl ExactSizeIterator<Item = (&'a str, V)>) -> Self {
         // At most half full, and always one empty slot to end every probe.
         let capacity = (entries.len() * 2).max(1).next_power_of_two();
         let mask = capacity - 1;
@@ -91,7 +104,7 @@ impl NameIndex {
             tail: 0,
             len: EMPTY,
             start: 0,
-            hot: HotFlag::ABSENT,
+            hot: V::ABSENT,
         };
         let mut slots = vec![empty; capacity].into_boxed_slice();
         let mut names = Vec::new();
@@ -102,8 +115,9 @@ impl NameIndex {
             while slots[i].len != EMPTY {
                 i = (i + 1) & mask;
             }
-            // Names are at most 128 bytes and documents at most 16 MiB, so
-            // lengths and offsets fit in u32 (and never equal EMPTY).
+            // Keys come from a document of at most 16 MiB (flag names are at
+            // most 128 bytes), so lengths and offsets fit in u32 (and never
+            // equal EMPTY).
             slots[i] = Slot {
                 head,
                 tail,
@@ -122,7 +136,7 @@ impl NameIndex {
 
     /// The fast-path data of `name`, if present.
     #[inline(always)]
-    pub(crate) fn get(&self, name: &str) -> Option<&HotFlag> {
+    pub(crate) fn get(&self, name: &str) -> Option<&V> {
         let bytes = name.as_bytes();
         let len = bytes.len();
         if len >= EMPTY as usize {
@@ -154,18 +168,12 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    fn hot(position: u32) -> HotFlag {
-        let mut hot = HotFlag::ABSENT;
-        hot.position = position;
-        hot
-    }
-
-    fn index_of(names: &[String]) -> NameIndex {
+    fn index_of(names: &[String]) -> NameIndex<u32> {
         NameIndex::new(
             names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (n.as_str(), hot(i as u32))),
+                .map(|(i, n)| (n.as_str(), i as u32)),
         )
     }
 
@@ -176,7 +184,7 @@ mod tests {
                 .map(|i| char::from(b'a' + (i % 26) as u8))
                 .collect();
             let index = index_of(std::slice::from_ref(&name));
-            assert_eq!(index.get(&name).map(|h| h.position), Some(0), "len {len}");
+            assert_eq!(index.get(&name).copied(), Some(0), "len {len}");
             for flip in 0..len {
                 let mut other = name.clone().into_bytes();
                 other[flip] = b'0';
@@ -194,14 +202,14 @@ mod tests {
             .collect();
         let index = index_of(&names);
         for (i, n) in names.iter().enumerate() {
-            assert_eq!(index.get(n).map(|h| h.position), Some(i as u32));
+            assert_eq!(index.get(n).copied(), Some(i as u32));
         }
         assert!(index.get("feature_999_rollout_enabled").is_none());
     }
 
     #[test]
     fn empty_index_finds_nothing() {
-        let index = NameIndex::new(std::iter::empty());
+        let index = NameIndex::<u32>::new(std::iter::empty());
         assert!(index.get("").is_none());
         assert!(index.get("x").is_none());
     }
@@ -217,7 +225,7 @@ mod tests {
                 names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect();
             let index = index_of(&names);
             for n in names.iter().chain(&probes) {
-                prop_assert_eq!(index.get(n).map(|h| h.position), model.get(n.as_str()).copied());
+                prop_assert_eq!(index.get(n).copied(), model.get(n.as_str()).copied());
             }
         }
     }

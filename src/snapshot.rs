@@ -35,7 +35,7 @@ static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Snapshot {
     id: u64,
     /// Name -> the flag's fast-path data (position included).
-    index: NameIndex,
+    index: NameIndex<HotFlag>,
     /// Position -> fast-path data, for handles.
     hot: Vec<HotFlag>,
     flags: Vec<Flag>,

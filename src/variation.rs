@@ -14,29 +14,34 @@ pub struct Variation<'s> {
 }
 
 impl<'s> Variation<'s> {
+    #[inline]
     pub(crate) fn new(evaluation: Evaluation, flag: Option<&'s Flag>) -> Self {
         Variation { evaluation, flag }
     }
 
     /// The evaluation (reason, bucket, variant index).
+    #[inline]
     #[must_use]
     pub fn evaluation(&self) -> Evaluation {
         self.evaluation
     }
 
     /// Why.
+    #[inline]
     #[must_use]
     pub fn reason(&self) -> Reason {
         self.evaluation.reason
     }
 
     /// The flag, unless it is unknown.
+    #[inline]
     #[must_use]
     pub fn flag(&self) -> Option<&'s Flag> {
         self.flag
     }
 
     /// The served variant's name; `None` for an unknown flag.
+    #[inline]
     #[must_use]
     pub fn name(&self) -> Option<&'s str> {
         let flag = self.flag?;
@@ -44,6 +49,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served value; `None` for an unknown flag.
+    #[inline]
     #[must_use]
     pub fn value(&self) -> Option<&'s VariantValue> {
         let flag = self.flag?;
@@ -51,6 +57,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served boolean, or `default` (unknown flag, or not boolean).
+    #[inline]
     #[must_use]
     pub fn bool_or(&self, default: bool) -> bool {
         self.value()
@@ -59,6 +66,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served string, or `default`.
+    #[inline]
     #[must_use]
     pub fn str_or(&self, default: &'s str) -> &'s str {
         self.value()
@@ -67,6 +75,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served integer, or `default`.
+    #[inline]
     #[must_use]
     pub fn i64_or(&self, default: i64) -> i64 {
         self.value()
@@ -75,6 +84,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served number (float or integer), or `default`.
+    #[inline]
     #[must_use]
     pub fn f64_or(&self, default: f64) -> f64 {
         self.value()
@@ -83,6 +93,7 @@ impl<'s> Variation<'s> {
     }
 
     /// The served object, if the flag serves objects.
+    #[inline]
     #[must_use]
     pub fn object(&self) -> Option<&'s serde_json::Map<String, serde_json::Value>> {
         self.value().and_then(VariantValue::as_object)

@@ -245,3 +245,91 @@ proptest! {
         }
     }
 }
+
+/// Values the text and version conditions of the compact-program property
+/// test name, and the strings its contexts carry.
+const TEXTS: [&str; 8] = [
+    "DE",
+    "@example.com",
+    "a@example.com",
+    "2.1.0",
+    "1.9.9",
+    "2.0.0-rc.1",
+    "01.2.3",
+    "",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Flags whose conditions (an `in` of several values, the packed text
+    /// operators, semver comparisons) compile to a compact program answer
+    /// as the same rules evaluated in full: a copy of each flag with a user
+    /// list (which keeps it off the compact path) is the reference, by
+    /// name, by handle and through both kinds of view.
+    #[test]
+    fn compact_programs_agree_with_full_evaluation(
+        rules in prop::collection::vec(
+            prop::collection::vec((0usize..3, 0usize..7, prop::collection::vec(0usize..TEXTS.len(), 0..4), any::<bool>()), 0..4),
+            1..4),
+        attributes in prop::collection::vec((0usize..3, 0usize..TEXTS.len(), 0u8..3), 0..5),
+        user in prop::sample::select(vec!["u-1", "user-42", ""]),
+    ) {
+        const ATTRS: [&str; 3] = ["country", "app_version", "email"];
+        const OPS: [&str; 7] = ["in", "ends_with", "starts_with", "not_in", "semver_gt", "semver_ge", "semver_lt"];
+        let when: Vec<Vec<serde_json::Value>> = rules
+            .iter()
+            .map(|conditions| conditions
+                .iter()
+                .map(|(a, op, values, negate)| {
+                    let op = OPS[*op];
+                    if op.starts_with("semver") {
+                        let version = ["2.0.0", "1.9.9", "2.0.0-rc.1", "0.10.0"][values.len()];
+                        json!({"attribute": ATTRS[*a], "op": op, "value": version, "negate": negate})
+                    } else {
+                        json!({"attribute": ATTRS[*a], "op": op,
+                            "values": values.iter().map(|v| TEXTS[*v]).collect::<Vec<_>>(), "negate": negate})
+                    }
+                })
+                .collect())
+            .collect();
+        let rules_json = |serve: &[&str]| -> Vec<serde_json::Value> {
+            when.iter().zip(serve.iter().cycle()).map(|(w, s)| json!({"when": w, "serve": s})).collect()
+        };
+        let mut flags = serde_json::Map::new();
+        for (name, extra) in [("compact", json!({})), ("full", json!({"include": ["nobody"]}))] {
+            let mut a = json!({"default": "off", "rules": rules_json(&["on", "off"])});
+            let mut b = json!({"rollout": "r", "variants": {"x": 1, "y": 2, "z": 3}, "default": "x", "off": "z",
+                "rules": rules_json(&["y", "z", "x"])});
+            for flag in [&mut a, &mut b] {
+                if let (Some(f), Some(e)) = (flag.as_object_mut(), extra.as_object()) {
+                    f.extend(e.clone());
+                }
+            }
+            flags.insert(format!("{name}_a"), a);
+            flags.insert(format!("{name}_b"), b);
+        }
+        let document = json!({"version": 1, "rollouts": {"r": {"percentage": 40}}, "flags": flags});
+        let store = FlagStore::from_json(&document.to_string()).unwrap_or_else(|e| panic!("{e}\n{document}"));
+        let keys: Vec<AttributeKey> = ATTRS.iter().map(|n| AttributeKey::new(n)).collect();
+        let list = [TEXTS[0], TEXTS[2]];
+        let context_attributes: Vec<Attribute<'_>> = attributes
+            .iter()
+            .map(|&(k, w, kind)| match kind {
+                0 => keys[k].string(TEXTS[w]),
+                1 => keys[k].list(&list),
+                _ => keys[k].number(w as f64),
+            })
+            .collect();
+        let context = Context::new(user, &context_attributes);
+        let view = store.for_context(context);
+        for flag in ["a", "b"] {
+            let (compact, full) = (format!("compact_{flag}"), format!("full_{flag}"));
+            let expected = store.evaluate_for(&full, &context);
+            prop_assert_eq!(store.evaluate_for(&compact, &context), expected, "{}", compact);
+            prop_assert_eq!(store.handle(&compact).evaluate_for(&context), expected, "{}", compact);
+            prop_assert_eq!(view.evaluate(&compact), expected, "{}", compact);
+            prop_assert_eq!(store.view().evaluate_for(&compact, &context), expected, "{}", compact);
+        }
+    }
+}

@@ -163,3 +163,45 @@ pub fn config_with(filler: usize) -> String {
     }
     doc.to_string()
 }
+
+/// The targeted flags added to the benchmark's config: three conditions;
+/// a string variant split 50/50; ten flags with rules over three attributes.
+pub fn targeted_flags() -> serde_json::Value {
+    let mut flags = serde_json::Map::new();
+    flags.insert(
+        "three_conditions".into(),
+        serde_json::json!({"default": "off", "rules": [{"when": [
+            {"attribute": "country", "op": "in", "values": ["DE", "FR", "IT", "ES"]},
+            {"attribute": "app_version", "op": "semver_ge", "value": "2.0.0"},
+            {"attribute": "email", "op": "ends_with", "values": ["@example.com"]}],
+            "serve": "on"}]}),
+    );
+    flags.insert(
+        "checkout_color".into(),
+        serde_json::json!({"variants": {"control": "blue", "treatment": "green"},
+            "default": "control", "off": "control",
+            "rules": [{"split": {"control": 50, "treatment": 50}}]}),
+    );
+    for i in 0..10 {
+        flags.insert(
+            format!("targeted_{i}"),
+            serde_json::json!({"rollout": "phase_4_deployment", "default": "on",
+                "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["internal"]}], "serve": "on"},
+                          {"when": [{"attribute": "country", "op": "in", "values": [format!("X{i}")]}], "serve": "off"}]}),
+        );
+    }
+    serde_json::Value::Object(flags)
+}
+
+/// The configuration of `benches/evaluate.rs` (and of the instruction-count
+/// driver, `examples/instructions.rs`): `flags` flags in all, the Genesis set,
+/// filler of every kind and the targeted flags.
+pub fn evaluate_config(flags: usize) -> String {
+    let mut config: serde_json::Value = serde_json::from_str(&config_with(flags - 27)).unwrap();
+    if let (Some(all), serde_json::Value::Object(extra)) =
+        (config["flags"].as_object_mut(), targeted_flags())
+    {
+        all.extend(extra);
+    }
+    config.to_string()
+}

@@ -28,7 +28,7 @@ pub(crate) enum Compare {
 }
 
 impl Compare {
-    fn holds(self, ordering: Option<std::cmp::Ordering>) -> bool {
+    pub(crate) fn holds(self, ordering: Option<std::cmp::Ordering>) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match (self, ordering) {
             (_, None) => false,
@@ -203,6 +203,52 @@ impl Packed {
     }
 }
 
+/// Whether `s` holds `test` (`equals`, which is also an exact `in`,
+/// `starts_with` or `ends_with`) with one of `values`, packed strings;
+/// `false` for `contains` (never packed) and for a value that is `None`.
+#[inline(always)]
+pub(crate) fn packed_holds(
+    test: TextOp,
+    s: &[u8],
+    mut values: impl Iterator<Item = Option<Packed>>,
+) -> bool {
+    match test {
+        TextOp::EndsWith => values.any(|v| {
+            v.is_some_and(|v| {
+                s.len()
+                    .checked_sub(v.len as usize)
+                    .and_then(|from| s.get(from..))
+                    .and_then(Packed::of)
+                    .is_some_and(|tail| tail == v)
+            })
+        }),
+        TextOp::StartsWith => values.any(|v| {
+            v.is_some_and(|v| {
+                s.get(..v.len as usize)
+                    .and_then(Packed::of)
+                    .is_some_and(|head| head == v)
+            })
+        }),
+        TextOp::Equals => Packed::of(s).is_some_and(|p| values.any(|v| v == Some(p))),
+        TextOp::Contains => false,
+    }
+}
+
+/// A condition as a compact program may read it (see [`Condition::form`]).
+pub(crate) enum Form<'a> {
+    /// An exact `in`: its dictionary and ids (see [`Interned`]), and its
+    /// values packed when the list is short and every value packs.
+    In {
+        dictionary: u32,
+        ids: &'a [u32],
+        packed: Option<&'a [Packed]>,
+    },
+    /// `equals`, `starts_with` or `ends_with`, case-sensitive, every value packed.
+    Text { op: TextOp, packed: &'a [Packed] },
+    /// A semver comparison.
+    Semver(Compare, &'a OwnedSemver),
+}
+
 /// Where an exact `in` condition's values sit in the snapshot's dictionary
 /// of its attribute (see [`Dictionary`](super::Dictionary)): a view looks a
 /// context's string up once per attribute and then tests ids, so the ten
@@ -311,6 +357,15 @@ pub(crate) enum Memo {
 }
 
 impl ValueMemo {
+    /// A code: the attribute is missing, or a string no condition names.
+    pub(crate) const NOTHING: u32 = 1;
+    /// A code: the attribute is not a string (conditions read it directly).
+    pub(crate) const DIRECT: u32 = 2;
+    /// The code of the string with id `id` (`None` when it does not fit).
+    pub(crate) fn id_code(id: u32) -> Option<u32> {
+        id.checked_add(3)
+    }
+
     /// What the context holds for the attribute of dictionary `index`,
     /// looked up on first use.
     #[inline(always)]
@@ -321,51 +376,89 @@ impl ValueMemo {
         context: &Context<'_>,
         dictionaries: &[super::Dictionary],
     ) -> Memo {
-        let Some(cell) = self.slots.get(index as usize) else {
+        if index as usize >= MEMO_SLOTS {
             return Memo::Direct;
-        };
-        let mut code = cell.get();
-        if code == 0 {
-            code = match (context.find(attribute), dictionaries.get(index as usize)) {
-                (None, _) => 1,
-                (Some(AttributeValue::String(s)), Some(d)) => {
-                    d.get(s).map_or(1, |id| id.saturating_add(3))
-                }
-                _ => 2,
-            };
-            cell.set(code);
         }
-        match code {
-            1 => Memo::Nothing,
-            2 => Memo::Direct,
+        match self.code(index, attribute, context, dictionaries) {
+            Self::NOTHING => Memo::Nothing,
+            Self::DIRECT => Memo::Direct,
             id => Memo::Id(id - 3),
         }
+    }
+
+    /// The raw code of dictionary `index` (below [`MEMO_SLOTS`], as compact
+    /// programs guarantee; a larger index reads another slot's code, which
+    /// only a bug could ask for), looked up on first use: one load and one
+    /// compare when it is known.
+    #[inline(always)]
+    pub(crate) fn code(
+        &self,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> u32 {
+        debug_assert!((index as usize) < MEMO_SLOTS);
+        let cell = &self.slots[index as usize % MEMO_SLOTS];
+        let code = cell.get();
+        if code != 0 {
+            return code;
+        }
+        Self::fill(cell, index, attribute, context, dictionaries)
+    }
+
+    /// Looks the attribute up in its dictionary (once per view and dictionary).
+    #[inline(never)]
+    fn fill(
+        cell: &Cell<u32>,
+        index: u32,
+        attribute: AttributeKey,
+        context: &Context<'_>,
+        dictionaries: &[super::Dictionary],
+    ) -> u32 {
+        let code = match (context.find(attribute), dictionaries.get(index as usize)) {
+            (None, _) => Self::NOTHING,
+            (Some(AttributeValue::String(s)), Some(d)) => {
+                d.get(s).and_then(Self::id_code).unwrap_or(Self::NOTHING)
+            }
+            _ => Self::DIRECT,
+        };
+        cell.set(code);
+        code
     }
 }
 
 impl Condition {
-    /// This condition as a word of a compact program: an exact `in` on an
-    /// attribute (not the key) with one or two interned values whose
-    /// dictionary a view remembers.
-    pub(crate) fn compact(&self) -> Option<super::compact::Op> {
-        let Test::In { interned, .. } = &self.test else {
-            return None;
-        };
-        if self.attribute == AttributeKey::KEY || interned.dictionary as usize >= MEMO_SLOTS {
+    /// What a compact program (see [`compact`](super::compact)) can make
+    /// of this condition: `None` for the key, and for operators and values
+    /// it does not encode.
+    pub(crate) fn form(&self) -> Option<Form<'_>> {
+        if self.attribute == AttributeKey::KEY {
             return None;
         }
-        let (ids, two) = match *interned.ids {
-            [a] => ([a, a], false),
-            [a, b] => ([a, b], true),
-            _ => return None,
-        };
-        Some(super::compact::Op::In {
-            attribute: self.attribute,
-            dictionary: interned.dictionary,
-            negate: self.negate,
-            ids,
-            two,
-        })
+        match &self.test {
+            Test::In {
+                list,
+                packed,
+                interned,
+            } => Some(Form::In {
+                dictionary: interned.dictionary,
+                ids: &interned.ids,
+                // A short list whose values are all packed.
+                packed: (list.set.is_none() && packed.len() == list.values.len())
+                    .then_some(&**packed),
+            }),
+            Test::Text {
+                op,
+                values,
+                folded: false,
+                packed,
+            } if *op != TextOp::Contains && packed.len() == values.len() => {
+                Some(Form::Text { op: *op, packed })
+            }
+            Test::Semver(compare, expected) => Some(Form::Semver(*compare, expected)),
+            _ => None,
+        }
     }
 
     /// Whether the condition holds for `context`; the segments of `env` are
@@ -414,20 +507,8 @@ impl Condition {
                 Some(AttributeValue::String(s)) if !packed.is_empty() => {
                     let s = s.as_bytes();
                     match op {
-                        TextOp::EndsWith => packed.iter().any(|v| {
-                            s.len()
-                                .checked_sub(v.len as usize)
-                                .and_then(|from| s.get(from..))
-                                .and_then(Packed::of)
-                                .is_some_and(|tail| tail == *v)
-                        }),
-                        TextOp::StartsWith => packed.iter().any(|v| {
-                            s.get(..v.len as usize)
-                                .and_then(Packed::of)
-                                .is_some_and(|head| head == *v)
-                        }),
-                        TextOp::Equals => Packed::of(s).is_some_and(|p| packed.contains(&p)),
                         TextOp::Contains => self.test.matches_bytes(s),
+                        op => packed_holds(*op, s, packed.iter().map(|&p| Some(p))),
                     }
                 }
                 Some(AttributeValue::String(s)) => self.test.matches_str(s),

@@ -17,6 +17,7 @@ pub(crate) mod time;
 use rustc_hash::FxHashMap;
 
 use crate::context::AttributeKey;
+use crate::index::NameIndex;
 use crate::variant::Split;
 
 pub(crate) use condition::{Condition, Env, ValueMemo};
@@ -31,16 +32,18 @@ pub(crate) type Segment = Box<[Condition]>;
 /// The values of every exact `in` condition of a snapshot on one attribute,
 /// numbered: a per-request view looks a context's string up here once and
 /// answers each such condition on that attribute by comparing ids.
-#[derive(Debug, Default)]
+/// Its strings are in the same open-addressing table as flag names (most
+/// lookups decide on one slot without `memcmp`).
+#[derive(Debug)]
 pub(crate) struct Dictionary {
-    ids: FxHashMap<Box<str>, u32>,
+    index: NameIndex<u32>,
 }
 
 impl Dictionary {
     /// The id of `value`, if some condition names it.
     #[inline]
     pub(crate) fn get(&self, value: &str) -> Option<u32> {
-        self.ids.get(value).copied()
+        self.index.get(value).copied()
     }
 }
 
@@ -49,7 +52,7 @@ impl Dictionary {
 /// is built). Conditions in segments are included.
 pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) -> Vec<Dictionary> {
     let mut by_attribute: FxHashMap<AttributeKey, u32> = FxHashMap::default();
-    let mut dictionaries: Vec<Dictionary> = Vec::new();
+    let mut dictionaries: Vec<FxHashMap<Box<str>, u32>> = Vec::new();
     for condition in conditions {
         let Some(values) = condition.test.in_values() else {
             continue;
@@ -57,7 +60,7 @@ pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) ->
         let next = dictionaries.len() as u32;
         let index = *by_attribute.entry(condition.attribute).or_insert(next);
         if index == next {
-            dictionaries.push(Dictionary::default());
+            dictionaries.push(FxHashMap::default());
         }
         let Some(dictionary) = dictionaries.get_mut(index as usize) else {
             continue;
@@ -65,8 +68,8 @@ pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) ->
         let mut ids: Vec<u32> = values
             .iter()
             .map(|v| {
-                let id = dictionary.ids.len() as u32;
-                *dictionary.ids.entry(v.clone()).or_insert(id)
+                let id = dictionary.len() as u32;
+                *dictionary.entry(v.clone()).or_insert(id)
             })
             .collect();
         ids.sort_unstable();
@@ -78,6 +81,11 @@ pub(crate) fn intern<'a>(conditions: impl Iterator<Item = &'a mut Condition>) ->
         }
     }
     dictionaries
+        .iter()
+        .map(|ids| Dictionary {
+            index: NameIndex::new(ids.iter().map(|(value, &id)| (&**value, id))),
+        })
+        .collect()
 }
 
 /// One rule of a flag.

@@ -97,6 +97,16 @@ impl OwnedSemver {
         })
     }
 
+    /// `(major, minor, patch)`.
+    pub(crate) fn core(&self) -> (u64, u64, u64) {
+        (self.major, self.minor, self.patch)
+    }
+
+    /// Whether it has a pre-release.
+    pub(crate) fn has_pre(&self) -> bool {
+        !self.pre.is_empty()
+    }
+
     pub(crate) fn get(&self) -> Semver<'_> {
         Semver {
             major: self.major,
@@ -112,50 +122,66 @@ impl OwnedSemver {
 /// request) is read in one pass without the general parser.
 #[inline(always)]
 pub(crate) fn compare_text(text: &str, expected: &OwnedSemver) -> Option<Ordering> {
-    match plain(text.as_bytes()) {
-        Some(core) => Some(
-            core.cmp(&(expected.major, expected.minor, expected.patch))
-                // A release is above any pre-release of the same core.
-                .then(if expected.pre.is_empty() {
-                    Ordering::Equal
-                } else {
-                    Ordering::Greater
-                }),
-        ),
+    // A release is above any pre-release of the same core.
+    match compare_plain(text, expected.core(), !expected.pre.is_empty()) {
+        Some(ordering) => Some(ordering),
         None => Semver::parse(text).map(|v| v.cmp(&expected.get())),
     }
 }
 
+/// As [`compare_text`] for an expected version given by its core and
+/// whether it has a pre-release, when `text` is a plain `major.minor.patch`;
+/// `None` for any other text (the caller then asks [`compare_text`]).
+#[inline(always)]
+pub(crate) fn compare_plain(text: &str, core: (u64, u64, u64), pre: bool) -> Option<Ordering> {
+    plain(text.as_bytes()).map(|actual| {
+        actual.cmp(&core).then(if pre {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        })
+    })
+}
+
 /// `major.minor.patch` of decimal numbers without leading zeros and
 /// nothing else; `None` for anything else (which the full parser decides).
+/// Three numbers read in turn, each ended by the dot the next needs.
 #[inline(always)]
 fn plain(b: &[u8]) -> Option<(u64, u64, u64)> {
-    let mut parts = [0u64; 3];
-    let mut part = 0usize;
-    let mut digits = 0usize;
-    let mut leading_zero = false;
-    for &c in b {
-        if c.is_ascii_digit() {
-            if digits == 1 && leading_zero {
-                return None;
-            }
-            // 18 digits cannot overflow a u64; longer numbers go to the parser.
-            if digits == 18 {
-                return None;
-            }
-            leading_zero = digits == 0 && c == b'0';
-            let slot = parts.get_mut(part)?;
-            *slot = *slot * 10 + u64::from(c - b'0');
-            digits += 1;
-        } else if c == b'.' && digits > 0 && part < 2 {
-            part += 1;
-            digits = 0;
-            leading_zero = false;
-        } else {
+    let (major, rest) = plain_number(b)?;
+    let (minor, rest) = plain_number(rest.strip_prefix(b".")?)?;
+    let (patch, rest) = plain_number(rest.strip_prefix(b".")?)?;
+    rest.is_empty().then_some((major, minor, patch))
+}
+
+/// A decimal number at the start of `b` and what follows it; `0` alone
+/// (a leading zero stops the number, so a digit after it fails the dot or
+/// end the caller expects); `None` for no digit or over 18 digits (which
+/// could overflow: the full parser decides those).
+#[inline(always)]
+fn plain_number(b: &[u8]) -> Option<(u64, &[u8])> {
+    let (&first, mut rest) = b.split_first()?;
+    let mut n = u64::from(first.wrapping_sub(b'0'));
+    if n > 9 {
+        return None;
+    }
+    if n == 0 {
+        return Some((0, rest));
+    }
+    let mut digits = 1;
+    while let Some((&c, tail)) = rest.split_first() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if digits == 18 {
             return None;
         }
+        n = n * 10 + u64::from(d);
+        digits += 1;
+        rest = tail;
     }
-    (part == 2 && digits > 0).then_some((parts[0], parts[1], parts[2]))
+    Some((n, rest))
 }
 
 fn expect(b: &[u8], i: &mut usize, byte: u8) -> Option<()> {
@@ -325,6 +351,11 @@ mod tests {
             "1.9.9",
             "99999999999999999999.0.0",
             "0.10.0",
+            "123456789012345678.0.0",
+            "1234567890123456789.0.0",
+            "1.0.123456789012345678",
+            "1.0.0.",
+            "1.0.0a",
         ];
         for expected in ["1.2.3", "2.0.0-rc.1", "0.10.0", "1.9.9"] {
             let owned = OwnedSemver::new(expected).unwrap();
