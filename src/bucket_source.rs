@@ -2,7 +2,7 @@
 //! from a per-request view's cache and memo.
 
 use crate::bucket::Seed;
-use crate::rule::condition::ValueMemo;
+use crate::rule::ValueMemo;
 
 /// Where buckets come from: hashing, or a per-request cache
 /// ([`UserView`](crate::UserView)). `bucket(seed, key)` must equal

@@ -8,7 +8,9 @@ use super::node::Node;
 use super::path::Path;
 use super::problems::{field, Validator};
 use crate::context::AttributeKey;
-use crate::rule::condition::{fold, Compare, Condition, Network, OwnedSemver, Test, TextOp};
+use crate::rule::condition::{Compare, Condition, OwnedSemver, Test, TextOp};
+use crate::rule::network::Network;
+use crate::rule::text::fold;
 
 /// The largest compiled regex a condition may use (`regex`'s size limit).
 pub const MAX_REGEX_BYTES: usize = 64 * 1024;

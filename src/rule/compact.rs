@@ -5,9 +5,8 @@
 //! rules or its conditions: the flags of a request then cost about what
 //! flags without rules do.
 
-use super::condition::{
-    packed_holds, Compare, Condition, Form, Packed, TextOp, ValueMemo, MEMO_SLOTS,
-};
+use super::condition::{packed_holds, Compare, Condition, Form, Packed, TextOp};
+use super::memo::{ValueMemo, MEMO_SLOTS};
 use super::semver::compare_plain;
 use super::Dictionary;
 use crate::bucket::Seed;

@@ -3,16 +3,19 @@
 //! allocation-free; a missing attribute, or one of a type the operator
 //! cannot read, fails the test (and `negate` then makes it pass).
 
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use rustc_hash::FxHashSet;
 
+use super::memo::{Env, Memo};
+use super::network::Network;
 pub(crate) use super::semver::OwnedSemver;
 use super::semver::Semver;
-use super::Segment;
+use super::text::{
+    ends_with, folded_eq, folded_prefix, folded_suffix, same, starts_with, StackText,
+};
 use crate::bytes::{half, word};
 use crate::context::{AttributeKey, AttributeValue, Context};
 
@@ -81,57 +84,6 @@ pub(crate) enum Test {
     Exists,
     /// Every condition of a segment (by index in the snapshot).
     Segment(u32),
-}
-
-/// An IP network: an address and the length of its prefix (the whole
-/// address for an address written without `/n`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Network {
-    address: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    /// Parses `a.b.c.d`, `a.b.c.d/n` (n <= 32), an IPv6 address, or an
-    /// IPv6 address with `/n` (n <= 128); `None` otherwise.
-    pub(crate) fn parse(text: &str) -> Option<Network> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => {
-                // Digits only: `parse` would take a sign.
-                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                (address.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?)
-            }
-            None => {
-                let address = text.parse::<IpAddr>().ok()?;
-                (address, if address.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let bits = if address.is_ipv4() { 32 } else { 128 };
-        (prefix <= bits).then_some(Network { address, prefix })
-    }
-
-    /// Whether `address` is in this network (an IPv4 address is never in
-    /// an IPv6 network, nor the other way round).
-    #[inline]
-    fn contains(&self, address: IpAddr) -> bool {
-        match (self.address, address) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
 }
 
 /// One compiled condition of a rule or segment.
@@ -322,109 +274,6 @@ impl Test {
             Test::In { list, .. } => Some(&list.values),
             _ => None,
         }
-    }
-}
-
-/// What a condition reads besides the context: the snapshot's segments and
-/// dictionaries, and (in a per-request view) the memo of interned values.
-pub(crate) struct Env<'e> {
-    pub(crate) segments: &'e [Segment],
-    pub(crate) dictionaries: &'e [super::Dictionary],
-    pub(crate) memo: Option<&'e ValueMemo>,
-}
-
-/// Dictionaries (attributes) whose context value a view remembers.
-pub(crate) const MEMO_SLOTS: usize = 16;
-
-/// A view's memo, per dictionary (one per attribute that exact `in`
-/// conditions test): what the context holds for that attribute, looked up
-/// once. Codes: 0 not looked up yet; 1 missing, or a string that no
-/// condition names (every `in` on it fails); 2 not a string (conditions
-/// read it directly); `id + 3` a string with that id.
-#[derive(Default)]
-pub(crate) struct ValueMemo {
-    slots: [Cell<u32>; MEMO_SLOTS],
-}
-
-/// What a view's memo says of an attribute.
-pub(crate) enum Memo {
-    /// No `in` condition on the attribute holds.
-    Nothing,
-    /// Read the attribute directly.
-    Direct,
-    /// The string with this id.
-    Id(u32),
-}
-
-impl ValueMemo {
-    /// A code: the attribute is missing, or a string no condition names.
-    pub(crate) const NOTHING: u32 = 1;
-    /// A code: the attribute is not a string (conditions read it directly).
-    pub(crate) const DIRECT: u32 = 2;
-    /// The code of the string with id `id` (`None` when it does not fit).
-    pub(crate) fn id_code(id: u32) -> Option<u32> {
-        id.checked_add(3)
-    }
-
-    /// What the context holds for the attribute of dictionary `index`,
-    /// looked up on first use.
-    #[inline(always)]
-    pub(crate) fn get(
-        &self,
-        index: u32,
-        attribute: AttributeKey,
-        context: &Context<'_>,
-        dictionaries: &[super::Dictionary],
-    ) -> Memo {
-        if index as usize >= MEMO_SLOTS {
-            return Memo::Direct;
-        }
-        match self.code(index, attribute, context, dictionaries) {
-            Self::NOTHING => Memo::Nothing,
-            Self::DIRECT => Memo::Direct,
-            id => Memo::Id(id - 3),
-        }
-    }
-
-    /// The raw code of dictionary `index` (below [`MEMO_SLOTS`], as compact
-    /// programs guarantee; a larger index reads another slot's code, which
-    /// only a bug could ask for), looked up on first use: one load and one
-    /// compare when it is known.
-    #[inline(always)]
-    pub(crate) fn code(
-        &self,
-        index: u32,
-        attribute: AttributeKey,
-        context: &Context<'_>,
-        dictionaries: &[super::Dictionary],
-    ) -> u32 {
-        debug_assert!((index as usize) < MEMO_SLOTS);
-        let cell = &self.slots[index as usize % MEMO_SLOTS];
-        let code = cell.get();
-        if code != 0 {
-            return code;
-        }
-        Self::fill(cell, index, attribute, context, dictionaries)
-    }
-
-    /// Looks the attribute up in its dictionary (once per view and dictionary).
-    #[inline(never)]
-    fn fill(
-        cell: &Cell<u32>,
-        index: u32,
-        attribute: AttributeKey,
-        context: &Context<'_>,
-        dictionaries: &[super::Dictionary],
-    ) -> u32 {
-        let code = match (context.find(attribute), dictionaries.get(index as usize)) {
-            (None, _) => Self::NOTHING,
-            (Some(AttributeValue::String(s)), Some(d)) => {
-                d.get(s).and_then(Self::id_code).unwrap_or(Self::NOTHING)
-            }
-            _ => Self::DIRECT,
-        };
-        cell.set(code);
-        code
     }
 }
 
@@ -651,45 +500,6 @@ impl Test {
     }
 }
 
-#[inline(always)]
-fn starts_with(s: &[u8], v: &[u8]) -> bool {
-    s.get(..v.len()).is_some_and(|head| same(head, v))
-}
-
-#[inline(always)]
-fn ends_with(s: &[u8], v: &[u8]) -> bool {
-    s.len()
-        .checked_sub(v.len())
-        .and_then(|from| s.get(from..))
-        .is_some_and(|tail| same(tail, v))
-}
-
-/// Byte equality without a `memcmp` call for the short strings conditions
-/// compare (country codes, plans, e-mail domains): two overlapping 8-byte
-/// loads up to 16 bytes, the library beyond.
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let len = a.len();
-    let word = |s: &[u8], at: usize| -> u64 {
-        match s.get(at..at + 8) {
-            Some(&[b0, b1, b2, b3, b4, b5, b6, b7]) => {
-                u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
-            }
-            _ => 0,
-        }
-    };
-    if (8..=16).contains(&len) {
-        word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
-    } else if len < 8 {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    } else {
-        a == b
-    }
-}
-
 fn timestamp(value: AttributeValue<'_>) -> Option<SystemTime> {
     match value {
         AttributeValue::Timestamp(t) => Some(t),
@@ -698,65 +508,10 @@ fn timestamp(value: AttributeValue<'_>) -> Option<SystemTime> {
     }
 }
 
-/// `s`, lower-cased char by char, equals `folded` (already lower case).
-fn folded_eq(s: &str, folded: &str) -> bool {
-    s.chars().flat_map(char::to_lowercase).eq(folded.chars())
-}
-
-fn folded_prefix(s: &str, folded: &str) -> bool {
-    let mut lower = s.chars().flat_map(char::to_lowercase);
-    folded.chars().all(|c| lower.next() == Some(c))
-}
-
-fn folded_suffix(s: &str, folded: &str) -> bool {
-    let mut lower = s.chars().rev().flat_map(|c| c.to_lowercase().rev());
-    folded.chars().rev().all(|c| lower.next() == Some(c))
-}
-
-/// Lower-cases a condition's value when the snapshot is built.
-pub(crate) fn fold(value: &str) -> Box<str> {
-    value
-        .chars()
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .into()
-}
-
-/// A number written on the stack (a `Display` of an f64 fits in 64 bytes
-/// unless it is extreme; longer text fails the write and the test).
-struct StackText {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        StackText {
-            bytes: [0; 64],
-            len: 0,
-        }
-    }
-}
-
-impl StackText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::text::fold;
 
     const ENV: Env<'static> = Env {
         segments: &[],

@@ -11,7 +11,10 @@
 
 pub(crate) mod compact;
 pub(crate) mod condition;
+pub(crate) mod memo;
+pub(crate) mod network;
 pub mod semver;
+pub(crate) mod text;
 pub(crate) mod time;
 
 use rustc_hash::FxHashMap;
@@ -20,7 +23,8 @@ use crate::context::AttributeKey;
 use crate::index::NameIndex;
 use crate::variant::Split;
 
-pub(crate) use condition::{Condition, Env, ValueMemo};
+pub(crate) use condition::Condition;
+pub(crate) use memo::{Env, ValueMemo};
 
 /// The deepest chain of segments within segments, or of prerequisites of
 /// prerequisites, that a document may declare.

@@ -7,7 +7,7 @@ use super::{ControllerError, RunOptions};
 use crate::rollout::model::event::{Event, EventType};
 use crate::rollout::store::change::{Actor, Change};
 use crate::rollout::DailyReport;
-use crate::rollout::{format_duration, AuditEvent, AuditRecord, Explanation, Phase, Timestamp};
+use crate::rollout::{format_duration, AuditEvent, Phase, Timestamp};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -23,36 +23,16 @@ fn last_slot(now: Timestamp, (hour, minute): (u8, u8)) -> Timestamp {
     })
 }
 
-fn notice_record(rollout: &str, event: &Event) -> AuditRecord {
-    AuditRecord {
-        at: event.at,
-        rollout: rollout.to_owned(),
-        event: AuditEvent::Notice(event.kind),
-        stage: event.stage,
-        percentage: crate::Percentage::from_percent(event.percentage)
-            .unwrap_or(crate::Percentage::ZERO),
-        tier: event.tier.clone(),
-        explanation: Explanation {
-            message: event.explanation.clone(),
-            check: None,
-            value: None,
-            threshold: None,
-            streak: None,
-            samples: None,
-        },
-        verdicts: None,
-        observation: None,
-        by: "notifier".to_owned(),
-        claimed_by: None,
-        revision: None,
-    }
-}
-
 impl Controller {
     /// Commits a notice: its audit record and the event, the state
     /// unchanged.
     fn commit_notice(&mut self, event: Event) -> Result<(), ControllerError> {
-        let record = notice_record(&self.state.rollout, &event);
+        let record = event.notifier_record(
+            AuditEvent::Notice(event.kind),
+            event.at,
+            event.tier.clone(),
+            event.explanation.clone(),
+        );
         let change = Change::new(
             &self.state,
             self.state.clone(),

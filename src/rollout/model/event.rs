@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::rollout::model::change::EventType;
 use crate::rollout::{
-    AuditEvent, AuditRecord, CheckKind, CheckResult, DailyReport, Phase, RolloutState, Timestamp,
-    Verdicts,
+    AuditEvent, AuditRecord, CheckKind, CheckResult, DailyReport, Explanation, Phase, RolloutState,
+    Timestamp, Verdicts,
 };
 
 /// The event schema version.
@@ -69,6 +69,32 @@ pub struct Event {
 }
 
 impl Event {
+    /// The audit record the notifier writes about this event (a notice it
+    /// sent, a delivery it gave up), at `at`, saying `message`.
+    pub(in crate::rollout) fn notifier_record(
+        &self,
+        kind: AuditEvent,
+        at: Timestamp,
+        tier: Option<String>,
+        message: String,
+    ) -> AuditRecord {
+        AuditRecord {
+            at,
+            rollout: self.rollout.clone(),
+            event: kind,
+            stage: self.stage,
+            percentage: crate::Percentage::from_percent(self.percentage)
+                .unwrap_or(crate::Percentage::ZERO),
+            tier,
+            explanation: Explanation::says(message),
+            verdicts: None,
+            observation: None,
+            by: "notifier".to_owned(),
+            claimed_by: None,
+            revision: None,
+        }
+    }
+
     /// The event of a committed change from `before` to `after` explained by
     /// `record`, if the change is one receivers hear of. `incident` is the
     /// open incident before the change.

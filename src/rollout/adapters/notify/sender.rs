@@ -19,8 +19,7 @@ use crate::rollout::foundation::notify_error::{DeliveryError, NotifyError};
 use crate::rollout::model::event::Event;
 use crate::rollout::store::outbox::{Delivery, DeliveryOutcome, Outbox};
 use crate::rollout::AuditEvent;
-use crate::rollout::{AuditLog, AuditRecord, Clock, Explanation};
-use crate::Percentage;
+use crate::rollout::{AuditLog, Clock};
 
 /// Where one channel stands in this process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -397,27 +396,7 @@ impl Worker {
             event.id,
             crate::rollout::format_duration(now.since(event.at)),
         );
-        let record = AuditRecord {
-            at: now,
-            rollout: event.rollout.clone(),
-            event: AuditEvent::NotificationGivenUp,
-            stage: event.stage,
-            percentage: Percentage::from_percent(event.percentage).unwrap_or(Percentage::ZERO),
-            tier: None,
-            explanation: Explanation {
-                message,
-                check: None,
-                value: None,
-                threshold: None,
-                streak: None,
-                samples: None,
-            },
-            verdicts: None,
-            observation: None,
-            by: "notifier".into(),
-            claimed_by: None,
-            revision: None,
-        };
+        let record = event.notifier_record(AuditEvent::NotificationGivenUp, now, None, message);
         if let Ok(mut log) = AuditLog::open(&self.audit) {
             let _ = log.append(&record);
         }
